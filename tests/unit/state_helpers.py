@@ -1,0 +1,153 @@
+"""Builders shared by the state machine's unit tests.
+
+``Harness`` drives a ``State`` the way a replica does: every command is stamped
+with a fresh request id and the harness clock, encoded, decoded and applied, and
+the encoded entry is kept in ``log`` so tests can replay it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from raftq import commands as c
+from raftq.model import DEFAULT_PRIORITY, DEFAULT_QUEUE, DEFAULT_RESULT_TTL_MS, Task
+from raftq.state import State
+
+PAYLOAD = bytes(msgpack.packb([[1, 2], {}], use_bin_type=True))
+ERROR = {"type": "ValueError", "message": "boom", "traceback": ""}
+
+
+def spec(
+    task_id: str,
+    *,
+    name: str = "job",
+    queue: str = DEFAULT_QUEUE,
+    priority: int = DEFAULT_PRIORITY,
+    ready_at_ms: int = 0,
+    max_attempts: int = 3,
+    timeout_ms: int = 60_000,
+    retry_backoff_ms: int = 1_000,
+    result_ttl_ms: int = DEFAULT_RESULT_TTL_MS,
+) -> c.TaskSpec:
+    return c.TaskSpec(
+        task_id, name, queue, priority, PAYLOAD, ready_at_ms, max_attempts, timeout_ms,
+        retry_backoff_ms, result_ttl_ms,
+    )
+
+
+def internal_errors(result: Any) -> list[Any]:
+    """Every ``{"error": "internal"}`` anywhere inside a result."""
+    found: list[Any] = []
+    if isinstance(result, dict):
+        if result.get("error") == "internal":
+            found.append(result)
+        for value in result.values():
+            found += internal_errors(value)
+    elif isinstance(result, list | tuple):
+        for item in result:
+            found += internal_errors(item)
+    return found
+
+
+class Harness:
+    """A ``State`` fed through the wire format, with its own clock and request ids."""
+
+    def __init__(self, now_ms: int = 1_000_000) -> None:
+        self.state = State()
+        self.now_ms = now_ms
+        self.log: list[bytes] = []
+        self._next_rid = 0
+
+    def rid(self) -> str:
+        self._next_rid += 1
+        return f"r{self._next_rid}"
+
+    def run(
+        self, body: c.Body, *, now_ms: int | None = None, request_id: str | None = None
+    ) -> Any:
+        cmd = c.Command(
+            body,
+            self.rid() if request_id is None else request_id,
+            self.now_ms if now_ms is None else now_ms,
+        )
+        return self.apply(cmd)
+
+    def apply(self, cmd: c.Command | c.Group) -> Any:
+        data = c.encode(cmd)
+        self.log.append(data)
+        result = self.state.apply(c.decode(data))
+        assert not internal_errors(result), result
+        return result
+
+    # -- one helper per command, answering the interesting part of the result
+
+    def submit(self, *specs: c.TaskSpec) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.run(c.Submit(list(specs)))
+        return result
+
+    def claim(
+        self,
+        worker_id: str = "w1",
+        queues: list[str] | None = None,
+        max: int = 1,
+        lease_ms: int = 30_000,
+    ) -> list[dict[str, Any]]:
+        result = self.run(c.Claim(worker_id, queues or [DEFAULT_QUEUE], max, lease_ms, "h", 7))
+        leased: list[dict[str, Any]] = result["tasks"]
+        return leased
+
+    def claim_one(self, worker_id: str = "w1", queue: str = DEFAULT_QUEUE) -> int:
+        """Claim exactly one task and return its lease token."""
+        leased = self.claim(worker_id, [queue])
+        assert len(leased) == 1, leased
+        token: int = leased[0]["lease_token"]
+        return token
+
+    def complete(
+        self, task_id: str, token: int, result: bytes = b"\xa2ok", worker_id: str = "w1"
+    ) -> dict[str, Any]:
+        out = self.run(c.Finish(worker_id, [c.Outcome(task_id, token, result)]))
+        one: dict[str, Any] = out[0]
+        return one
+
+    def fail(
+        self, task_id: str, token: int, retry: bool = True, worker_id: str = "w1"
+    ) -> dict[str, Any]:
+        out = self.run(c.Finish(worker_id, [c.Outcome(task_id, token, None, dict(ERROR), retry)]))
+        one: dict[str, Any] = out[0]
+        return one
+
+    def extend(self, task_id: str, token: int, lease_ms: int = 30_000) -> dict[str, Any]:
+        one: dict[str, Any] = self.run(c.Extend("w1", [(task_id, token)], lease_ms))["leases"][0]
+        return one
+
+    def release(self, task_id: str, token: int) -> dict[str, Any]:
+        one: dict[str, Any] = self.run(c.Release("w1", [(task_id, token)]))["leases"][0]
+        return one
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.run(c.Cancel(task_id))
+        return out
+
+    def requeue(self, task_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.run(c.Requeue(task_id))
+        return out
+
+    def purge(self, task_id: str | None = None, queue: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = self.run(c.Purge(task_id, queue))
+        return out
+
+    def tick(self, advance_ms: int = 0) -> None:
+        self.now_ms += advance_ms
+        self.run(c.Tick())
+
+    # -- reads
+
+    def task(self, task_id: str) -> Task:
+        return self.state.tasks[task_id]
+
+    def status(self, task_id: str) -> str | None:
+        task = self.state.tasks.get(task_id)
+        return None if task is None else str(task.status)
