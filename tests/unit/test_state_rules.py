@@ -1,0 +1,209 @@
+"""Examples for the state machine's rules: idempotency, fencing, order, reads, clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from state_helpers import Harness, spec
+
+from raftq import commands as c
+from raftq import snapshot
+from raftq.model import DEDUPE_CAPACITY, PRIORITY_NAMES, WORKER_FORGET_MS
+
+
+def test_submitting_an_existing_id_returns_it_and_creates_nothing() -> None:
+    h = Harness()
+    h.submit(spec("a", name="first"))
+    h.claim_one()
+    before = snapshot.to_plain(h.state)["tasks"]
+    out = h.submit(spec("a", name="second", priority=255), spec("b"))
+    assert out == [
+        {"id": "a", "created": False, "status": "leased"},
+        {"id": "b", "created": True, "status": "queued"},
+    ]
+    assert snapshot.to_plain(h.state)["tasks"][0] == before[0]
+    # a batch naming the same id twice creates it once
+    out = h.submit(spec("c"), spec("c"))
+    assert [r["created"] for r in out] == [True, False]
+    assert h.state.counts[("default", "queued")] == 2
+
+
+def test_a_request_id_is_applied_at_most_once() -> None:
+    h = Harness()
+    h.submit(spec("a"), spec("b"))
+    first = h.run(c.Claim("w1", ["default"], 1, 1_000), request_id="claim-1")
+    digest = snapshot.digest(h.state)
+    again = h.run(c.Claim("w1", ["default"], 1, 1_000), request_id="claim-1", now_ms=h.now_ms + 5)
+    assert again == first
+    assert snapshot.digest(h.state) == digest  # not even the clock moved
+    assert h.status("b") == "queued"
+    # a retried finish answers like the first time
+    token = first["tasks"][0]["lease_token"]
+    done = h.run(c.Finish("w1", [c.Outcome("a", token, None, {"type": "E"}, False)]),
+                 request_id="fin")
+    assert h.run(c.Finish("w1", [c.Outcome("a", token, None, {"type": "E"}, False)]),
+                 request_id="fin") == done
+    assert len(h.task("a").errors) == 1
+
+
+def test_dedupe_table_is_bounded_and_forgets_the_oldest() -> None:
+    h = Harness()
+    h.run(c.Submit([spec("a")]), request_id="oldest")
+    for i in range(DEDUPE_CAPACITY):
+        h.state.apply(c.Command(c.Tick(), f"tick-{i}", h.now_ms))
+    assert len(h.state.dedupe) == DEDUPE_CAPACITY
+    assert "oldest" not in h.state.dedupe
+    assert "tick-0" in h.state.dedupe
+    # forgotten: a replay is applied again (the submission itself is still idempotent)
+    assert h.run(c.Submit([spec("a")]), request_id="oldest")[0]["created"] is False
+
+
+def test_commands_without_a_request_id_are_not_remembered() -> None:
+    h = Harness()
+    h.run(c.Tick(), request_id="")
+    assert len(h.state.dedupe) == 0
+
+
+@pytest.mark.parametrize("kind", ["complete", "fail", "extend", "release"])
+def test_stale_tokens_are_rejected_and_change_nothing(kind: str) -> None:
+    h = Harness()
+    h.submit(spec("a"))
+    old = h.claim("w1", lease_ms=100)[0]["lease_token"]
+    h.tick(100)  # the lease expires; another worker now holds the task
+    current = h.claim_one("w2")
+    assert current != old
+    tasks_before = snapshot.to_plain(h.state)["tasks"]
+    for token in (old, current + 1, 0):
+        if kind == "complete":
+            out = h.complete("a", token)
+            assert out["error"] == "stale_lease"
+        elif kind == "fail":
+            out = h.fail("a", token, retry=False)
+            assert out["error"] == "stale_lease"
+        elif kind == "extend":
+            assert h.extend("a", token) == {"id": "a", "ok": False, "code": "stale_lease"}
+        else:
+            assert h.release("a", token) == {"id": "a", "ok": False, "code": "stale_lease"}
+        assert snapshot.to_plain(h.state)["tasks"] == tasks_before
+    # the current holder is unaffected
+    assert h.complete("a", current, worker_id="w2")["ok"] is True
+
+
+def test_tokens_of_finished_tasks_are_stale() -> None:
+    h = Harness()
+    h.submit(spec("a"), spec("b", ready_at_ms=0))
+    token = h.claim_one()
+    h.fail("a", token, retry=True)  # scheduled for a retry
+    assert h.extend("a", token)["ok"] is False
+    assert h.release("a", token)["ok"] is False
+    assert h.complete("a", token)["error"] == "stale_lease"
+    assert h.complete("nope", 1)["error"] == "not_found"
+
+
+def test_a_repeated_completion_with_the_same_token_answers_ok() -> None:
+    h = Harness()
+    h.submit(spec("a"))
+    token = h.claim_one()
+    first = h.complete("a", token, b"\x01")
+    assert h.complete("a", token, b"\x02") == first  # a new request id: not a dedupe hit
+    assert h.task("a").result == b"\x01"
+    # but a failure report after the completion is stale, and so is another token
+    assert h.fail("a", token)["error"] == "stale_lease"
+    assert h.complete("a", token + 1)["error"] == "stale_lease"
+
+
+def test_one_finish_can_complete_and_fail_several_tasks() -> None:
+    h = Harness()
+    h.submit(spec("a"), spec("b"), spec("c"))
+    leased = {t["id"]: t["lease_token"] for t in h.claim(max=3)}
+    out = h.run(c.Finish("w1", [
+        c.Outcome("a", leased["a"], b"\x01"),
+        c.Outcome("b", leased["b"], None, {"type": "E"}, False),
+        c.Outcome("c", 999, b"\x01"),
+    ]))
+    assert [r.get("status", r.get("error")) for r in out] == ["succeeded", "dead", "stale_lease"]
+
+
+def test_priority_is_strict_between_levels_and_fifo_within_across_queues() -> None:
+    h = Harness()
+    low, normal, high = PRIORITY_NAMES["low"], PRIORITY_NAMES["normal"], PRIORITY_NAMES["high"]
+    h.submit(
+        spec("n1", queue="q1", priority=normal),
+        spec("l1", queue="q2", priority=low),
+        spec("n2", queue="q2", priority=normal),
+        spec("h1", queue="q2", priority=high),
+        spec("x1", queue="other", priority=255),
+        spec("n3", queue="q1", priority=normal),
+        spec("h2", queue="q1", priority=high),
+        spec("p7", queue="q1", priority=7),
+    )
+    h.tick(1)
+    h.submit(spec("n4", queue="q2", priority=normal))
+    order = [t["id"] for t in h.claim("w1", ["q1", "q2"], max=100)]
+    assert order == ["h1", "h2", "n1", "n2", "n3", "n4", "l1", "p7"]
+    assert h.status("x1") == "queued"  # a queue not asked for is left alone
+
+
+def test_claim_takes_at_most_max_in_order() -> None:
+    h = Harness()
+    h.submit(*(spec(f"t{i}") for i in range(5)))
+    assert [t["id"] for t in h.claim(max=2)] == ["t0", "t1"]
+    assert [t["id"] for t in h.claim(max=0)] == []
+    assert [t["id"] for t in h.claim(max=10)] == ["t2", "t3", "t4"]
+
+
+def test_depths_by_queue_status_and_priority() -> None:
+    h = Harness()
+    h.submit(
+        spec("a", priority=255), spec("b"), spec("c"), spec("d", queue="mail"),
+        spec("e", ready_at_ms=h.now_ms + 10),
+    )
+    h.claim_one("w1", "mail")
+    depths = h.state.depths()
+    assert depths["default"] | {"ready_by_priority": None} == {
+        "queued": 3, "scheduled": 1, "leased": 0, "succeeded": 0, "dead": 0, "cancelled": 0,
+        "ready_by_priority": None,
+    }
+    assert depths["default"]["ready_by_priority"] == {"128": 2, "255": 1}
+    assert depths["mail"]["leased"] == 1
+    assert depths["mail"]["ready_by_priority"] == {}
+    assert h.state.ready_count(["default", "mail"]) == 3
+    assert h.state.list_ids(None, "mail", 10) == ["d"]
+
+
+def test_workers_view_counts_running_leases_and_forgets_idle_workers() -> None:
+    h = Harness()
+    h.submit(spec("a"), spec("b"))
+    h.claim("w1", max=2, lease_ms=10 * WORKER_FORGET_MS)
+    h.run(c.Claim("w2", ["default"], 1, 1_000, "host2", 42))
+    view = {w["worker_id"]: w for w in h.state.workers_view()}
+    assert view["w1"] == {
+        "worker_id": "w1", "host": "h", "pid": 7, "queues": ["default"], "running": 2,
+        "last_seen_ms": h.now_ms,
+    }
+    assert view["w2"]["running"] == 0 and view["w2"]["host"] == "host2"
+    h.tick(WORKER_FORGET_MS)
+    # w2 is forgotten; w1 still holds leases and stays
+    assert [w["worker_id"] for w in h.state.workers_view()] == ["w1"]
+    h.complete("a", h.task("a").lease_token)
+    assert h.state.workers_view()[0]["running"] == 1
+    assert h.state.workers_view()[0]["last_seen_ms"] == h.now_ms
+
+
+def test_clock_never_goes_backward() -> None:
+    h = Harness(now_ms=10_000)
+    h.tick()
+    out = h.submit(spec("a", ready_at_ms=9_000))  # in the past: ready now
+    assert out[0]["status"] == "queued"
+    res: dict[str, Any] = h.run(c.Tick(), now_ms=5_000)
+    assert res == {"clock_ms": 10_000}
+    assert h.state.clock_ms == 10_000
+    token = h.run(c.Claim("w1", ["default"], 1, 1_000), now_ms=1)["tasks"][0]
+    assert token["lease_expires_ms"] == 11_000  # leased from the state's clock, not the command's
+    h.submit(spec("b", ready_at_ms=10_500))
+    h.run(c.Tick(), now_ms=10_499)
+    assert h.status("b") == "scheduled"
+    h.run(c.Tick(), now_ms=0)
+    assert h.status("b") == "scheduled"
+    assert h.state.clock_ms == 10_499
