@@ -1,0 +1,3 @@
+from raftq.cli import main
+
+main()

@@ -1,0 +1,469 @@
+"""HTTP handlers: parse and validate, stamp the command, propose, map errors.
+
+Handlers hold no queue logic. Writes are proposed through the local replica
+(PySyncObj forwards a follower's command to the leader); reads come from the
+local replica unless ``?consistency=leader`` asks to commit a barrier first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from raftq import validate as v
+from raftq.commands import (
+    Barrier,
+    Cancel,
+    Claim,
+    Command,
+    Extend,
+    Finish,
+    Purge,
+    Release,
+    Requeue,
+    Submit,
+)
+from raftq.config import NodeConfig
+from raftq.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    RaftqError,
+    StaleLease,
+    Unavailable,
+)
+from raftq.metrics import Metrics
+from raftq.model import TERMINAL, Status
+from raftq.replica import Replica
+from raftq.views import claimed_json, task_json
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_ERRORS: dict[str, type[RaftqError]] = {
+    "not_found": NotFound,
+    "stale_lease": StaleLease,
+    "conflict": Conflict,
+}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def raise_for(result: Any) -> Any:
+    """Turn a state-machine rejection into the matching exception."""
+    if isinstance(result, dict) and "error" in result:
+        cls = _ERRORS.get(result["error"], RaftqError)
+        raise cls(str(result.get("message", result["error"])))
+    return result
+
+
+def error_response(exc: RaftqError) -> web.Response:
+    headers = {}
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return web.json_response(exc.to_json(), status=exc.status, headers=headers)
+
+
+class Api:
+    def __init__(self, config: NodeConfig, replica: Replica, metrics: Metrics) -> None:
+        self.config = config
+        self.replica = replica
+        self.metrics = metrics
+        self.peer_session: Any = None  # aiohttp.ClientSession, made on startup
+
+    # ------------------------------------------------------------ plumbing
+
+    def routes(self) -> list[web.RouteDef]:
+        from raftq.dashboard import dashboard
+
+        return [
+            web.post("/v1/tasks", self.submit),
+            web.post("/v1/tasks/batch", self.submit_batch),
+            web.get("/v1/tasks", self.list_tasks),
+            web.get("/v1/tasks/{id}", self.get_task),
+            web.delete("/v1/tasks/{id}", self.cancel),
+            web.post("/v1/tasks/{id}/complete", self.complete),
+            web.post("/v1/tasks/{id}/fail", self.fail),
+            web.post("/v1/completions", self.completions),
+            web.post("/v1/claims", self.claim),
+            web.post("/v1/leases/extend", self.extend),
+            web.post("/v1/leases/release", self.release),
+            web.get("/v1/dead-letters", self.dead_letters),
+            web.post("/v1/dead-letters/{id}/requeue", self.requeue),
+            web.delete("/v1/dead-letters/{id}", self.purge_one),
+            web.delete("/v1/dead-letters", self.purge_all),
+            web.get("/v1/queues", self.queues),
+            web.get("/v1/workers", self.workers),
+            web.get("/v1/node", self.node),
+            web.get("/v1/cluster", self.cluster),
+            web.get("/healthz", self.healthz),
+            web.get("/readyz", self.readyz),
+            web.get("/metrics", self.metrics_page),
+            web.get("/", dashboard),
+        ]
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        route = request.match_info.route.resource
+        path = route.canonical if route is not None else "unmatched"
+        try:
+            response = await handler(request)
+        except RaftqError as exc:
+            response = error_response(exc)
+        except web.HTTPRequestEntityTooLarge:
+            response = error_response(PayloadTooLarge(
+                f"request body over the limit of {request.app['max_body']} bytes"))
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+                response = web.json_response(
+                    {"error": {"code": code, "message": exc.reason}}, status=exc.status)
+            else:
+                raise
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = web.json_response(
+                {"error": {"code": "internal", "message": "internal error; see the node log"}},
+                status=500)
+        self.metrics.observe_request(request.method, path, response.status,
+                                     time.perf_counter() - started)
+        return response
+
+    async def body(self, request: web.Request) -> Any:
+        if request.content_type not in ("application/json", "", "application/octet-stream"):
+            raise InvalidRequest(f"Content-Type must be application/json, not "
+                                 f"{request.content_type}")
+        raw = await request.read()
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidRequest(f"body is not valid JSON: {exc}") from None
+
+    def command(self, request: web.Request, body: Any) -> Command:
+        key = request.headers.get("Idempotency-Key", "")
+        if len(key) > 200:
+            raise InvalidRequest("Idempotency-Key must be at most 200 characters",
+                                 field="Idempotency-Key")
+        return Command(body, key or uuid.uuid4().hex, now_ms())
+
+    async def propose(self, request: web.Request, body: Any) -> Any:
+        return await self.replica.propose(self.command(request, body))
+
+    def task_view(self, task_id: str) -> dict[str, Any] | None:
+        with self.replica.lock:
+            task = self.replica.state.tasks.get(task_id)
+            return task_json(task) if task is not None else None
+
+    async def maybe_barrier(self, request: web.Request) -> None:
+        consistency = request.query.get("consistency", "local")
+        if consistency not in ("local", "leader"):
+            raise InvalidRequest("consistency must be local or leader", field="consistency")
+        if consistency == "leader":
+            await self.propose(request, Barrier())
+
+    # -------------------------------------------------------------- tasks
+
+    def spec(self, body: Any, where: str, stamp: int) -> Any:
+        return v.task_spec(body, where=where, task_id=uuid.uuid4().hex, now_ms=stamp,
+                           result_ttl_ms=self.config.result_ttl_ms,
+                           max_payload=self.config.max_payload_bytes)
+
+    def submitted(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        task = self.task_view(outcome["id"])
+        if task is None:  # dropped by its result TTL in the meantime
+            task = {"id": outcome["id"], "status": outcome["status"]}
+        return {"task": task, "created": outcome["created"]}
+
+    async def submit(self, request: web.Request) -> web.Response:
+        cmd = self.command(request, None)
+        cmd.body = Submit([self.spec(await self.body(request), "", cmd.now_ms)])
+        (outcome,) = raise_for(await self.replica.propose(cmd))
+        self.metrics.submitted(1 if outcome["created"] else 0)
+        return web.json_response(self.submitted(outcome), status=201 if outcome["created"] else 200)
+
+    async def submit_batch(self, request: web.Request) -> web.Response:
+        body = v.obj(await self.body(request), {"tasks"})
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list) or not 0 < len(tasks) <= v.MAX_BATCH:
+            raise InvalidRequest(f"tasks must be a list of 1-{v.MAX_BATCH} task specs",
+                                 field="tasks")
+        cmd = self.command(request, None)
+        specs = [self.spec(t, f"tasks[{i}]", cmd.now_ms) for i, t in enumerate(tasks)]
+        ids = [s.id for s in specs]
+        if len(set(ids)) != len(ids):
+            raise InvalidRequest("task ids in a batch must be unique", field="tasks")
+        cmd.body = Submit(specs)
+        outcomes = raise_for(await self.replica.propose(cmd))
+        self.metrics.submitted(sum(1 for o in outcomes if o["created"]))
+        return web.json_response({"results": [self.submitted(o) for o in outcomes]})
+
+    async def get_task(self, request: web.Request) -> web.Response:
+        task_id = request.match_info["id"]
+        wait = v.wait_ms(request.query.get("wait_ms"))
+        await self.maybe_barrier(request)
+        deadline = time.monotonic() + wait / 1000
+        while True:
+            task = self.task_view(task_id)
+            remaining = deadline - time.monotonic()
+            if task is None and remaining <= 0:
+                raise NotFound(f"no task {task_id}")
+            if task is not None and (task["status"] in TERMINAL or remaining <= 0):
+                return web.json_response({"task": task})
+            await self.replica.wait_changed(remaining)
+
+    async def list_tasks(self, request: web.Request) -> web.Response:
+        q = request.query
+        unknown = sorted(set(q) - {"status", "queue", "limit", "consistency"})
+        if unknown:
+            raise InvalidRequest(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
+        status = None
+        if "status" in q:
+            try:
+                status = Status(q["status"])
+            except ValueError:
+                raise InvalidRequest(f"status must be one of {', '.join(Status)}",
+                                     field="status") from None
+        limit = v.wait_ms(q.get("limit", "100"), "limit") if "limit" in q else 100
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit must be 1-1000", field="limit")
+        await self.maybe_barrier(request)
+        with self.replica.lock:
+            state = self.replica.state
+            ids = state.list_ids(status, q.get("queue"), limit)
+            tasks = [task_json(state.tasks[i]) for i in ids]
+        return web.json_response({"tasks": tasks})
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        task_id = request.match_info["id"]
+        raise_for(await self.propose(request, Cancel(task_id)))
+        return web.json_response({"task": self.task_view(task_id)})
+
+    # ------------------------------------------------------------ workers
+
+    async def claim(self, request: web.Request) -> web.Response:
+        body = v.obj(await self.body(request),
+                     {"worker_id", "queues", "max", "lease_ms", "wait_ms", "host", "pid"})
+        worker_id = v.string(body, "worker_id")
+        queues = v.string_list(body, "queues", ["default"])
+        claim = Claim(worker_id, queues, v.integer(body, "max", default=1, lo=1, hi=v.MAX_CLAIM),
+                      v.lease_ms(body), str(body.get("host", ""))[:200],
+                      v.integer(body, "pid", default=0))
+        deadline = time.monotonic() + v.wait_ms(body.get("wait_ms")) / 1000
+        while True:
+            remaining = deadline - time.monotonic()
+            with self.replica.lock:
+                ready = self.replica.state.ready_count(queues)
+            if ready or remaining <= 0:
+                result = raise_for(await self.propose(request, claim))
+                if result["tasks"] or deadline - time.monotonic() <= 0:
+                    break
+            else:
+                await self.replica.wait_changed(min(remaining, 1.0))
+        with self.replica.lock:
+            tasks = self.replica.state.tasks
+            out = [claimed_json(tasks[t["id"]], t) for t in result["tasks"] if t["id"] in tasks]
+        self.metrics.claimed(len(out))
+        return web.json_response({"tasks": out})
+
+    async def extend(self, request: web.Request) -> web.Response:
+        body = v.obj(await self.body(request), {"worker_id", "leases", "lease_ms"})
+        cmd = Extend(v.string(body, "worker_id"), v.leases(body), v.lease_ms(body))
+        return web.json_response(raise_for(await self.propose(request, cmd)))
+
+    async def release(self, request: web.Request) -> web.Response:
+        body = v.obj(await self.body(request), {"worker_id", "leases"})
+        cmd = Release(v.string(body, "worker_id"), v.leases(body))
+        return web.json_response(raise_for(await self.propose(request, cmd)))
+
+    async def finish_one(self, request: web.Request, failed: bool) -> web.Response:
+        task_id = request.match_info["id"]
+        body = await self.body(request)
+        if isinstance(body, dict) and failed and "error" not in body:
+            raise InvalidRequest("error is required", field="error")
+        if isinstance(body, dict) and not failed and "error" in body:
+            raise InvalidRequest("unknown field 'error' (use /fail)", field="error")
+        outcome = v.outcome(body, "", self.config.max_payload_bytes, task_id)
+        (result,) = await self.propose(request, Finish("", [outcome]))
+        raise_for(result)
+        self.metrics.finished(result["status"])
+        return web.json_response({"task": self.task_view(task_id)})
+
+    async def complete(self, request: web.Request) -> web.Response:
+        return await self.finish_one(request, failed=False)
+
+    async def fail(self, request: web.Request) -> web.Response:
+        return await self.finish_one(request, failed=True)
+
+    async def completions(self, request: web.Request) -> web.Response:
+        body = v.obj(await self.body(request), {"worker_id", "items"})
+        items = body.get("items")
+        if not isinstance(items, list) or not 0 < len(items) <= v.MAX_CLAIM:
+            raise InvalidRequest(f"items must be a list of 1-{v.MAX_CLAIM}", field="items")
+        outcomes = [v.outcome(it, f"items[{i}]", self.config.max_payload_bytes)
+                    for i, it in enumerate(items)]
+        worker_id = v.string(body, "worker_id", default="") if body.get("worker_id") else ""
+        results = raise_for(await self.propose(request, Finish(worker_id, outcomes)))
+        out = []
+        for r in results:
+            if "error" in r:
+                out.append({"id": r.get("id"), "ok": False, "code": r["error"],
+                            "message": r.get("message", "")})
+            else:
+                self.metrics.finished(r["status"])
+                out.append({"id": r["id"], "ok": True, "status": r["status"]})
+        return web.json_response({"results": out})
+
+    async def workers(self, request: web.Request) -> web.Response:
+        with self.replica.lock:
+            return web.json_response({"workers": self.replica.state.workers_view()})
+
+    # ------------------------------------------------------- dead letters
+
+    async def dead_letters(self, request: web.Request) -> web.Response:
+        limit = v.wait_ms(request.query.get("limit", "100"), "limit")
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit must be 1-1000", field="limit")
+        await self.maybe_barrier(request)
+        with self.replica.lock:
+            state = self.replica.state
+            ids = state.list_ids(Status.DEAD, request.query.get("queue"), limit)
+            tasks = [task_json(state.tasks[i]) for i in ids]
+        return web.json_response({"tasks": tasks})
+
+    async def requeue(self, request: web.Request) -> web.Response:
+        task_id = request.match_info["id"]
+        raise_for(await self.propose(request, Requeue(task_id)))
+        return web.json_response({"task": self.task_view(task_id)})
+
+    async def purge_one(self, request: web.Request) -> web.Response:
+        task_id = request.match_info["id"]
+        raise_for(await self.propose(request, Purge(task_id, None)))
+        return web.json_response({"id": task_id, "purged": True})
+
+    async def purge_all(self, request: web.Request) -> web.Response:
+        result = raise_for(await self.propose(request, Purge(None, request.query.get("queue"))))
+        return web.json_response({"purged": result["purged"]})
+
+    # ------------------------------------------------- queues and cluster
+
+    async def queues(self, request: web.Request) -> web.Response:
+        await self.maybe_barrier(request)
+        with self.replica.lock:
+            return web.json_response({"queues": self.replica.state.depths()})
+
+    def node_view(self, with_digest: bool = False) -> dict[str, Any]:
+        from raftq import snapshot
+
+        status = self.replica.raft_status()
+        leader_id = self.id_of(status["leader"])
+        out = {
+            "id": self.config.node_id,
+            "raft_address": self.config.raft_address,
+            "http_address": self.config.http_address,
+            "role": status["role"],
+            "leader": leader_id,
+            "term": status["term"],
+            "commit_index": status["commit_index"],
+            "applied_index": status["applied_index"],
+            "leader_commit_index": status["leader_commit_index"],
+            "has_quorum": status["has_quorum"],
+            "peers_connected": {self.id_of(a): ok for a, ok in status["partners"].items()},
+        }
+        if with_digest:
+            with self.replica.lock:
+                out["digest"] = snapshot.digest(self.replica.state)
+                out["clock_ms"] = self.replica.state.clock_ms
+        return out
+
+    def id_of(self, raft_address: str | None) -> str | None:
+        if raft_address is None:
+            return None
+        for peer in self.config.all_nodes():
+            if peer.raft_address == raft_address:
+                return peer.id
+        return raft_address
+
+    async def node(self, request: web.Request) -> web.Response:
+        return web.json_response(self.node_view(request.query.get("digest") in ("1", "true")))
+
+    async def fetch_peer(self, http_address: str) -> dict[str, Any] | None:
+        import aiohttp
+
+        try:
+            async with self.peer_session.get(
+                f"http://{http_address}/v1/node", timeout=aiohttp.ClientTimeout(total=0.7)
+            ) as resp:
+                if resp.status != 200:
+                    return None
+                data: dict[str, Any] = await resp.json()
+                return data
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
+
+    async def cluster(self, request: web.Request) -> web.Response:
+        me = self.node_view()
+        peers = [p for p in self.config.all_nodes() if p.id != self.config.node_id]
+        views = await asyncio.gather(*(self.fetch_peer(p.http_address) for p in peers))
+        by_id: dict[str, dict[str, Any] | None] = {me["id"]: me}
+        by_id.update({p.id: view for p, view in zip(peers, views, strict=True)})
+        nodes = []
+        leader_commit = max(
+            (n["commit_index"] for n in by_id.values() if n and n["role"] == "leader"),
+            default=me["leader_commit_index"],
+        )
+        for peer in self.config.all_nodes():
+            view = by_id.get(peer.id)
+            entry: dict[str, Any] = {
+                "id": peer.id,
+                "raft_address": peer.raft_address,
+                "http_address": peer.http_address,
+                "reachable": view is not None,
+            }
+            if view is not None:
+                entry.update(role=view["role"], term=view["term"],
+                             commit_index=view["commit_index"],
+                             applied_index=view["applied_index"],
+                             lag=max(leader_commit - view["applied_index"], 0))
+            else:
+                entry.update(role="unreachable", term=None, commit_index=None,
+                             applied_index=None, lag=None)
+            nodes.append(entry)
+        leaders = [n for n in nodes if n.get("role") == "leader"]
+        top_term = max((n["term"] for n in leaders), default=me["term"])
+        leader = next((n["id"] for n in leaders if n["term"] == top_term), me["leader"])
+        reachable = sum(1 for n in nodes if n["reachable"])
+        return web.json_response({
+            "leader": leader,
+            "term": top_term,
+            "has_quorum": leader is not None and reachable > len(nodes) // 2,
+            "nodes": nodes,
+        })
+
+    # ------------------------------------------------------------- health
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "id": self.config.node_id})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        s = self.replica.raft_status()
+        ready = s["leader"] is not None and s["applied_index"] >= s["leader_commit_index"]
+        body = {"ready": ready, "leader": self.id_of(s["leader"]),
+                "applied_index": s["applied_index"],
+                "leader_commit_index": s["leader_commit_index"]}
+        return web.json_response(body, status=200 if ready else 503,
+                                 headers={} if ready else {"Retry-After": "1"})
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        body, content_type = self.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})

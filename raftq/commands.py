@@ -1,0 +1,295 @@
+"""Typed commands and their versioned msgpack encoding.
+
+A command is made at the edge (the HTTP handler) with its request id and the
+time already stamped, encoded to bytes, replicated through Raft, and decoded
+and applied on every node. The envelope is ``[version, op, request_id, now_ms,
+body]``; adding a command adds an ``Op``, it never renumbers the one
+replicated method PySyncObj knows about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import msgpack
+
+VERSION = 1
+
+
+class Op(IntEnum):
+    SUBMIT = 1
+    CLAIM = 2
+    EXTEND = 3
+    RELEASE = 4
+    FINISH = 5  # complete and fail, one or many
+    CANCEL = 6
+    REQUEUE = 7
+    PURGE = 8
+    TICK = 9
+    BARRIER = 10
+    GROUP = 11  # several commands coalesced into one Raft entry
+
+
+@dataclass(slots=True)
+class TaskSpec:
+    id: str
+    name: str
+    queue: str
+    priority: int
+    payload: bytes  # msgpack of [args, kwargs]
+    ready_at_ms: int  # 0 means ready now
+    max_attempts: int
+    timeout_ms: int
+    retry_backoff_ms: int
+    result_ttl_ms: int
+
+
+@dataclass(slots=True)
+class Submit:
+    tasks: list[TaskSpec]
+
+
+@dataclass(slots=True)
+class Claim:
+    worker_id: str
+    queues: list[str]
+    max: int
+    lease_ms: int
+    host: str = ""
+    pid: int = 0
+
+
+@dataclass(slots=True)
+class Extend:
+    worker_id: str
+    leases: list[tuple[str, int]]
+    lease_ms: int
+
+
+@dataclass(slots=True)
+class Release:
+    worker_id: str
+    leases: list[tuple[str, int]]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One completion (``error`` is None) or failure of a leased task."""
+
+    id: str
+    lease_token: int
+    result: bytes | None = None
+    error: dict[str, str] | None = None
+    retry: bool = True
+
+
+@dataclass(slots=True)
+class Finish:
+    worker_id: str
+    items: list[Outcome]
+
+
+@dataclass(slots=True)
+class Cancel:
+    id: str
+
+
+@dataclass(slots=True)
+class Requeue:
+    id: str
+
+
+@dataclass(slots=True)
+class Purge:
+    id: str | None = None  # None purges every dead letter (of ``queue``)
+    queue: str | None = None
+
+
+@dataclass(slots=True)
+class Tick:
+    pass
+
+
+@dataclass(slots=True)
+class Barrier:
+    pass
+
+
+Body = Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | Tick | Barrier
+
+
+@dataclass(slots=True)
+class Command:
+    body: Body
+    request_id: str = ""
+    now_ms: int = 0
+
+
+@dataclass(slots=True)
+class Group:
+    commands: list[Command] = field(default_factory=list)
+
+
+_OP_OF: dict[type, Op] = {
+    Submit: Op.SUBMIT,
+    Claim: Op.CLAIM,
+    Extend: Op.EXTEND,
+    Release: Op.RELEASE,
+    Finish: Op.FINISH,
+    Cancel: Op.CANCEL,
+    Requeue: Op.REQUEUE,
+    Purge: Op.PURGE,
+    Tick: Op.TICK,
+    Barrier: Op.BARRIER,
+}
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a command this version understands."""
+
+
+def _body_to_plain(body: Body) -> list[Any]:
+    if isinstance(body, Submit):
+        return [
+            [
+                t.id, t.name, t.queue, t.priority, t.payload, t.ready_at_ms,
+                t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms,
+            ]
+            for t in body.tasks
+        ]
+    if isinstance(body, Claim):
+        return [body.worker_id, body.queues, body.max, body.lease_ms, body.host, body.pid]
+    if isinstance(body, Extend):
+        return [body.worker_id, [list(x) for x in body.leases], body.lease_ms]
+    if isinstance(body, Release):
+        return [body.worker_id, [list(x) for x in body.leases]]
+    if isinstance(body, Finish):
+        return [
+            body.worker_id,
+            [[o.id, o.lease_token, o.result, o.error, o.retry] for o in body.items],
+        ]
+    if isinstance(body, Cancel | Requeue):
+        return [body.id]
+    if isinstance(body, Purge):
+        return [body.id, body.queue]
+    return []
+
+
+# Integers on the wire stay within what JSON and msgpack carry exactly, so sums
+# of times in the state never overflow a snapshot.
+_MAX_INT = 2**53
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not -_MAX_INT <= v <= _MAX_INT:
+        raise DecodeError(f"expected an integer, got {v!r:.40}")
+    return v
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise DecodeError(f"expected a string, got {v!r:.40}")
+    return v
+
+
+def _list(v: Any, n: int | None = None) -> list[Any]:
+    if not isinstance(v, list) or (n is not None and len(v) != n):
+        raise DecodeError(f"expected a list of {n or 'any number of'} items, got {v!r:.40}")
+    return v
+
+
+def _lease(v: Any) -> tuple[str, int]:
+    task_id, token = _list(v, 2)
+    return _str(task_id), _int(token)
+
+
+def _spec(v: Any) -> TaskSpec:
+    id, name, queue, prio, payload, ready_at, attempts, timeout, backoff, ttl = _list(v, 10)
+    if not isinstance(payload, bytes):
+        raise DecodeError("a task payload must be bytes")
+    return TaskSpec(
+        _str(id), _str(name), _str(queue), _int(prio), payload, _int(ready_at),
+        _int(attempts), _int(timeout), _int(backoff), _int(ttl),
+    )
+
+
+def _outcome(v: Any) -> Outcome:
+    task_id, token, result, error, retry = _list(v, 5)
+    if not (result is None or isinstance(result, bytes)):
+        raise DecodeError("a result must be bytes or nil")
+    if not (error is None or isinstance(error, dict)):
+        raise DecodeError("an error must be a map or nil")
+    if not isinstance(retry, bool):
+        raise DecodeError("retry must be a boolean")
+    return Outcome(_str(task_id), _int(token), result, error, retry)
+
+
+def _optional_str(v: Any) -> str | None:
+    return None if v is None else _str(v)
+
+
+def _body_from_plain(op: Op, p: Any) -> Body:
+    """The typed body; every field's type is checked, so ``apply`` never sees a wrong one."""
+    if op is Op.SUBMIT:
+        return Submit([_spec(row) for row in _list(p)])
+    if op is Op.CLAIM:
+        worker_id, queues, max_, lease_ms, host, pid = _list(p, 6)
+        return Claim(
+            _str(worker_id), [_str(q) for q in _list(queues)], _int(max_), _int(lease_ms),
+            _str(host), _int(pid),
+        )
+    if op is Op.EXTEND:
+        worker_id, leases, lease_ms = _list(p, 3)
+        return Extend(_str(worker_id), [_lease(x) for x in _list(leases)], _int(lease_ms))
+    if op is Op.RELEASE:
+        worker_id, leases = _list(p, 2)
+        return Release(_str(worker_id), [_lease(x) for x in _list(leases)])
+    if op is Op.FINISH:
+        worker_id, items = _list(p, 2)
+        return Finish(_str(worker_id), [_outcome(row) for row in _list(items)])
+    if op is Op.CANCEL:
+        return Cancel(_str(_list(p, 1)[0]))
+    if op is Op.REQUEUE:
+        return Requeue(_str(_list(p, 1)[0]))
+    if op is Op.PURGE:
+        task_id, queue = _list(p, 2)
+        return Purge(_optional_str(task_id), _optional_str(queue))
+    if op is Op.TICK:
+        return Tick()
+    if op is Op.BARRIER:
+        return Barrier()
+    raise DecodeError(f"unknown op {op}")
+
+
+def _to_plain(cmd: Command) -> list[Any]:
+    return [int(_OP_OF[type(cmd.body)]), cmd.request_id, cmd.now_ms, _body_to_plain(cmd.body)]
+
+
+def encode(cmd: Command | Group) -> bytes:
+    if isinstance(cmd, Group):
+        plain = [VERSION, int(Op.GROUP), "", 0, [_to_plain(c) for c in cmd.commands]]
+    else:
+        plain = [VERSION, *_to_plain(cmd)]
+    return bytes(msgpack.packb(plain, use_bin_type=True))
+
+
+def _from_plain(row: Any) -> Command:
+    op, request_id, now_ms, body = _list(row, 4)
+    return Command(_body_from_plain(Op(_int(op)), body), _str(request_id), _int(now_ms))
+
+
+def decode(data: bytes) -> Command | Group:
+    """Decode an entry; raises ``DecodeError`` for anything malformed."""
+    try:
+        version, op, request_id, now_ms, body = msgpack.unpackb(data, raw=False)
+        if version != VERSION:
+            raise DecodeError(f"command version {version} is not {VERSION}")
+        if op == Op.GROUP:
+            return Group([_from_plain(row) for row in _list(body)])
+        return _from_plain([op, request_id, now_ms, body])
+    except DecodeError:
+        raise
+    except Exception as exc:  # any malformed shape
+        raise DecodeError(str(exc)) from exc

@@ -1,0 +1,93 @@
+"""Prometheus metrics of one node, in a registry of its own (no globals).
+
+Counters and histograms are updated by the API and the replica; gauges of the
+queue and of Raft are read from the state when scraped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class _Gauges(Collector):
+    def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snap = self.read()
+        depth = GaugeMetricFamily("raftq_queue_tasks", "Tasks by queue and status",
+                                  labels=["queue", "status"])
+        for (queue, status), n in snap["counts"].items():
+            depth.add_metric([queue, status], n)
+        yield depth
+        ready = GaugeMetricFamily("raftq_queue_ready", "Ready tasks by queue and priority",
+                                  labels=["queue", "priority"])
+        for (queue, prio), n in snap["ready_counts"].items():
+            ready.add_metric([queue, str(prio)], n)
+        yield ready
+        yield GaugeMetricFamily("raftq_leases", "Tasks currently leased", value=snap["leased"])
+        yield GaugeMetricFamily("raftq_dead_letters", "Dead-lettered tasks", value=snap["dead"])
+        yield GaugeMetricFamily("raftq_workers", "Workers seen recently", value=snap["workers"])
+        raft = snap["raft"]
+        yield GaugeMetricFamily("raftq_raft_term", "Current Raft term", value=raft["term"])
+        yield GaugeMetricFamily("raftq_raft_commit_index", "Raft commit index",
+                                value=raft["commit_index"])
+        yield GaugeMetricFamily("raftq_raft_applied_index", "Raft applied index",
+                                value=raft["applied_index"])
+        role = GaugeMetricFamily("raftq_raft_role", "1 for this node's current role",
+                                 labels=["role"])
+        for name in ("follower", "candidate", "leader"):
+            role.add_metric([name], 1 if raft["role"] == name else 0)
+        yield role
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("raftq_http_requests", "HTTP requests",
+                                ["method", "route", "status"], registry=self.registry)
+        self.request_latency = Histogram("raftq_http_request_seconds", "HTTP request latency",
+                                         ["route"], buckets=LATENCY_BUCKETS,
+                                         registry=self.registry)
+        self.proposal_latency = Histogram("raftq_proposal_seconds",
+                                          "Time from proposing an entry to its commit here",
+                                          buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.tasks_submitted = Counter("raftq_tasks_submitted", "Tasks created via this node",
+                                       registry=self.registry)
+        self.tasks_claimed = Counter("raftq_tasks_claimed", "Tasks leased via this node",
+                                     registry=self.registry)
+        self.tasks_finished = Counter("raftq_tasks_finished", "Completions and failures via "
+                                      "this node, by resulting status", ["status"],
+                                      registry=self.registry)
+
+    def attach_gauges(self, read: Callable[[], dict[str, Any]]) -> None:
+        self.registry.register(_Gauges(read))
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.request_latency.labels(route).observe(seconds)
+
+    def observe_commit(self, seconds: float) -> None:
+        self.proposal_latency.observe(seconds)
+
+    def submitted(self, n: int) -> None:
+        if n:
+            self.tasks_submitted.inc(n)
+
+    def claimed(self, n: int) -> None:
+        if n:
+            self.tasks_claimed.inc(n)
+
+    def finished(self, status: str) -> None:
+        self.tasks_finished.labels(status).inc()
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,130 @@
+"""The task model: statuses, the allowed-transition table, priorities, defaults.
+
+A ``Task`` is a slotted record owned by the state machine. It holds its
+arguments as opaque msgpack bytes so the state never decodes user data.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    LEASED = "leased"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+# Every status change the state machine may make. Anything else is a bug, and
+# the state machine checks each change against this table (see State._move).
+TRANSITIONS: dict[Status | None, frozenset[Status]] = {
+    None: frozenset({Status.QUEUED, Status.SCHEDULED}),
+    Status.QUEUED: frozenset({Status.LEASED, Status.CANCELLED}),
+    Status.SCHEDULED: frozenset({Status.QUEUED, Status.CANCELLED}),
+    Status.LEASED: frozenset({Status.SUCCEEDED, Status.QUEUED, Status.SCHEDULED, Status.DEAD}),
+    Status.DEAD: frozenset({Status.QUEUED}),
+    Status.SUCCEEDED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+TERMINAL = frozenset({Status.SUCCEEDED, Status.DEAD, Status.CANCELLED})
+# Terminal statuses whose tasks are dropped after their result TTL. Dead
+# letters stay until requeued or purged.
+EXPIRING = frozenset({Status.SUCCEEDED, Status.CANCELLED})
+
+PRIORITY_NAMES: dict[str, int] = {"critical": 255, "high": 192, "normal": 128, "low": 64}
+DEFAULT_PRIORITY = PRIORITY_NAMES["normal"]
+DEFAULT_QUEUE = "default"
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_TIMEOUT_MS = 300_000
+DEFAULT_RETRY_BACKOFF_MS = 1_000
+MAX_RETRY_BACKOFF_MS = 3_600_000
+DEFAULT_RESULT_TTL_MS = 86_400_000
+DEFAULT_LEASE_MS = 30_000
+# Workers not seen for this long are forgotten by the registry.
+WORKER_FORGET_MS = 300_000
+# Request ids remembered for at-most-once application.
+DEDUPE_CAPACITY = 20_000
+
+
+class Task:
+    """One task as the state machine holds it."""
+
+    __slots__ = (
+        "id",
+        "name",
+        "queue",
+        "priority",
+        "payload",
+        "status",
+        "attempts",
+        "max_attempts",
+        "timeout_ms",
+        "retry_backoff_ms",
+        "result_ttl_ms",
+        "created_ms",
+        "updated_ms",
+        "ready_at_ms",
+        "seq",
+        "lease_token",
+        "lease_worker",
+        "lease_expires_ms",
+        "result",
+        "errors",
+        "finished_ms",
+    )
+
+    # Field order of the plain (snapshot) form; the digest depends on it.
+    FIELDS = __slots__
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        queue: str,
+        priority: int,
+        payload: bytes,
+        max_attempts: int,
+        timeout_ms: int,
+        retry_backoff_ms: int,
+        result_ttl_ms: int,
+        created_ms: int,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.queue = queue
+        self.priority = priority
+        self.payload = payload
+        self.status: Status | None = None
+        self.attempts = 0
+        self.max_attempts = max_attempts
+        self.timeout_ms = timeout_ms
+        self.retry_backoff_ms = retry_backoff_ms
+        self.result_ttl_ms = result_ttl_ms
+        self.created_ms = created_ms
+        self.updated_ms = created_ms
+        self.ready_at_ms: int | None = None
+        self.seq = 0
+        self.lease_token = 0
+        self.lease_worker = ""
+        self.lease_expires_ms = 0
+        self.result: bytes | None = None
+        self.errors: list[list[Any]] = []  # [attempt, at_ms, {"type","message","traceback"}]
+        self.finished_ms: int | None = None
+
+    def to_plain(self) -> list[Any]:
+        return [
+            str(self.status) if f == "status" else getattr(self, f) for f in self.FIELDS
+        ]
+
+    @classmethod
+    def from_plain(cls, row: list[Any]) -> Task:
+        task = cls.__new__(cls)
+        for field, value in zip(cls.FIELDS, row, strict=True):
+            setattr(task, field, value)
+        task.status = Status(str(task.status))
+        return task

@@ -1,0 +1,107 @@
+"""A raftq node: config, replica, HTTP API, metrics and the leader's tick loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from raftq.api import Api, now_ms
+from raftq.commands import Command, Tick
+from raftq.config import NodeConfig
+from raftq.errors import RaftqError
+from raftq.metrics import Metrics
+from raftq.model import Status
+from raftq.replica import Replica
+
+log = logging.getLogger(__name__)
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        peers = [p.raft_address for p in config.peers]
+        self.replica = Replica(
+            self_addr=config.raft_address,
+            partner_addrs=peers,
+            data_dir=config.data_dir,
+            secret=config.secret,
+            proposal_timeout_s=config.proposal_timeout_ms / 1000,
+            max_inflight=config.max_inflight,
+        )
+        self.metrics = Metrics()
+        self.metrics.attach_gauges(self._gauges)
+        self.replica.on_commit_latency = self.metrics.observe_commit
+        self.api = Api(config, self.replica, self.metrics)
+        self._stopping = asyncio.Event()
+
+    def _gauges(self) -> dict[str, Any]:
+        with self.replica.lock:
+            state = self.replica.state
+            snap = {
+                "counts": dict(state.counts),
+                "ready_counts": dict(state.ready_counts),
+                "leased": len(state.by_status[Status.LEASED]),
+                "dead": len(state.by_status[Status.DEAD]),
+                "workers": len(state.workers),
+            }
+        snap["raft"] = self.replica.raft_status()
+        return snap
+
+    def make_app(self) -> web.Application:
+        max_body = self.config.max_payload_bytes * 2 + 65536
+        app = web.Application(middlewares=[self.api.middleware], client_max_size=max_body)
+        app["max_body"] = max_body
+        app.add_routes(self.api.routes())
+        return app
+
+    async def _tick_loop(self) -> None:
+        """The leader proposes a tick so leases expire and delayed tasks wake up."""
+        period = self.config.tick_ms / 1000
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            if self.replica.is_leader():
+                try:
+                    await self.replica.propose(Command(Tick(), "", now_ms()), timeout_s=2.0)
+                except RaftqError as exc:
+                    log.debug("tick not committed: %s", exc)
+            delay = max(period - (time.monotonic() - started), 0.0)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        self.replica.start(loop)
+        self.api.peer_session = aiohttp.ClientSession()
+        runner = web.AppRunner(self.make_app(), access_log=None)
+        await runner.setup()
+        host, port = self.config.http_host_port
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        log.info("node %s: http on %s, raft on %s, data in %s", self.config.node_id,
+                 self.config.http_address, self.config.raft_address, self.config.data_dir)
+        ticker = asyncio.create_task(self._tick_loop())
+        await self._stopping.wait()
+        log.info("node %s: shutting down", self.config.node_id)
+        ticker.cancel()
+        await runner.cleanup()
+        await self.api.peer_session.close()
+        self.replica.stop()
+        log.info("node %s: stopped", self.config.node_id)
+
+
+def run_node(config: NodeConfig) -> None:
+    logging.basicConfig(
+        level=getattr(logging, config.log_level.upper(), logging.INFO),
+        format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(Node(config).run())

@@ -1,0 +1,328 @@
+"""The PySyncObj adapter: one replicated entry point, futures for asyncio.
+
+PySyncObj runs its own thread. It calls ``_Machine.apply_entry`` with each
+committed entry (encoded command bytes) in log order on every node; the state
+is guarded by a lock because HTTP handlers read it from the asyncio thread.
+
+Proposals made in the same event-loop turn are coalesced into one Raft entry
+(group commit): one ``Group`` command whose result is the list of the members'
+results. Each proposal has its own timeout and the number in flight is bounded;
+a proposal that times out has an *unknown* outcome (Raft may still commit it),
+which the request ids and the state's dedupe table make safe to retry.
+
+Hazards handled here (see DESIGN.md): ``apply_entry`` never raises (a raising
+entry wedges PySyncObj); the snapshot serializer is msgpack, never pickle; the
+cluster password is mandatory because PySyncObj's peer protocol is pickle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj.node import TCPNode
+
+from raftq import snapshot
+from raftq.commands import Command, DecodeError, Group, decode, encode
+from raftq.errors import ConfigError, NoLeader, OutcomeUnknown, Overloaded
+from raftq.state import State
+
+log = logging.getLogger(__name__)
+
+ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
+
+
+@dataclass(slots=True)
+class RaftTuning:
+    """PySyncObj settings; the defaults trade its 100 ms batching for latency."""
+
+    append_entries_period_s: float = 0.05
+    raft_min_timeout_s: float = 0.4
+    raft_max_timeout_s: float = 0.8
+    leader_fallback_timeout_s: float = 2.0
+    connection_timeout_s: float = 1.5
+    connection_retry_s: float = 0.5
+    log_compaction_min_entries: int = 20_000
+    log_compaction_min_time_s: float = 300.0
+    max_group: int = 512  # commands coalesced into one entry
+
+
+class _Machine(SyncObj):  # type: ignore[misc]
+    def __init__(self, self_addr: str, partners: list[str], conf: Any, owner: Replica):
+        self._owner = owner
+        super().__init__(self_addr, partners, conf)
+
+    @replicated  # type: ignore[untyped-decorator]
+    def apply_entry(self, data: bytes) -> Any:
+        return self._owner._apply_entry(data)
+
+
+class Replica:
+    def __init__(
+        self,
+        *,
+        self_addr: str,
+        partner_addrs: list[str],
+        data_dir: str,
+        secret: str,
+        tuning: RaftTuning | None = None,
+        proposal_timeout_s: float = 5.0,
+        max_inflight: int = 10_000,
+    ) -> None:
+        if not secret:
+            raise ConfigError(
+                "the cluster secret is empty: every node needs the same non-empty `secret` "
+                "(or `secret_file`, or RAFTQ_CLUSTER_SECRET); an open raft port is remote "
+                "code execution"
+            )
+        self.tuning = tuning or RaftTuning()
+        self.self_addr = self_addr
+        self.partner_addrs = list(partner_addrs)
+        self.data_dir = data_dir
+        self.proposal_timeout_s = proposal_timeout_s
+        self.max_inflight = max_inflight
+        self.lock = threading.RLock()
+        self.state = State()
+        self.entries_applied = 0
+        self._secret = secret
+        self._machine: _Machine | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[Command, asyncio.Future[Any]]] = []
+        self._flush_scheduled = False
+        self._inflight = 0
+        self._changed = asyncio.Event()
+        self._notify_pending = False
+        self.on_commit_latency: Callable[[float], None] | None = None
+
+    # ------------------------------------------------------------- lifecycle
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._changed = asyncio.Event()
+        os.makedirs(self.data_dir, exist_ok=True)
+        t = self.tuning
+        conf = SyncObjConf(
+            password=self._secret,
+            journalFile=os.path.join(self.data_dir, "raft.journal"),
+            fullDumpFile=os.path.join(self.data_dir, "raft.snapshot"),
+            serializer=self._serialize,
+            deserializer=self._deserialize,
+            appendEntriesUseBatch=False,
+            appendEntriesPeriod=t.append_entries_period_s,
+            raftMinTimeout=t.raft_min_timeout_s,
+            raftMaxTimeout=t.raft_max_timeout_s,
+            leaderFallbackTimeout=t.leader_fallback_timeout_s,
+            connectionTimeout=t.connection_timeout_s,
+            connectionRetryTime=t.connection_retry_s,
+            logCompactionMinEntries=t.log_compaction_min_entries,
+            logCompactionMinTime=t.log_compaction_min_time_s,
+            logCompactionSplit=True,
+            commandsWaitLeader=False,
+            dynamicMembershipChange=False,
+        )
+        self._machine = _Machine(self.self_addr, self.partner_addrs, conf, self)
+
+    def stop(self) -> None:
+        if self._machine is not None:
+            self._machine.destroy()
+            self._machine = None
+
+    # ------------------------------------------------------- the raft thread
+
+    def _apply_entry(self, data: bytes) -> Any:
+        try:
+            cmd = decode(data)
+        except DecodeError as exc:
+            log.error("undecodable log entry skipped: %s", exc)
+            return {"error": "bad_command", "message": str(exc)}
+        with self.lock:
+            result = self.state.apply(cmd)
+            self.entries_applied += 1
+        self._notify_changed()
+        return result
+
+    def _notify_changed(self) -> None:
+        loop = self._loop
+        if loop is None or self._notify_pending:
+            return
+        self._notify_pending = True
+        try:
+            loop.call_soon_threadsafe(self._fire_changed)
+        except RuntimeError:  # loop closed during shutdown
+            pass
+
+    def _fire_changed(self) -> None:
+        self._notify_pending = False
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    def _serialize(self, filename: str, raft_data: Any) -> None:
+        last, before_last, cluster = raft_data
+        with self.lock:
+            plain = snapshot.to_plain(self.state)
+        blob = msgpack.packb(
+            {
+                "state": plain,
+                "raft": [list(last), list(before_last)],
+                "cluster": sorted(str(n.address) for n in cluster),
+            },
+            use_bin_type=True,
+        )
+        with open(filename, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _deserialize(self, filename: str) -> tuple[Any, Any, Any]:
+        with open(filename, "rb") as f:
+            data = msgpack.unpackb(f.read(), raw=False, strict_map_key=False)
+        restored = snapshot.from_plain(data["state"])
+        with self.lock:
+            self.state = restored
+        self._notify_changed()
+        last, before_last = data["raft"]
+        return tuple(last), tuple(before_last), {TCPNode(a) for a in data["cluster"]}
+
+    # ----------------------------------------------------- the asyncio side
+
+    async def wait_changed(self, timeout_s: float) -> None:
+        """Return after the next applied entry, or after ``timeout_s``."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
+        except TimeoutError:
+            pass
+
+    async def propose(self, cmd: Command, timeout_s: float | None = None) -> Any:
+        """Commit ``cmd`` through Raft and return the state machine's result."""
+        machine = self._machine
+        if machine is None or self._loop is None:
+            raise NoLeader("this node is not running")
+        if machine._getLeader() is None:
+            raise NoLeader("the cluster has no leader right now; retry shortly")
+        if self._inflight >= self.max_inflight:
+            raise Overloaded(f"{self._inflight} proposals in flight on this node; retry shortly")
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        self._inflight += 1
+        self._pending.append((cmd, fut))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(fut), timeout_s or self.proposal_timeout_s
+            )
+        except TimeoutError:
+            raise OutcomeUnknown(
+                "the proposal was not confirmed in time; it may or may not have been applied: "
+                "retry with the same ids"
+            ) from None
+        finally:
+            self._inflight -= 1
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        step = self.tuning.max_group
+        for start in range(0, len(pending), step):
+            self._send(pending[start : start + step])
+
+    def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+        machine = self._machine
+        loop = self._loop
+        assert machine is not None and loop is not None
+        futures = [f for _, f in batch]
+        data = encode(batch[0][0]) if len(batch) == 1 else encode(Group([c for c, _ in batch]))
+        started = time.perf_counter()
+
+        def on_result(result: Any, error: int) -> None:  # called on the raft thread
+            loop.call_soon_threadsafe(self._resolve, futures, result, error, started)
+
+        try:
+            machine.apply_entry(data, callback=on_result)
+        except Exception as exc:  # defensive: never leave futures hanging
+            log.exception("proposal failed to enqueue")
+            self._resolve(futures, None, FAIL_REASON.REQUEST_DENIED, started, exc)
+
+    def _resolve(
+        self,
+        futures: list[asyncio.Future[Any]],
+        result: Any,
+        error: int,
+        started: float,
+        exc: Exception | None = None,
+    ) -> None:
+        if error == FAIL_REASON.SUCCESS and self.on_commit_latency is not None:
+            self.on_commit_latency(time.perf_counter() - started)
+        for i, fut in enumerate(futures):
+            if fut.done():
+                continue
+            if error != FAIL_REASON.SUCCESS:
+                fut.set_exception(_failure(error))
+            elif len(futures) == 1:
+                fut.set_result(result)
+            elif isinstance(result, list) and len(result) == len(futures):
+                fut.set_result(result[i])
+            else:  # the group itself was rejected (e.g. an internal error)
+                fut.set_result(result)
+
+    # ---------------------------------------------------------------- status
+
+    def raft_status(self) -> dict[str, Any]:
+        machine = self._machine
+        if machine is None:
+            return {"role": "stopped", "leader": None, "term": 0, "commit_index": 0,
+                    "applied_index": 0, "has_quorum": False, "partners": {}}
+        for _ in range(3):
+            try:
+                status = machine.getStatus()
+                break
+            except RuntimeError:  # a dict changed under us on the raft thread
+                continue
+        else:
+            status = {}
+        leader = status.get("leader")
+        partners = {
+            addr: status.get(f"partner_node_status_server_{addr}", 0) == 2
+            for addr in self.partner_addrs
+        }
+        return {
+            "role": ROLE_NAMES.get(status.get("state", 0), "unknown"),
+            "leader": leader.address if leader is not None else None,
+            "term": status.get("raft_term", 0),
+            "commit_index": status.get("commit_idx", 0),
+            "applied_index": status.get("last_applied", 0),
+            "leader_commit_index": status.get("leader_commit_idx") or 0,
+            "has_quorum": bool(status.get("has_quorum", False)),
+            "log_len": status.get("log_len", 0),
+            "partners": partners,
+        }
+
+    def is_leader(self) -> bool:
+        machine = self._machine
+        return machine is not None and bool(machine._isLeader())
+
+
+def _failure(error: int) -> Exception:
+    if error == FAIL_REASON.MISSING_LEADER:
+        return NoLeader("the cluster has no leader right now; retry shortly")
+    if error == FAIL_REASON.QUEUE_FULL:
+        return Overloaded("the raft command queue is full; retry shortly")
+    return OutcomeUnknown(
+        f"raft reported {_reason_name(error)}; the command may or may not have been applied: "
+        "retry with the same ids"
+    )
+
+
+def _reason_name(error: int) -> str:
+    for name in dir(FAIL_REASON):
+        if not name.startswith("_") and getattr(FAIL_REASON, name) == error:
+            return name
+    return str(error)

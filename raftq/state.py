@@ -1,0 +1,487 @@
+"""The replicated queue state machine.
+
+Contract (every node runs the same log through ``State.apply``):
+
+- Deterministic. The same commands in the same order give the same state, byte
+  for byte, on every node. Nothing here reads a clock, makes an id, draws a
+  random number, does I/O or iterates a set: time and ids travel inside the
+  commands. The state keeps its own clock, ``clock_ms``, which only moves
+  forward (``max(clock_ms, command.now_ms)``); delayed tasks become ready and
+  leases expire inside ``apply`` when that clock passes them.
+- ``apply`` never raises. PySyncObj re-applies an entry that raised, forever,
+  and the cluster wedges. Invalid operations return an error value
+  (``{"error": code, "message": ...}``) and change nothing.
+- At most once. A command with a request id that was already applied returns
+  the first outcome and changes nothing (a bounded table of recent ids).
+- Fenced leases. Every claim gets a new token from a counter; extend, release,
+  complete and fail must present the task's current token.
+- Snapshots are plain data (see ``raftq.snapshot``); restoring one and
+  applying the rest of the log gives the same state as applying the whole log.
+
+Indexes (ready queues, the delayed heap, the lease heap, the expiry heap) are
+derived from the tasks and use lazy deletion: an entry is skipped when the task
+no longer matches it (its ``seq``, token or expiry moved on).
+"""
+
+from __future__ import annotations
+
+import heapq
+import zlib
+from collections import OrderedDict, deque
+from typing import Any
+
+from raftq.commands import (
+    Barrier,
+    Cancel,
+    Claim,
+    Command,
+    Extend,
+    Finish,
+    Group,
+    Outcome,
+    Purge,
+    Release,
+    Requeue,
+    Submit,
+    Tick,
+)
+from raftq.model import (
+    DEDUPE_CAPACITY,
+    EXPIRING,
+    MAX_RETRY_BACKOFF_MS,
+    TRANSITIONS,
+    WORKER_FORGET_MS,
+    Status,
+    Task,
+)
+
+Result = Any
+
+
+def _err(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": code, "message": message, **extra}
+
+
+def backoff_ms(task_id: str, attempt: int, base_ms: int) -> int:
+    """Exponential backoff with deterministic jitter in [0.75, 1.25)."""
+    raw = min(base_ms * (2 ** max(attempt - 1, 0)), MAX_RETRY_BACKOFF_MS)
+    jitter = zlib.crc32(f"{task_id}:{attempt}".encode()) % 1000
+    return int(raw * (750 + jitter // 2) // 1000)
+
+
+class State:
+    def __init__(self) -> None:
+        self.clock_ms = 0
+        self.next_seq = 1
+        self.next_token = 1
+        self.tasks: dict[str, Task] = {}
+        # status -> ordered set of task ids, in the order they entered it
+        self.by_status: dict[Status, dict[str, None]] = {s: {} for s in Status}
+        self.counts: dict[tuple[str, str], int] = {}  # (queue, status) -> n
+        self.ready_counts: dict[tuple[str, int], int] = {}  # (queue, priority) -> n
+        self.ready: dict[str, dict[int, deque[tuple[int, str]]]] = {}
+        self.delayed: list[tuple[int, int, str]] = []  # (ready_at_ms, seq, id)
+        self.lease_heap: list[tuple[int, int, str]] = []  # (expires_ms, token, id)
+        self.expiry_heap: list[tuple[int, str]] = []  # (drop_at_ms, id)
+        self.dedupe: OrderedDict[str, Result] = OrderedDict()
+        # worker_id -> [host, pid, queues, last_seen_ms]
+        self.workers: dict[str, list[Any]] = {}
+        self.worker_leases: dict[str, dict[str, None]] = {}
+        self.applied = 0  # commands applied, for status pages
+
+    # ------------------------------------------------------------------ apply
+
+    def apply(self, cmd: Command | Group) -> Result:
+        """Apply one log entry. Never raises."""
+        try:
+            if isinstance(cmd, Group):
+                return [self._apply_one(c) for c in cmd.commands]
+            return self._apply_one(cmd)
+        except Exception as exc:  # a bug; the same on every node, so still deterministic
+            return _err("internal", f"{type(exc).__name__}: {exc}")
+
+    def _apply_one(self, cmd: Command) -> Result:
+        self.applied += 1
+        rid = cmd.request_id
+        if rid and rid in self.dedupe:
+            return self.dedupe[rid]
+        self.clock_ms = max(self.clock_ms, cmd.now_ms)
+        self._advance()
+        result = self._dispatch(cmd)
+        if rid:
+            self.dedupe[rid] = result
+            while len(self.dedupe) > DEDUPE_CAPACITY:
+                self.dedupe.popitem(last=False)
+        return result
+
+    def _dispatch(self, cmd: Command) -> Result:
+        body = cmd.body
+        if isinstance(body, Submit):
+            return [self._submit_one(spec) for spec in body.tasks]
+        if isinstance(body, Claim):
+            return self._claim(body)
+        if isinstance(body, Extend):
+            return self._extend(body)
+        if isinstance(body, Release):
+            return self._release(body)
+        if isinstance(body, Finish):
+            self._touch_worker(body.worker_id)
+            return [self._finish(o) for o in body.items]
+        if isinstance(body, Cancel):
+            return self._cancel(body.id)
+        if isinstance(body, Requeue):
+            return self._requeue(body.id)
+        if isinstance(body, Purge):
+            return self._purge(body)
+        if isinstance(body, Tick | Barrier):
+            return {"clock_ms": self.clock_ms}
+        return _err("bad_command", f"unknown command {type(body).__name__}")
+
+    # ------------------------------------------------------------ time passes
+
+    def _advance(self) -> None:
+        now = self.clock_ms
+        while self.delayed and self.delayed[0][0] <= now:
+            _, seq, task_id = heapq.heappop(self.delayed)
+            task = self.tasks.get(task_id)
+            if task is not None and task.status is Status.SCHEDULED and task.seq == seq:
+                self._enqueue(task)
+        while self.lease_heap and self.lease_heap[0][0] <= now:
+            expires, token, task_id = heapq.heappop(self.lease_heap)
+            task = self.tasks.get(task_id)
+            if (
+                task is not None
+                and task.status is Status.LEASED
+                and task.lease_token == token
+                and task.lease_expires_ms == expires
+            ):
+                self._lease_expired(task)
+        while self.expiry_heap and self.expiry_heap[0][0] <= now:
+            drop_at, task_id = heapq.heappop(self.expiry_heap)
+            task = self.tasks.get(task_id)
+            if (
+                task is not None
+                and task.status in EXPIRING
+                and task.finished_ms is not None
+                and task.finished_ms + task.result_ttl_ms == drop_at
+            ):
+                self._drop(task)
+        if self.workers:
+            stale = [w for w, info in self.workers.items() if info[3] + WORKER_FORGET_MS <= now]
+            for worker_id in stale:
+                if not self.worker_leases.get(worker_id):
+                    del self.workers[worker_id]
+                    self.worker_leases.pop(worker_id, None)
+
+    def _lease_expired(self, task: Task) -> None:
+        error = {
+            "type": "LeaseExpired",
+            "message": f"lease of worker {task.lease_worker} expired",
+            "traceback": "",
+        }
+        task.errors.append([task.attempts, self.clock_ms, error])
+        self._clear_lease(task)
+        if task.attempts >= task.max_attempts:
+            self._move(task, Status.DEAD)
+        else:
+            self._enqueue(task)
+
+    # --------------------------------------------------------------- commands
+
+    def _submit_one(self, spec: Any) -> Result:
+        existing = self.tasks.get(spec.id)
+        if existing is not None:
+            return {"id": spec.id, "created": False, "status": str(existing.status)}
+        task = Task(
+            spec.id,
+            spec.name,
+            spec.queue,
+            spec.priority,
+            spec.payload,
+            spec.max_attempts,
+            spec.timeout_ms,
+            spec.retry_backoff_ms,
+            spec.result_ttl_ms,
+            self.clock_ms,
+        )
+        self.tasks[task.id] = task
+        if spec.ready_at_ms > self.clock_ms:
+            self._schedule(task, spec.ready_at_ms)
+        else:
+            self._enqueue(task)
+        return {"id": task.id, "created": True, "status": str(task.status)}
+
+    def _claim(self, claim: Claim) -> Result:
+        self._touch_worker(claim.worker_id, claim.host, claim.pid, claim.queues)
+        leased: list[dict[str, Any]] = []
+        while len(leased) < claim.max:
+            task = self._pop_ready(claim.queues)
+            if task is None:
+                break
+            token = self.next_token
+            self.next_token += 1
+            task.attempts += 1
+            task.lease_token = token
+            task.lease_worker = claim.worker_id
+            task.lease_expires_ms = self.clock_ms + claim.lease_ms
+            self._move(task, Status.LEASED)
+            heapq.heappush(self.lease_heap, (task.lease_expires_ms, token, task.id))
+            self.worker_leases.setdefault(claim.worker_id, {})[task.id] = None
+            leased.append(
+                {
+                    "id": task.id,
+                    "lease_token": token,
+                    "lease_expires_ms": task.lease_expires_ms,
+                    "attempt": task.attempts,
+                }
+            )
+        return {"tasks": leased}
+
+    def _extend(self, ext: Extend) -> Result:
+        self._touch_worker(ext.worker_id)
+        out: list[dict[str, Any]] = []
+        for task_id, token in ext.leases:
+            task = self._leased(task_id, token)
+            if task is None:
+                out.append({"id": task_id, "ok": False, "code": "stale_lease"})
+                continue
+            task.lease_expires_ms = self.clock_ms + ext.lease_ms
+            task.updated_ms = self.clock_ms
+            heapq.heappush(self.lease_heap, (task.lease_expires_ms, token, task.id))
+            out.append({"id": task_id, "ok": True, "lease_expires_ms": task.lease_expires_ms})
+        return {"leases": out}
+
+    def _release(self, rel: Release) -> Result:
+        self._touch_worker(rel.worker_id)
+        out: list[dict[str, Any]] = []
+        for task_id, token in rel.leases:
+            task = self._leased(task_id, token)
+            if task is None:
+                out.append({"id": task_id, "ok": False, "code": "stale_lease"})
+                continue
+            task.attempts -= 1  # it never ran: the attempt is not spent
+            self._clear_lease(task)
+            self._enqueue(task)
+            out.append({"id": task_id, "ok": True})
+        return {"leases": out}
+
+    def _finish(self, o: Outcome) -> Result:
+        task = self.tasks.get(o.id)
+        if task is None:
+            return _err("not_found", f"no task {o.id}", id=o.id)
+        if task.status is not Status.LEASED or task.lease_token != o.lease_token:
+            if o.error is None and task.status is Status.SUCCEEDED and (
+                task.lease_token == o.lease_token
+            ):
+                return {"id": o.id, "ok": True, "status": str(task.status)}  # a repeat
+            return _err(
+                "stale_lease",
+                f"lease token {o.lease_token} is not current for task {o.id}",
+                id=o.id,
+            )
+        lease_token = task.lease_token
+        self._clear_lease(task)
+        if o.error is None:
+            task.result = o.result
+            task.lease_token = lease_token  # kept so a repeated completion is recognised
+            self._move(task, Status.SUCCEEDED)
+            return {"id": o.id, "ok": True, "status": str(task.status)}
+        task.errors.append([task.attempts, self.clock_ms, o.error])
+        if o.retry and task.attempts < task.max_attempts:
+            delay = backoff_ms(task.id, task.attempts, task.retry_backoff_ms)
+            self._schedule(task, self.clock_ms + delay)
+        else:
+            self._move(task, Status.DEAD)
+        return {"id": o.id, "ok": True, "status": str(task.status)}
+
+    def _cancel(self, task_id: str) -> Result:
+        task = self.tasks.get(task_id)
+        if task is None:
+            return _err("not_found", f"no task {task_id}")
+        if task.status is Status.CANCELLED:
+            return {"id": task_id, "status": str(task.status)}
+        if task.status not in (Status.QUEUED, Status.SCHEDULED):
+            return _err("conflict", f"task {task_id} is {task.status} and cannot be cancelled")
+        self._move(task, Status.CANCELLED)
+        return {"id": task_id, "status": str(task.status)}
+
+    def _requeue(self, task_id: str) -> Result:
+        task = self.tasks.get(task_id)
+        if task is None or task.status is not Status.DEAD:
+            return _err("not_found", f"no dead letter {task_id}")
+        task.attempts = 0
+        task.finished_ms = None
+        self._enqueue(task)
+        return {"id": task_id, "status": str(task.status)}
+
+    def _purge(self, purge: Purge) -> Result:
+        if purge.id is not None:
+            task = self.tasks.get(purge.id)
+            if task is None or task.status is not Status.DEAD:
+                return _err("not_found", f"no dead letter {purge.id}")
+            self._drop(task)
+            return {"purged": 1}
+        victims = [
+            self.tasks[i]
+            for i in self.by_status[Status.DEAD]
+            if purge.queue is None or self.tasks[i].queue == purge.queue
+        ]
+        for task in victims:
+            self._drop(task)
+        return {"purged": len(victims)}
+
+    # ---------------------------------------------------------------- helpers
+
+    def _leased(self, task_id: str, token: int) -> Task | None:
+        task = self.tasks.get(task_id)
+        if task is None or task.status is not Status.LEASED or task.lease_token != token:
+            return None
+        return task
+
+    def _touch_worker(
+        self, worker_id: str, host: str = "", pid: int = 0, queues: list[str] | None = None
+    ) -> None:
+        if not worker_id:
+            return
+        info = self.workers.get(worker_id)
+        if info is None:
+            self.workers[worker_id] = [host, pid, list(queues or []), self.clock_ms]
+            return
+        if host:
+            info[0], info[1] = host, pid
+        if queues is not None:
+            info[2] = list(queues)
+        info[3] = self.clock_ms
+
+    def _move(self, task: Task, new: Status) -> None:
+        old = task.status
+        if new not in TRANSITIONS[old]:
+            raise AssertionError(f"illegal transition {old} -> {new} for {task.id}")
+        if old is not None:
+            del self.by_status[old][task.id]
+            self._count(task.queue, old, -1)
+            if old is Status.QUEUED:
+                self._ready_gone(task)
+        if new is Status.QUEUED:
+            key = (task.queue, task.priority)
+            self.ready_counts[key] = self.ready_counts.get(key, 0) + 1
+        task.status = new
+        task.updated_ms = self.clock_ms
+        self.by_status[new][task.id] = None
+        self._count(task.queue, new, +1)
+        if new in (Status.SUCCEEDED, Status.DEAD, Status.CANCELLED):
+            task.finished_ms = self.clock_ms
+            task.ready_at_ms = None
+            if new in EXPIRING:
+                heapq.heappush(self.expiry_heap, (self.clock_ms + task.result_ttl_ms, task.id))
+
+    def _count(self, queue: str, status: Status, delta: int) -> None:
+        key = (queue, str(status))
+        n = self.counts.get(key, 0) + delta
+        if n:
+            self.counts[key] = n
+        else:
+            self.counts.pop(key, None)
+
+    def _enqueue(self, task: Task) -> None:
+        if task.status is Status.QUEUED:
+            return
+        self._move(task, Status.QUEUED)
+        task.seq = self.next_seq
+        self.next_seq += 1
+        task.ready_at_ms = None
+        levels = self.ready.setdefault(task.queue, {})
+        levels.setdefault(task.priority, deque()).append((task.seq, task.id))
+
+    def _schedule(self, task: Task, ready_at_ms: int) -> None:
+        self._move(task, Status.SCHEDULED)
+        task.seq = self.next_seq
+        self.next_seq += 1
+        task.ready_at_ms = ready_at_ms
+        heapq.heappush(self.delayed, (ready_at_ms, task.seq, task.id))
+
+    def _pop_ready(self, queues: list[str]) -> Task | None:
+        """The oldest task of the highest priority across ``queues``."""
+        while True:
+            best: tuple[int, int, str] | None = None  # (priority, -seq, queue)
+            for queue in queues:
+                levels = self.ready.get(queue)
+                if not levels:
+                    continue
+                prio = max(levels)
+                head_seq = levels[prio][0][0]
+                if best is None or (prio, -head_seq) > (best[0], best[1]):
+                    best = (prio, -head_seq, queue)
+            if best is None:
+                return None
+            prio, _, queue = best
+            levels = self.ready[queue]
+            seq, task_id = levels[prio].popleft()
+            if not levels[prio]:
+                del levels[prio]
+                if not levels:
+                    del self.ready[queue]
+            task = self.tasks.get(task_id)
+            if task is not None and task.status is Status.QUEUED and task.seq == seq:
+                return task
+
+    def _ready_gone(self, task: Task) -> None:
+        key = (task.queue, task.priority)
+        n = self.ready_counts[key] - 1
+        if n:
+            self.ready_counts[key] = n
+        else:
+            del self.ready_counts[key]
+
+    def _clear_lease(self, task: Task) -> None:
+        leases = self.worker_leases.get(task.lease_worker)
+        if leases is not None:
+            leases.pop(task.id, None)
+        task.lease_worker = ""
+        task.lease_expires_ms = 0
+
+    def _drop(self, task: Task) -> None:
+        if task.status is Status.QUEUED:
+            self._ready_gone(task)
+        if task.status is not None:
+            del self.by_status[task.status][task.id]
+            self._count(task.queue, task.status, -1)
+        del self.tasks[task.id]
+
+    # ------------------------------------------------------------------ reads
+
+    def ready_count(self, queues: list[str]) -> int:
+        return sum(n for (q, _), n in self.ready_counts.items() if q in queues)
+
+    def depths(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for (queue, status), n in sorted(self.counts.items()):
+            entry = out.setdefault(queue, {s.value: 0 for s in Status} | {"ready_by_priority": {}})
+            entry[status] = n
+        for (queue, prio), n in sorted(self.ready_counts.items()):
+            entry = out.setdefault(queue, {s.value: 0 for s in Status} | {"ready_by_priority": {}})
+            entry["ready_by_priority"][str(prio)] = n
+        return out
+
+    def workers_view(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "worker_id": worker_id,
+                "host": info[0],
+                "pid": info[1],
+                "queues": info[2],
+                "running": len(self.worker_leases.get(worker_id, {})),
+                "last_seen_ms": info[3],
+            }
+            for worker_id, info in self.workers.items()
+        ]
+
+    def list_ids(self, status: Status | None, queue: str | None, limit: int) -> list[str]:
+        source = self.tasks if status is None else self.by_status[status]
+        out: list[str] = []
+        for task_id in source:
+            if queue is None or self.tasks[task_id].queue == queue:
+                out.append(task_id)
+                if len(out) >= limit:
+                    break
+        return out
