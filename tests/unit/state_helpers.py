@@ -12,7 +12,7 @@ from typing import Any
 import msgpack
 
 from raftq import commands as c
-from raftq.model import DEFAULT_PRIORITY, DEFAULT_QUEUE, DEFAULT_RESULT_TTL_MS, Task
+from raftq.model import DEFAULT_PRIORITY, DEFAULT_QUEUE, DEFAULT_RESULT_TTL_MS, Status, Task
 from raftq.state import State
 
 PAYLOAD = bytes(msgpack.packb([[1, 2], {}], use_bin_type=True))
@@ -151,3 +151,62 @@ class Harness:
     def status(self, task_id: str) -> str | None:
         task = self.state.tasks.get(task_id)
         return None if task is None else str(task.status)
+
+
+def check_consistency(state: State) -> None:
+    """Every index agrees with the tasks it is derived from."""
+    seen: dict[str, str] = {}
+    for status, ids in state.by_status.items():
+        for task_id in ids:
+            assert task_id not in seen, f"{task_id} is both {seen[task_id]} and {status}"
+            seen[task_id] = str(status)
+    assert seen == {i: str(t.status) for i, t in state.tasks.items()}
+    counts: dict[tuple[str, str], int] = {}
+    ready: dict[tuple[str, int], int] = {}
+    for task in state.tasks.values():
+        counts[(task.queue, str(task.status))] = counts.get((task.queue, str(task.status)), 0) + 1
+        if task.status is Status.QUEUED:
+            ready[(task.queue, task.priority)] = ready.get((task.queue, task.priority), 0) + 1
+    assert state.counts == counts
+    assert state.ready_counts == ready
+    # each queued task has exactly one live entry in its ready deque, in seq order
+    live = [
+        (seq, task_id)
+        for queue, levels in state.ready.items()
+        for prio, entries in levels.items()
+        for seq, task_id in entries
+        if (t := state.tasks.get(task_id)) is not None
+        and t.status is Status.QUEUED
+        and t.seq == seq
+        and (t.queue, t.priority) == (queue, prio)
+    ]
+    assert sorted(i for _, i in live) == sorted(state.by_status[Status.QUEUED])
+    for levels in state.ready.values():
+        for entries in levels.values():
+            assert entries, "an empty level is left behind"
+            assert list(entries) == sorted(entries)
+    delayed = {
+        i for at, seq, i in state.delayed
+        if i in state.tasks and (state.tasks[i].seq, state.tasks[i].ready_at_ms) == (seq, at)
+    }
+    assert set(state.by_status[Status.SCHEDULED]) <= delayed
+    for task_id in state.by_status[Status.SCHEDULED]:
+        ready_at_ms = state.tasks[task_id].ready_at_ms
+        assert ready_at_ms is not None and ready_at_ms >= state.clock_ms, "a due task not queued"
+    leases = {
+        i
+        for expires, token, i in state.lease_heap
+        if i in state.tasks
+        and state.tasks[i].lease_token == token
+        and state.tasks[i].lease_expires_ms == expires
+    }
+    assert set(state.by_status[Status.LEASED]) <= leases
+    holders: dict[str, set[str]] = {}
+    for task_id in state.by_status[Status.LEASED]:
+        task = state.tasks[task_id]
+        assert task.lease_expires_ms >= state.clock_ms, "an expired lease survived a command"
+        holders.setdefault(task.lease_worker, set()).add(task_id)
+    for worker_id, held in state.worker_leases.items():
+        assert set(held) == holders.pop(worker_id, set())
+    assert holders == {}, f"leases not in worker_leases: {holders}"
+    assert set(state.worker_leases) <= set(state.workers)

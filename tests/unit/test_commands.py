@@ -1,0 +1,163 @@
+"""The command envelope: every command survives encode/decode; garbage is a DecodeError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from state_helpers import ERROR, Harness, check_consistency, internal_errors, spec
+
+from raftq import commands as c
+from raftq.state import State
+
+EXAMPLES: list[c.Body] = [
+    c.Submit([spec("a"), spec("b", queue="q", priority=7, ready_at_ms=99)]),
+    c.Submit([]),
+    c.Claim("w1", ["default", "q"], 10, 30_000, "host", 1234),
+    c.Claim("w1", [], 0, 0),
+    c.Extend("w1", [("a", 1), ("b", 2)], 5_000),
+    c.Release("w1", [("a", 1)]),
+    c.Finish("w1", [c.Outcome("a", 1, b"\x01"), c.Outcome("b", 2, None, dict(ERROR), False)]),
+    c.Cancel("a"),
+    c.Requeue("a"),
+    c.Purge("a", None),
+    c.Purge(None, "q"),
+    c.Purge(),
+    c.Tick(),
+    c.Barrier(),
+]
+
+
+@pytest.mark.parametrize("body", EXAMPLES, ids=lambda b: type(b).__name__)
+def test_every_command_round_trips(body: c.Body) -> None:
+    cmd = c.Command(body, "req-1", 123_456)
+    data = c.encode(cmd)
+    assert isinstance(data, bytes)
+    assert c.decode(data) == cmd
+    assert c.encode(c.decode(data)) == data
+
+
+def test_every_op_has_an_example() -> None:
+    ops = {msgpack.unpackb(c.encode(c.Command(b)))[1] for b in EXAMPLES}
+    assert ops == {int(op) for op in c.Op if op is not c.Op.GROUP}
+
+
+def test_group_round_trips() -> None:
+    group = c.Group([c.Command(body, f"r{i}", i) for i, body in enumerate(EXAMPLES)])
+    assert c.decode(c.encode(group)) == group
+    assert c.decode(c.encode(c.Group())) == c.Group()
+
+
+def test_envelope_is_versioned() -> None:
+    plain = msgpack.unpackb(c.encode(c.Command(c.Tick(), "r", 5)))
+    assert plain == [c.VERSION, int(c.Op.TICK), "r", 5, []]
+    plain[0] = c.VERSION + 1
+    with pytest.raises(c.DecodeError, match="version"):
+        c.decode(msgpack.packb(plain))
+
+
+def _pack(obj: Any) -> bytes:
+    return bytes(msgpack.packb(obj, use_bin_type=True))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xc1",  # never used in msgpack
+        b"\x93\x01\x02",  # truncated
+        _pack([c.VERSION, int(c.Op.TICK), "r", 0, []]) + b"\x00",  # trailing bytes
+        _pack(None),
+        _pack({"op": 1}),
+        _pack([c.VERSION, 99, "r", 0, []]),  # unknown op
+        _pack([c.VERSION, int(c.Op.TICK), "r", 0]),  # short envelope
+        _pack([c.VERSION, int(c.Op.TICK), "r", "soon", []]),  # now_ms not a number
+        _pack([c.VERSION, int(c.Op.CLAIM), "r", 0, ["w"]]),  # short body
+        _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [["a", "n"]]]),  # short task spec
+        _pack([c.VERSION, int(c.Op.EXTEND), "r", 0, ["w", [["a"]], 5]]),  # lease without token
+        _pack([c.VERSION, int(c.Op.RELEASE), "r", 0, ["w", [["a", "x"]]]]),  # token not int
+        _pack([c.VERSION, int(c.Op.FINISH), "r", 0, ["w", 5]]),  # items not a list
+        _pack([c.VERSION, int(c.Op.GROUP), "", 0, [[int(c.Op.TICK), "r"]]]),  # bad member
+        _pack([c.VERSION, int(c.Op.GROUP), "", 0, 7]),
+        # well framed, but a field of the wrong type: apply must never see these
+        _pack([c.VERSION, int(c.Op.TICK), 5, 0, []]),  # request id not a string
+        _pack([c.VERSION, int(c.Op.TICK), "r", True, []]),  # a bool is not a time
+        _pack([c.VERSION, int(c.Op.TICK), "r", 2**64 - 1, []]),  # out of range
+        _pack([c.VERSION, int(c.Op.TICK), "r", 1.5, []]),
+        _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [["a", "n", "q", None, b"", 0, 3, 1, 1, 1]]]),
+        _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [["a", "n", "q", 1, b"", "x", 3, 1, 1, 1]]]),
+        _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [[["a"], "n", "q", 1, b"", 0, 3, 1, 1, 1]]]),
+        _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [["a", "n", "q", 1, "str", 0, 3, 1, 1, 1]]]),
+        _pack([c.VERSION, int(c.Op.CLAIM), "r", 0, ["w", "default", 1, 5, "", 0]]),
+        _pack([c.VERSION, int(c.Op.CLAIM), "r", 0, ["w", ["q"], 1, None, "", 0]]),
+        _pack([c.VERSION, int(c.Op.CLAIM), "r", 0, ["w", [7], 1, 5, "", 0]]),
+        _pack([c.VERSION, int(c.Op.FINISH), "r", 0, ["w", [["a", 1, "text", None, True]]]]),
+        _pack([c.VERSION, int(c.Op.FINISH), "r", 0, ["w", [["a", 1, None, "oops", True]]]]),
+        _pack([c.VERSION, int(c.Op.FINISH), "r", 0, ["w", [["a", 1, None, None, 1]]]]),
+        _pack([c.VERSION, int(c.Op.CANCEL), "r", 0, [None]]),
+        _pack([c.VERSION, int(c.Op.PURGE), "r", 0, [1, None]]),
+    ],
+)
+def test_garbage_is_a_decode_error(data: bytes) -> None:
+    with pytest.raises(c.DecodeError):
+        c.decode(data)
+
+
+def _decode_or_reject(data: bytes) -> c.Command | c.Group | None:
+    try:
+        return c.decode(data)
+    except c.DecodeError:
+        return None
+    # anything else propagates and fails the test
+
+
+def _busy_state() -> State:
+    h = Harness(now_ms=0)
+    h.submit(spec("a"), spec("b", priority=1), spec("c", ready_at_ms=50))
+    h.claim_one()
+    return h.state
+
+
+def _apply_cleanly(cmd: c.Command | c.Group) -> None:
+    state = _busy_state()
+    result = state.apply(cmd)
+    assert not internal_errors(result), result
+    check_consistency(state)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_random_bytes_decode_or_raise_decode_error(data: bytes) -> None:
+    cmd = _decode_or_reject(data)
+    if cmd is not None:
+        _apply_cleanly(cmd)
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=False),
+    st.text(max_size=4), st.binary(max_size=4),
+)
+_plain = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner,
+                                                                 max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    op=st.sampled_from([int(op) for op in c.Op]) | st.integers(-3, 300),
+    request_id=_plain,
+    now_ms=_plain,
+    body=_plain,
+)
+def test_well_framed_garbage_decodes_or_raises_decode_error(
+    op: int, request_id: Any, now_ms: Any, body: Any
+) -> None:
+    cmd = _decode_or_reject(_pack([c.VERSION, op, request_id, now_ms, body]))
+    if cmd is not None:
+        _apply_cleanly(cmd)
