@@ -42,6 +42,8 @@ class NodeConfig:
     max_payload_bytes: int = 1 << 20
     result_ttl_ms: int = DEFAULT_RESULT_TTL_MS
     log_level: str = "INFO"
+    log_compaction_min_entries: int = 20_000
+    log_compaction_min_time_ms: int = 300_000
 
     @property
     def http_host_port(self) -> tuple[str, int]:
@@ -55,7 +57,7 @@ class NodeConfig:
 _KNOWN = {
     "node_id", "raft_address", "http_address", "data_dir", "secret", "secret_file", "peers",
     "tick_ms", "proposal_timeout_ms", "max_inflight", "max_payload_bytes", "result_ttl_ms",
-    "log_level",
+    "log_level", "log_compaction_min_entries", "log_compaction_min_time_ms",
 }
 
 
@@ -148,4 +150,6 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
         max_payload_bytes=_int(raw, "max_payload_bytes", 1 << 20, where),
         result_ttl_ms=_int(raw, "result_ttl_ms", DEFAULT_RESULT_TTL_MS, where),
         log_level=str(raw.get("log_level", "INFO")),
+        log_compaction_min_entries=_int(raw, "log_compaction_min_entries", 20_000, where),
+        log_compaction_min_time_ms=_int(raw, "log_compaction_min_time_ms", 300_000, where),
     )

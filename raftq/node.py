@@ -17,7 +17,7 @@ from raftq.config import NodeConfig
 from raftq.errors import RaftqError
 from raftq.metrics import Metrics
 from raftq.model import Status
-from raftq.replica import Replica
+from raftq.replica import RaftTuning, Replica
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ class Node:
             secret=config.secret,
             proposal_timeout_s=config.proposal_timeout_ms / 1000,
             max_inflight=config.max_inflight,
+            tuning=RaftTuning(
+                log_compaction_min_entries=config.log_compaction_min_entries,
+                log_compaction_min_time_s=config.log_compaction_min_time_ms / 1000,
+            ),
         )
         self.metrics = Metrics()
         self.metrics.attach_gauges(self._gauges)

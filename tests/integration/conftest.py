@@ -1,0 +1,41 @@
+"""Fixtures for integration tests: real node processes on loopback."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from raftq.localcluster import LocalCluster
+
+# Each cluster gets its own ports so a test never meets a previous test's sockets.
+_ports = itertools.count(int(os.environ.get("RAFTQ_TEST_PORT_BASE", "19100")), 10)
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
+    made: list[LocalCluster] = []
+
+    def factory(size: int = 3, **extra: Any) -> LocalCluster:
+        base = next(_ports)
+        cluster = LocalCluster(tmp_path / f"cluster{len(made)}", size=size,
+                               raft_port=base, http_port=base + 1000, extra_config=extra)
+        made.append(cluster)
+        cluster.start()
+        cluster.wait_ready(timeout=30)
+        return cluster
+
+    yield factory
+    for cluster in made:
+        for i, node in enumerate(cluster.nodes):
+            if node.alive:
+                cluster.kill(i)
+
+
+@pytest.fixture
+def cluster(make_cluster: Callable[..., LocalCluster]) -> LocalCluster:
+    return make_cluster()
