@@ -19,7 +19,9 @@ What it proves, and how each is decided soundly from what the harness saw:
   tokens both answered ``ok`` also count. Must be 0.
 - liveness: after each heal, the first submission sent after it succeeds
   within ``recovery_limit_ms``; after the final heal every task is terminal
-  within two lease periods.
+  within two lease periods. The same delay after each fault's start (the
+  failover time: a new election, say) is measured and reported, not judged,
+  since a majority down must stop writes.
 - at most one leader per term, from the sampled ``/v1/node`` answers.
 - all replicas reported the same digest at the same applied index.
 """
@@ -85,6 +87,9 @@ class Verdict:
     recoveries: list[dict[str, Any]] = field(default_factory=list)
     slow_recoveries: list[dict[str, Any]] = field(default_factory=list)
     max_recovery_ms: float | None = None
+    failovers: list[dict[str, Any]] = field(default_factory=list)
+    """Per fault start: how long until a write sent after it succeeded (reported only)."""
+    max_failover_ms: float | None = None
     drain_ms: float | None = None
     drain_limit_ms: float = 0.0
     drain_ok: bool = True
@@ -319,15 +324,23 @@ def _check_recovery(ops: list[Op], v: Verdict, limit_ms: float) -> None:
     submits = sorted(
         (op for op in ops if op["type"] == "submit"), key=lambda op: float(op["t_inv"])
     )
+
+    def first_ok_after(t: float) -> float | None:
+        return min((float(s["t_done"]) for s in submits
+                    if s["outcome"] == OK and float(s["t_inv"]) >= t), default=None)
+
     for op in ops:
-        if op["type"] != "fault" or op.get("phase") != "heal":
+        if op["type"] != "fault":
+            continue
+        if op.get("phase") == "start":
+            first = first_ok_after(float(op["t"]))
+            v.failovers.append({
+                "fault": op.get("fault"), "targets": op.get("targets", []), "t_start": op["t"],
+                "failover_ms": None if first is None else round(first - float(op["t"])),
+            })
             continue
         t_heal = float(op["t"])
-        first_ok = min(
-            (float(s["t_done"]) for s in submits
-             if s["outcome"] == OK and float(s["t_inv"]) >= t_heal),
-            default=None,
-        )
+        first_ok = first_ok_after(t_heal)
         rec: dict[str, Any] = {
             "fault": op.get("fault"),
             "targets": op.get("targets", []),
@@ -339,3 +352,5 @@ def _check_recovery(ops: list[Op], v: Verdict, limit_ms: float) -> None:
             v.slow_recoveries.append(rec)
     times = [r["recovery_ms"] for r in v.recoveries if r["recovery_ms"] is not None]
     v.max_recovery_ms = max(times) if times else None
+    failover_times = [f["failover_ms"] for f in v.failovers if f["failover_ms"] is not None]
+    v.max_failover_ms = max(failover_times) if failover_times else None

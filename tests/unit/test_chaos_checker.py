@@ -1,9 +1,12 @@
 """The chaos checker judged on synthetic histories: each violation is reported,
-and a clean history with an allowed after-expiry duplicate passes."""
+and a clean history with an allowed after-expiry duplicate passes. Also the
+harness's TCP fault proxy, which needs no privileges."""
 
 from __future__ import annotations
 
+import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from chaos.checker import DrainState, check  # noqa: E402
 from chaos.history import FAIL, OK, UNKNOWN, HistoryWriter, read_history  # noqa: E402
+from chaos.net import link  # noqa: E402
+from chaos.proxy import FaultProxy  # noqa: E402
 
 LEASE_MS = 1000.0
 T0 = 1_700_000_000_000.0
@@ -204,3 +209,54 @@ def test_history_roundtrip_skips_torn_line(tmp_path: Path) -> None:
     ops = read_history([path])
     assert [op["task_ids"] for op in ops] == [["b"], ["a"]]
     assert ops[0]["process"] == "w1"
+
+
+def test_failover_after_fault_start_is_reported_not_judged() -> None:
+    ops, state = clean_history()
+    ops.append({"type": "fault", "phase": "start", "fault": "kill-majority",
+                "targets": ["n1", "n2"], "t": T0 + 30})
+    ops.append(submit(["k"], 9000))
+    state.tasks["k"] = succeeded(0)
+    v = check(ops, state, lease_ms=LEASE_MS)
+    assert v.max_failover_ms == 5075  # the first write sent after the start: "d" at 5100
+    assert v.ok, v.failures()
+
+
+def test_fault_proxy_forwards_blocks_and_heals() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    target = server.getsockname()[1]
+
+    def echo() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                while data := conn.recv(1024):
+                    conn.sendall(data)
+
+    threading.Thread(target=echo, daemon=True).start()
+    probe = socket.create_server(("127.0.0.1", 0))
+    listen = probe.getsockname()[1]
+    probe.close()
+    proxy = FaultProxy(seed=1)
+    try:
+        proxy.add_route("127.0.0.1", listen, target, link("n2", "n1"))
+
+        def roundtrip() -> bytes | None:
+            with socket.create_connection(("127.0.0.1", listen), timeout=0.5) as s:
+                s.sendall(b"ping")
+                try:
+                    return s.recv(16)
+                except TimeoutError:
+                    return None
+
+        assert roundtrip() == b"ping"
+        proxy.set_faults({link("n1", "n2")}, {})
+        assert roundtrip() is None  # held, never forwarded: a black hole
+        proxy.set_faults(set(), {link("n1", "n2"): 1.0})
+        assert roundtrip() == b"ping"  # every chunk delayed, none lost
+    finally:
+        proxy.close()
+        server.close()

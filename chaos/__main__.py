@@ -1,0 +1,74 @@
+"""Command line of the chaos harness.
+
+    python -m chaos run --scenario kill-leader --duration 300 --seed 1
+    python -m chaos run --all --duration 300
+    python -m chaos run --smoke
+    python -m chaos run --list
+    python -m chaos cleanup        # namespaces and links left by a killed run
+
+Exits 0 when every scenario run passed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from chaos.nemesis import SCENARIOS, SMOKE
+from chaos.net import cleanup_stale
+from chaos.runner import RUNS_DIR, Run, Settings
+
+SMOKE_DURATION_S = 20.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chaos")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run scenarios and judge them")
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
+                       help="a scenario (repeatable)")
+    which.add_argument("--all", action="store_true", help="every scenario")
+    which.add_argument("--smoke", action="store_true", help=f"a short set: {', '.join(SMOKE)}")
+    which.add_argument("--list", action="store_true", help="list the scenarios")
+    run.add_argument("--duration", type=float, help="seconds of faults per scenario")
+    run.add_argument("--seed", type=int, default=None)
+    run.add_argument("--mode", choices=["auto", "netns", "proxy"], default="auto",
+                     help="netns (root, iptables/nft) or the TCP fault proxy")
+    run.add_argument("--lease-ms", type=int, default=5000)
+    run.add_argument("--rate", type=float, default=3.0, help="submissions/s per submitter")
+    run.add_argument("--keep", action="store_true", help="keep node logs and data of passing runs")
+    sub.add_parser("cleanup", help="remove namespaces and links left by a killed run")
+    args = parser.parse_args(argv)
+
+    if args.command == "cleanup":
+        print("\n".join(cleanup_stale()) or "nothing to clean")
+        return 0
+    if args.list:
+        for s in SCENARIOS.values():
+            print(f"{s.name:18} {s.nodes} nodes  {s.description}")
+        return 0
+
+    names = SMOKE if args.smoke else sorted(SCENARIOS) if args.all else args.scenario
+    duration = args.duration or (SMOKE_DURATION_S if args.smoke else 300.0)
+    seed = args.seed if args.seed is not None else int(time.time()) % 100_000
+    reports = []
+    for i, name in enumerate(names):
+        settings = Settings(duration_s=duration, seed=seed + i, mode=args.mode,
+                            lease_ms=args.lease_ms, submit_rate=args.rate, keep=args.keep)
+        reports.append(Run(SCENARIOS[name], settings).execute())
+    ok = all(r["verdict"]["ok"] for r in reports)
+    if len(reports) > 1:
+        RUNS_DIR.mkdir(parents=True, exist_ok=True)
+        index = RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-index.json"
+        index.write_text(json.dumps(
+            [{"scenario": r["scenario"], "ok": r["verdict"]["ok"], "run_dir": r["run_dir"]}
+             for r in reports], indent=2))
+        print(f"{sum(r['verdict']['ok'] for r in reports)}/{len(reports)} scenarios passed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""The faults, and the scenarios that schedule them.
+
+A fault is a function of the run's ``Context`` that does the damage and
+returns an ``Active`` fault: what it hit and how to heal it. A scenario is a
+fault plus how long to hold it and how long to wait between two; the
+``Nemesis`` repeats it on a schedule drawn from the run's seed until the run's
+time is up, recording each start and heal in the history.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chaos.cluster import Cluster, wait_for
+from chaos.history import HistoryWriter, now_ms
+from chaos.net import Faults, Network, link, partition
+from chaos.workload import WorkerPool
+
+
+@dataclass
+class Context:
+    cluster: Cluster
+    net: Network
+    workers: WorkerPool
+    history: HistoryWriter
+    rng: random.Random
+    lease_ms: int
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def leader_or_random(self) -> str:
+        leader = self.cluster.leader()
+        return leader if leader is not None else self.rng.choice(self.cluster.node_ids)
+
+    def others(self, node: str) -> list[str]:
+        return [n for n in self.cluster.node_ids if n != node]
+
+
+@dataclass
+class Active:
+    fault: str
+    targets: list[str]
+    heal: Callable[[], None]
+
+
+Fault = Callable[[Context], Active | None]
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    fault: Fault
+    nodes: int = 3
+    hold_s: tuple[float, float] = (3.0, 8.0)
+    quiet_s: tuple[float, float] = (3.0, 6.0)
+    lease_holds: tuple[float, float] | None = None
+    """Hold for this many lease periods instead of ``hold_s``."""
+
+
+# node faults
+
+
+def kill_leader(ctx: Context) -> Active:
+    node = ctx.leader_or_random()
+    ctx.cluster.kill(node)
+    return Active("kill-leader", [node], lambda: ctx.cluster.start(node))
+
+
+def kill_random(ctx: Context) -> Active:
+    node = ctx.rng.choice(ctx.cluster.node_ids)
+    ctx.cluster.kill(node)
+    return Active("kill-random", [node], lambda: ctx.cluster.start(node))
+
+
+def kill_majority(ctx: Context) -> Active:
+    ids = ctx.cluster.node_ids
+    nodes = sorted(ctx.rng.sample(ids, len(ids) // 2 + 1))
+    for node in nodes:
+        ctx.cluster.kill(node)
+    return Active("kill-majority", nodes, lambda: _start(ctx, nodes))
+
+
+def crash_all(ctx: Context) -> Active:
+    nodes = list(ctx.cluster.node_ids)
+    for node in nodes:
+        ctx.cluster.kill(node)
+    return Active("crash-all", nodes, lambda: _start(ctx, nodes))
+
+
+def _start(ctx: Context, nodes: list[str]) -> None:
+    for node in nodes:
+        ctx.cluster.start(node)
+
+
+def pause_leader(ctx: Context) -> Active:
+    node = ctx.leader_or_random()
+    ctx.cluster.pause(node)
+    return Active("pause-leader", [node], lambda: ctx.cluster.resume(node))
+
+
+def rolling_restart(ctx: Context) -> Active:
+    """Each node in turn: SIGTERM, start again, wait until it answers and a leader exists."""
+    order = ctx.rng.sample(ctx.cluster.node_ids, len(ctx.cluster.node_ids))
+    for node in order:
+        if ctx.stopping.is_set():
+            break
+        ctx.cluster.terminate(node)
+        ctx.cluster.start(node)
+        wait_for(lambda n=node: ctx.cluster.status(n) is not None  # type: ignore[misc]
+                 and ctx.cluster.leader() is not None, timeout=20, interval=0.2)
+    return Active("rolling-restart", order, lambda: None)
+
+
+# network faults
+
+
+def _net_fault(ctx: Context, name: str, targets: list[str], faults: Faults) -> Active:
+    ctx.net.apply(faults)
+    return Active(name, targets, lambda: ctx.net.apply(Faults()))
+
+
+def partition_leader(ctx: Context) -> Active:
+    leader = ctx.leader_or_random()
+    blocked = partition([{leader}, set(ctx.others(leader))])
+    return _net_fault(ctx, "partition-leader", [leader], Faults(blocked=blocked))
+
+
+def partition_halves(ctx: Context) -> Active:
+    nodes = ctx.rng.sample(ctx.cluster.node_ids, len(ctx.cluster.node_ids))
+    half = len(nodes) // 2
+    minority, majority = set(nodes[:half]), set(nodes[half:])
+    return _net_fault(ctx, "partition-halves", sorted(minority),
+                      Faults(blocked=partition([minority, majority])))
+
+
+def partition_bridge(ctx: Context) -> Active:
+    """Two halves that cannot see each other, and one node that sees both."""
+    nodes = ctx.rng.sample(ctx.cluster.node_ids, len(ctx.cluster.node_ids))
+    bridge, rest = nodes[0], nodes[1:]
+    half = len(rest) // 2
+    groups = [{bridge, *rest[:half]}, {bridge, *rest[half:]}]
+    return _net_fault(ctx, "partition-bridge", [bridge], Faults(blocked=partition(groups)))
+
+
+def link_loss(ctx: Context) -> Active:
+    a, b = ctx.rng.sample(ctx.cluster.node_ids, 2)
+    loss = round(ctx.rng.uniform(0.2, 0.5), 2)
+    return _net_fault(ctx, f"link-loss-{loss}", sorted([a, b]),
+                      Faults(loss={link(a, b): loss}))
+
+
+# worker faults
+
+
+def _holding_worker(ctx: Context) -> str | None:
+    found: list[str] = []
+
+    def pick() -> bool:
+        holding = ctx.workers.holding()
+        if holding:
+            found.append(ctx.rng.choice(sorted(holding)))
+        return bool(holding)
+
+    wait_for(pick, timeout=5.0, interval=0.02)
+    return found[0] if found else None
+
+
+def kill_worker(ctx: Context) -> Active | None:
+    worker = _holding_worker(ctx)
+    if worker is None:
+        return None
+    ctx.workers.kill(worker)
+
+    def replace() -> None:
+        ctx.workers.spawn()
+
+    return Active("kill-worker", [worker], replace)
+
+
+def pause_worker(ctx: Context) -> Active | None:
+    worker = _holding_worker(ctx)
+    if worker is None:
+        return None
+    ctx.workers.pause(worker)
+    return Active("pause-worker", [worker], lambda: ctx.workers.resume(worker))
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    Scenario("kill-leader", "kill -9 the leader, restart it", kill_leader),
+    Scenario("kill-random", "kill -9 a random node, restart it", kill_random),
+    Scenario("kill-majority", "kill -9 a majority, restart it", kill_majority),
+    Scenario("pause-leader", "SIGSTOP the leader past the election timeout, SIGCONT",
+             pause_leader, hold_s=(2.0, 6.0)),
+    Scenario("partition-leader", "cut the leader off from the majority", partition_leader),
+    Scenario("partition-halves", "five nodes split 2 | 3", partition_halves, nodes=5),
+    Scenario("partition-bridge", "five nodes: two halves joined by one bridge node",
+             partition_bridge, nodes=5),
+    Scenario("crash-all", "kill -9 every node, restart them all", crash_all, hold_s=(1.0, 4.0)),
+    Scenario("rolling-restart", "SIGTERM and restart each node in turn", rolling_restart,
+             hold_s=(0.0, 0.0), quiet_s=(2.0, 5.0)),
+    Scenario("kill-worker", "kill -9 a worker holding leases, start another", kill_worker,
+             hold_s=(0.5, 2.0), quiet_s=(2.0, 4.0)),
+    Scenario("pause-worker", "SIGSTOP a worker holding leases past its lease, SIGCONT",
+             pause_worker, lease_holds=(1.5, 2.5), quiet_s=(2.0, 4.0)),
+    Scenario("link-loss", "drop 20-50% of the packets on one link", link_loss,
+             hold_s=(5.0, 12.0)),
+]}
+
+SMOKE = ["kill-leader", "partition-leader", "pause-worker", "crash-all"]
+
+
+class Nemesis(threading.Thread):
+    """Runs one scenario's faults until stopped; records every start and heal."""
+
+    def __init__(self, scenario: Scenario, ctx: Context) -> None:
+        super().__init__(name="nemesis", daemon=True)
+        self.scenario = scenario
+        self.ctx = ctx
+        self.active: Active | None = None
+        self.timeline: list[dict[str, object]] = []
+        self.after_heal: Callable[[], None] = lambda: None
+        self._lock = threading.Lock()
+
+    def hold_seconds(self) -> float:
+        s, rng = self.scenario, self.ctx.rng
+        if s.lease_holds is not None:
+            return rng.uniform(*s.lease_holds) * self.ctx.lease_ms / 1000
+        return rng.uniform(*s.hold_s)
+
+    def run(self) -> None:
+        ctx = self.ctx
+        while not ctx.stopping.wait(ctx.rng.uniform(*self.scenario.quiet_s)):
+            hold = self.hold_seconds()
+            with self._lock:
+                t_start = now_ms()
+                active = self.scenario.fault(ctx)
+                if active is None:
+                    continue
+                self.active = active
+                self._record("start", active, t_start)
+            ctx.stopping.wait(hold)
+            self.heal()
+            self.after_heal()
+
+    def heal(self) -> None:
+        """Heal the active fault, if any (also called once the run is over)."""
+        with self._lock:
+            active, self.active = self.active, None
+            if active is not None:
+                active.heal()
+                self._record("heal", active, now_ms())
+
+    def _record(self, phase: str, active: Active, t: float) -> None:
+        op = {"type": "fault", "phase": phase, "fault": active.fault,
+              "targets": active.targets, "t": t}
+        self.ctx.history.record(dict(op))
+        self.timeline.append(op)
