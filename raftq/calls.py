@@ -1,0 +1,355 @@
+"""The v1 HTTP calls as plain data, and the failover policy, shared by both clients.
+
+``Client`` (sync) and ``AsyncClient`` differ only in how they send bytes and
+how they sleep. Everything else lives here and is pure: which method, path,
+query and body each API call uses, which calls carry an ``Idempotency-Key``
+(minted once per logical call, so every retry of it presents the same key),
+how a submission spec is turned into the wire form (seconds to ``_ms``, a
+client-made task id so a retried submission never creates a second task), how
+a finished task becomes a result or a ``TaskFailed``, and the order in which
+nodes are tried and how long to wait between rounds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from raftq import errors
+
+Json = dict[str, Any]
+JsonList = list[Json]
+
+DEFAULT_NODES = ("http://127.0.0.1:8101", "http://127.0.0.1:8102", "http://127.0.0.1:8103")
+NODES_ENV = "RAFTQ_NODES"
+TERMINAL = frozenset({"succeeded", "dead", "cancelled"})
+MAX_WAIT_MS = 60_000
+MAX_BATCH = 1000
+# HTTP statuses after which the same call is tried again (on another node).
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One HTTP request of the API; ``unwrap`` names the body key the caller wants."""
+
+    method: str
+    path: str
+    query: Mapping[str, Any] = field(default_factory=dict)
+    body: Any = None
+    idempotency_key: str | None = None
+    unwrap: str | None = None
+    wait_s: float = 0.0  # server-side long-poll time, added to the socket timeout
+
+    @property
+    def target(self) -> str:
+        query = {k: v for k, v in self.query.items() if v is not None}
+        return self.path + ("?" + urlencode(query) if query else "")
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.body is not None:
+            headers["Content-Type"] = "application/json"
+        if self.idempotency_key is not None:
+            headers["Idempotency-Key"] = self.idempotency_key
+        return headers
+
+    def pick(self, body: Any) -> Any:
+        if self.unwrap is None:
+            return body
+        if not isinstance(body, dict) or self.unwrap not in body:
+            raise errors.RaftqError(f"{self.method} {self.path}: answer has no {self.unwrap!r}")
+        return body[self.unwrap]
+
+
+def resolve_nodes(nodes: Sequence[str] | str | None, environ: Mapping[str, str]) -> list[str]:
+    """The node URLs to use: given ones, else ``RAFTQ_NODES``, else the local defaults."""
+    if nodes is None:
+        nodes = environ.get(NODES_ENV) or list(DEFAULT_NODES)
+    if isinstance(nodes, str):
+        nodes = nodes.split(",")
+    urls = [n.strip().rstrip("/") for n in nodes if n.strip()]
+    if not urls:
+        raise errors.ConfigError("no raftq node URLs given (pass nodes= or set RAFTQ_NODES)")
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise errors.ConfigError(f"node URL {url!r} must start with http:// or https://")
+    return urls
+
+
+# -- task specs ---------------------------------------------------------------
+
+_SECONDS_FIELDS = {
+    "delay": "delay_ms",
+    "timeout": "timeout_ms",
+    "retry_backoff": "retry_backoff_ms",
+    "result_ttl": "result_ttl_ms",
+}
+
+
+def _ms(seconds: float, name: str) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise errors.InvalidRequest(f"{name} must be a number of seconds", field=name)
+    return round(seconds * 1000)
+
+
+def eta_ms(eta: dt.datetime | float) -> int:
+    """Epoch milliseconds of an ETA given as a datetime (naive means local) or epoch seconds."""
+    if isinstance(eta, dt.datetime):
+        return round(eta.timestamp() * 1000)
+    return _ms(eta, "eta")
+
+
+def task_spec(spec: Mapping[str, Any]) -> Json:
+    """The wire form of one submission.
+
+    Accepts the keyword names of ``Client.submit`` (``delay``, ``timeout``,
+    ``retry_backoff`` and ``result_ttl`` in seconds, ``eta`` as a datetime or
+    epoch seconds) as well as the API's own ``_ms`` fields, which pass through.
+    Always sets ``id``: a retried submission must present the same one.
+    """
+    out: Json = {}
+    for key, value in spec.items():
+        if value is None:
+            continue
+        if key in _SECONDS_FIELDS:
+            out[_SECONDS_FIELDS[key]] = _ms(value, key)
+        elif key == "eta":
+            out["eta_ms"] = eta_ms(value)
+        elif key == "args":
+            out["args"] = list(value)
+        else:
+            out[key] = value
+    if "name" not in out:
+        raise errors.InvalidRequest("a task spec needs a name", field="name")
+    out.setdefault("id", new_id())
+    return out
+
+
+# -- results ------------------------------------------------------------------
+
+
+def outcome(task: Json) -> Any:
+    """The result of a terminal task, or ``TaskFailed`` for a dead or cancelled one."""
+    status = task.get("status")
+    if status == "succeeded":
+        return task.get("result")
+    task_errors = list(task.get("errors") or [])
+    what = f"task {task.get('id')} ({task.get('name')}) is {status}"
+    if task_errors:
+        last = task_errors[-1].get("error") or {}
+        if isinstance(last, dict):
+            what += f" after {len(task_errors)} failed attempt(s): {last.get('type', 'Error')}"
+            what += f": {last.get('message', '')}"
+        else:
+            what += f": {last}"
+    raise errors.TaskFailed(
+        what, task_id=str(task.get("id", "")), status=str(status), errors=task_errors
+    )
+
+
+def wait_ms_for(deadline: float | None, now: float) -> int:
+    if deadline is None:
+        return MAX_WAIT_MS
+    return max(0, min(MAX_WAIT_MS, int((deadline - now) * 1000)))
+
+
+def not_done(task_id: str, status: str, timeout: float | None) -> TimeoutError:
+    return TimeoutError(f"task {task_id} is still {status} after {timeout}s")
+
+
+# -- the calls ----------------------------------------------------------------
+
+
+def _key() -> str:
+    return new_id()
+
+
+def submit(spec: Json) -> Call:
+    return Call("POST", "/v1/tasks", body=spec)
+
+
+def submit_batch(specs: JsonList) -> Call:
+    return Call("POST", "/v1/tasks/batch", body={"tasks": specs}, unwrap="results")
+
+
+def get_task(task_id: str, wait_ms: int = 0) -> Call:
+    query = {"wait_ms": wait_ms} if wait_ms > 0 else {}
+    return Call("GET", f"/v1/tasks/{quote(task_id, safe='')}", query, unwrap="task",
+                wait_s=wait_ms / 1000)
+
+
+def list_tasks(status: str | None, queue: str | None, limit: int) -> Call:
+    query = {"status": status, "queue": queue, "limit": limit}
+    return Call("GET", "/v1/tasks", query, unwrap="tasks")
+
+
+def cancel(task_id: str) -> Call:
+    return Call("DELETE", f"/v1/tasks/{quote(task_id, safe='')}", idempotency_key=_key(),
+                unwrap="task")
+
+
+def dead_letters(queue: str | None, limit: int) -> Call:
+    return Call("GET", "/v1/dead-letters", {"queue": queue, "limit": limit}, unwrap="tasks")
+
+
+def requeue(task_id: str) -> Call:
+    path = f"/v1/dead-letters/{quote(task_id, safe='')}/requeue"
+    return Call("POST", path, body={}, idempotency_key=_key(), unwrap="task")
+
+
+def purge(task_id: str | None, queue: str | None) -> Call:
+    if task_id is not None:
+        path = f"/v1/dead-letters/{quote(task_id, safe='')}"
+        return Call("DELETE", path, idempotency_key=_key())
+    return Call("DELETE", "/v1/dead-letters", {"queue": queue}, idempotency_key=_key())
+
+
+def queues() -> Call:
+    return Call("GET", "/v1/queues", unwrap="queues")
+
+
+def workers() -> Call:
+    return Call("GET", "/v1/workers", unwrap="workers")
+
+
+def cluster() -> Call:
+    return Call("GET", "/v1/cluster")
+
+
+def node() -> Call:
+    return Call("GET", "/v1/node")
+
+
+def claim(
+    worker_id: str,
+    queues: Sequence[str],
+    max: int,
+    lease_ms: int,
+    wait_ms: int,
+    host: str,
+    pid: int,
+) -> Call:
+    body = {"worker_id": worker_id, "queues": list(queues), "max": max, "lease_ms": lease_ms,
+            "wait_ms": wait_ms, "host": host, "pid": pid}
+    return Call("POST", "/v1/claims", body=body, idempotency_key=_key(), unwrap="tasks",
+                wait_s=wait_ms / 1000)
+
+
+def leases(pairs: Sequence[tuple[str, int]]) -> JsonList:
+    return [{"id": task_id, "lease_token": token} for task_id, token in pairs]
+
+
+def extend(worker_id: str, pairs: Sequence[tuple[str, int]], lease_ms: int) -> Call:
+    body = {"worker_id": worker_id, "leases": leases(pairs), "lease_ms": lease_ms}
+    return Call("POST", "/v1/leases/extend", body=body, idempotency_key=_key(), unwrap="leases")
+
+
+def release(worker_id: str, pairs: Sequence[tuple[str, int]]) -> Call:
+    body = {"worker_id": worker_id, "leases": leases(pairs)}
+    return Call("POST", "/v1/leases/release", body=body, idempotency_key=_key(), unwrap="leases")
+
+
+def complete(task_id: str, lease_token: int, result: Any) -> Call:
+    path = f"/v1/tasks/{quote(task_id, safe='')}/complete"
+    body = {"lease_token": lease_token, "result": result}
+    return Call("POST", path, body=body, idempotency_key=_key(), unwrap="task")
+
+
+def fail(task_id: str, lease_token: int, error: Json | str, retry: bool) -> Call:
+    path = f"/v1/tasks/{quote(task_id, safe='')}/fail"
+    body = {"lease_token": lease_token, "error": error, "retry": retry}
+    return Call("POST", path, body=body, idempotency_key=_key(), unwrap="task")
+
+
+def complete_many(worker_id: str, items: JsonList) -> Call:
+    body = {"worker_id": worker_id, "items": items}
+    return Call("POST", "/v1/completions", body=body, idempotency_key=_key(), unwrap="results")
+
+
+# -- failover -----------------------------------------------------------------
+
+
+class Failover:
+    """Which node to try next, shared by the calls of one client.
+
+    A client sticks to the node that last answered; on a connection error or a
+    retryable status it moves to the next one. After every node has failed
+    once in a round it waits (growing backoff, or the node's ``Retry-After``)
+    before the next round, until ``retry_for`` seconds have passed since the
+    call began.
+    """
+
+    def __init__(self, nodes: Sequence[str], retry_for: float) -> None:
+        self.nodes = list(nodes)
+        self.retry_for = retry_for
+        # Spread clients over the nodes; a fresh client starts at a random one.
+        self.current = random.randrange(len(self.nodes))
+
+    def attempts(self) -> Attempts:
+        return Attempts(self)
+
+
+class Attempts:
+    """The retry state of one logical call."""
+
+    def __init__(self, failover: Failover) -> None:
+        self.failover = failover
+        self.deadline = time.monotonic() + failover.retry_for
+        self.failed_in_round = 0
+        self.round = 0
+
+    @property
+    def node(self) -> str:
+        return self.failover.nodes[self.failover.current]
+
+    def retry_delay(self, error: errors.RaftqError, retry_after: float | None = None) -> float:
+        """Seconds to wait before the next attempt; re-raises ``error`` when out of time."""
+        failover = self.failover
+        failover.current = (failover.current + 1) % len(failover.nodes)
+        self.failed_in_round += 1
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise error
+        if self.failed_in_round < len(failover.nodes):
+            return 0.0
+        self.failed_in_round = 0
+        self.round += 1
+        backoff = min(1.0, 0.05 * 2.0 ** (self.round - 1)) * random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            backoff = max(backoff, min(retry_after, 5.0))
+        return min(backoff, remaining)
+
+
+def decode_body(raw: bytes) -> Any:
+    """A response body as JSON; a non-JSON one (a proxy's error page) as an error body."""
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"error": {"code": "error", "message": raw[:200].decode(errors="replace")}}
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def unreachable(node: str, exc: BaseException) -> errors.Unavailable:
+    return errors.Unavailable(f"node {node} did not answer: {type(exc).__name__}: {exc}")

@@ -1,0 +1,72 @@
+"""A scripted stand-in for a node's HTTP port, for client UNIT tests only.
+
+It answers each request with the next scripted reply (a status and JSON body,
+or ``DROP`` to close the connection without answering) and records what it
+received. It knows nothing of raftq: the integration tests use real nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DROP = "drop"
+
+
+class FakeNode:
+    def __init__(self, replies: list[Any] | None = None, default: Any = (200, {})) -> None:
+        self.replies = list(replies or [])
+        self.default = default
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                fake.requests.append({
+                    "method": self.command, "path": self.path, "headers": dict(self.headers),
+                    "body": json.loads(raw) if raw else None,
+                })
+                reply = fake.replies.pop(0) if fake.replies else fake.default
+                if reply == DROP:
+                    self.close_connection = True
+                    return
+                status, body = reply[0], reply[1]
+                headers = reply[2] if len(reply) > 2 else {}
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def dead_url() -> str:
+    """A loopback URL nothing listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

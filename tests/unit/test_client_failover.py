@@ -1,0 +1,134 @@
+"""UNIT tests of the clients' failover and idempotent retries, against scripted fakes.
+
+These check the client's own logic (which node next, what is resent, what is
+raised) with ``fake_node.FakeNode``; the integration tests
+(tests/integration/test_worker_*.py) run the same clients against real nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+from fake_node import DROP, FakeNode, dead_url
+
+from raftq import AsyncClient, Client, errors
+
+TASK = {"id": "t1", "name": "add", "status": "queued"}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeNode]:
+    node = FakeNode()
+    yield node
+    node.close()
+
+
+def test_moves_to_the_next_node_when_one_refuses_connections(fake: FakeNode) -> None:
+    fake.default = (200, {"tasks": [TASK]})
+    client = Client([dead_url(), fake.url, dead_url()], retry_for=5)
+    for _ in range(3):
+        assert client.list() == [TASK]
+    # Sticks to the node that answered.
+    assert len(fake.requests) == 3
+
+
+def test_503_is_retried_with_the_same_task_id_and_one_task_results(fake: FakeNode) -> None:
+    no_leader = (503, {"error": {"code": "no_leader", "message": "election"}}, {"Retry-After": "0"})
+    fake.replies = [no_leader, DROP, (201, {"task": TASK, "created": True})]
+    client = Client([fake.url], retry_for=5)
+    handle = client.submit("add", [2, 3], priority="high")
+    ids = [r["body"]["id"] for r in fake.requests]
+    assert len(ids) == 3 and len(set(ids)) == 1 and handle.id == ids[0]
+    assert fake.requests[0]["body"]["args"] == [2, 3]
+
+
+def test_mutating_calls_resend_the_same_idempotency_key(fake: FakeNode) -> None:
+    fake.replies = [DROP, (503, {"error": {"code": "outcome_unknown", "message": "?"}},
+                           {"Retry-After": "0"}), (200, {"task": TASK})]
+    Client([fake.url], retry_for=5).cancel("t1")
+    keys = [r["headers"].get("Idempotency-Key") for r in fake.requests]
+    assert len(keys) == 3 and keys[0] and len(set(keys)) == 1
+    # A second logical call gets a new key.
+    fake.replies = [(200, {"task": TASK})]
+    Client([fake.url]).cancel("t1")
+    assert fake.requests[-1]["headers"]["Idempotency-Key"] != keys[0]
+
+
+def test_client_errors_are_raised_at_once_as_the_error_tree(fake: FakeNode) -> None:
+    fake.default = (400, {"error": {"code": "invalid_request", "message": "bad priority",
+                                    "field": "priority"}})
+    with pytest.raises(errors.InvalidRequest) as info:
+        Client([fake.url, fake.url]).submit("add", priority="urgent")
+    assert info.value.field == "priority" and len(fake.requests) == 1
+    fake.default = (409, {"error": {"code": "stale_lease", "message": "token 3 is not 4"}})
+    with pytest.raises(errors.StaleLease):
+        Client([fake.url]).complete("t1", 3, 5)
+
+
+def test_gives_up_with_unavailable_after_retry_for() -> None:
+    client = Client([dead_url(), dead_url()], retry_for=0.5)
+    started = time.monotonic()
+    with pytest.raises(errors.Unavailable, match="did not answer"):
+        client.get("t1")
+    assert 0.4 < time.monotonic() - started < 3
+
+
+def test_result_long_polls_and_times_out(fake: FakeNode) -> None:
+    fake.default = (200, {"task": TASK})
+    with pytest.raises(TimeoutError, match="still queued"):
+        Client([fake.url]).result("t1", timeout=0.2)
+    assert "wait_ms=" in fake.requests[0]["path"]
+
+
+def test_result_raises_task_failed_with_the_remote_traceback(fake: FakeNode) -> None:
+    err = {"type": "ValueError", "message": "boom", "traceback": "Traceback...\nValueError: boom"}
+    dead = dict(TASK, status="dead", errors=[{"attempt": 1, "at_ms": 1, "error": err}])
+    fake.default = (200, {"task": dead})
+    with pytest.raises(errors.TaskFailed) as info:
+        Client([fake.url]).result("t1", timeout=1)
+    assert info.value.remote_traceback.endswith("ValueError: boom")
+    assert "ValueError: boom" in str(info.value) and info.value.task_status == "dead"
+
+
+def test_submit_many_sends_chunks_of_1000_in_order(fake: FakeNode) -> None:
+    def reply_for_all() -> None:
+        fake.replies = [(200, {"results": [{"task": {"id": str(i)}, "created": True}
+                                           for i in range(n)]}) for n in (1000, 1000, 500)]
+
+    reply_for_all()
+    handles = Client([fake.url]).submit_many([{"name": "noop", "args": [i]} for i in range(2500)])
+    sizes = [len(r["body"]["tasks"]) for r in fake.requests]
+    assert sizes == [1000, 1000, 500]
+    sent = [t["id"] for r in fake.requests for t in r["body"]["tasks"]]
+    assert [h.id for h in handles] == sent and len(set(sent)) == 2500
+    assert fake.requests[1]["body"]["tasks"][0]["args"] == [1000]
+
+
+def test_async_client_fails_over_and_keeps_its_ids(fake: FakeNode) -> None:
+    fake.replies = [DROP, (201, {"task": TASK, "created": True})]
+
+    async def main() -> list[str]:
+        async with AsyncClient([dead_url(), fake.url], retry_for=5) as client:
+            handle = await client.submit("add", [1, 2])
+            return [handle.id]
+
+    (task_id,) = asyncio.run(main())
+    assert [r["body"]["id"] for r in fake.requests] == [task_id, task_id]
+
+
+def test_async_claim_resends_its_idempotency_key(fake: FakeNode) -> None:
+    fake.replies = [(503, {"error": {"code": "no_leader", "message": ""}}, {"Retry-After": "0"}),
+                    (200, {"tasks": []})]
+
+    async def main() -> None:
+        async with AsyncClient([fake.url], retry_for=5) as client:
+            assert await client.claim("w1", ["default"], 5, wait_ms=10, host="h", pid=1) == []
+
+    asyncio.run(main())
+    keys = {r["headers"]["Idempotency-Key"] for r in fake.requests}
+    assert len(fake.requests) == 2 and len(keys) == 1
+    assert fake.requests[0]["body"] == {"worker_id": "w1", "queues": ["default"], "max": 5,
+                                        "lease_ms": 30000, "wait_ms": 10, "host": "h", "pid": 1}
