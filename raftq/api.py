@@ -147,7 +147,7 @@ class Api:
         raw = await request.read()
         try:
             return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidRequest(f"body is not valid JSON: {exc}") from None
 
     def command(self, request: web.Request, body: Any) -> Command:

@@ -121,7 +121,7 @@ def task_spec(
     kwargs = body.get("kwargs", {})
     if not isinstance(kwargs, dict):
         raise InvalidRequest(f"{_f(where, 'kwargs')} must be an object", field=_f(where, "kwargs"))
-    payload = bytes(msgpack.packb([args, kwargs], use_bin_type=True))
+    payload = pack([args, kwargs], _f(where, "args"))
     if len(payload) > max_payload:
         raise PayloadTooLarge(
             f"{_f(where, 'args')}/kwargs encode to {len(payload)} bytes, over the limit of "
@@ -196,8 +196,15 @@ def error_value(value: Any, name: str = "error") -> dict[str, str]:
                          field=name)
 
 
+def pack(value: Any, name: str) -> bytes:
+    try:
+        return bytes(msgpack.packb(value, use_bin_type=True))
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise InvalidRequest(f"{name} cannot be stored: {exc}", field=name) from None
+
+
 def result_bytes(value: Any, max_payload: int, name: str = "result") -> bytes:
-    data = bytes(msgpack.packb(value, use_bin_type=True))
+    data = pack(value, name)
     if len(data) > max_payload:
         raise PayloadTooLarge(f"{name} encodes to {len(data)} bytes, over {max_payload}",
                               field=name)
