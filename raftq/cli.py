@@ -129,32 +129,34 @@ def _arg(value: str) -> Any:
         return value
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": False})
 @click.argument("name")
-@click.option("--args", "args", multiple=True,
-              help="Positional arguments (JSON values; bare words are strings). Repeatable, "
-                   "or space-separated in one quoted value.")
+@click.argument("values", nargs=-1, metavar="[ARGS]...")
+@click.option("--args", "args_flag", is_flag=True,
+              help="Marks the positional arguments that follow (optional): JSON values, "
+                   "bare words are strings. Put `--` before negative numbers.")
 @click.option("--kwargs", default=None, help="Keyword arguments as a JSON object.")
 @click.option("--priority", default="normal", show_default=True,
               help="critical, high, normal, low or 0-255.")
 @click.option("--queue", default="default", show_default=True)
-@click.option("--delay", type=float, default=None, help="Seconds before the task is ready.")
+@click.option("--delay", type=click.FloatRange(min=0), default=None,
+              help="Seconds before the task is ready.")
 @click.option("--id", "task_id", default=None, help="Task id (idempotency key).")
-@click.option("--max-attempts", type=int, default=None)
+@click.option("--max-attempts", type=click.IntRange(1, 1000), default=None)
 @click.option("--wait", is_flag=True, help="Wait for the result and print it.")
 @NODES
-def submit(name: str, args: tuple[str, ...], kwargs: str | None, priority: str, queue: str,
-           delay: float | None, task_id: str | None, max_attempts: int | None, wait: bool,
-           nodes: str | None) -> None:
+def submit(name: str, values: tuple[str, ...], args_flag: bool, kwargs: str | None,
+           priority: str, queue: str, delay: float | None, task_id: str | None,
+           max_attempts: int | None, wait: bool, nodes: str | None) -> None:
     """Submit a task by name, e.g. `raftq submit add --args 2 3 --priority high`."""
-    values = [_arg(a) for raw in args for a in raw.split()]
+    args = [_arg(a) for a in values]
     kw = _json_option(kwargs, "--kwargs") or {}
     if not isinstance(kw, dict):
         fail("--kwargs must be a JSON object")
     prio: Any = int(priority) if priority.isdigit() else priority
     client = make_client(nodes)
     try:
-        handle = client.submit(name, values, kw, queue=queue, priority=prio, delay=delay,
+        handle = client.submit(name, args, kw, queue=queue, priority=prio, delay=delay,
                                id=task_id, max_attempts=max_attempts)
         click.echo(handle.id)
         if wait:
