@@ -55,8 +55,7 @@ def test_calls_paths_and_keys() -> None:
     assert calls.get_task("a").idempotency_key is None
     keyed = [calls.cancel("a"), calls.requeue("a"), calls.complete("a", 1, None),
              calls.fail("a", 1, "e", True), calls.extend("w", [("a", 1)], 10),
-             calls.release("w", []), calls.claim("w", ["q"], 1, 10, 0, "h", 1),
-             calls.complete_many("w", [])]
+             calls.release("w", []), calls.complete_many("w", [])]
     keys = [c.idempotency_key for c in keyed]
     assert all(keys) and len(set(keys)) == len(keys)
 

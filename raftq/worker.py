@@ -1,0 +1,397 @@
+"""The worker runtime: claim, run, heartbeat, report, shut down gracefully.
+
+One asyncio loop drives four activities around a table of held leases:
+
+- **claiming**: long-poll ``POST /v1/claims`` for at most the free slots
+  (concurrency plus prefetch, minus what is running or waiting to start), so
+  an idle worker sits in one cheap request and a busy one claims in batches;
+- **running**: each claimed task goes to the pool (``raftq.pools``), which
+  enforces its timeout and turns it into an outcome;
+- **heartbeat**: every ``lease_ms / 3`` one ``POST /v1/leases/extend`` renews
+  every lease still held, including tasks whose outcome is not yet delivered,
+  so a slow delivery never lets another worker run the task a second time;
+- **delivery**: outcomes queue in an outbox that ``POST /v1/completions``
+  drains in batches; a batch that no node takes stays in the outbox and is
+  retried (on other nodes) until one does.
+
+The first SIGTERM/SIGINT stops claiming, hands back tasks claimed but not
+started (``/v1/leases/release``), lets running tasks finish up to
+``shutdown_timeout`` and delivers their outcomes; a second signal stops at
+once (those leases then expire and the tasks are redelivered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from raftq import errors
+from raftq.aclient import AsyncClient
+from raftq.calls import Json
+from raftq.pools import Job, Outcome, Pool, make_pool
+from raftq.task import Registry, default_registry
+
+log = logging.getLogger("raftq.worker")
+
+DELIVERY_BATCH = 500
+
+
+@dataclass
+class WorkerConfig:
+    app: Sequence[str] = ()  # modules holding the tasks (process pool children import them)
+    nodes: Sequence[str] | str | None = None
+    queues: Sequence[str] = ("default",)
+    concurrency: int = 8
+    pool: str = "thread"
+    lease_ms: int = 30_000
+    claim_wait_ms: int = 5_000
+    prefetch: int = 0
+    shutdown_timeout: float = 30.0
+    worker_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise errors.ConfigError("--concurrency must be at least 1")
+        if self.lease_ms < 1_000:
+            raise errors.ConfigError("--lease-ms must be at least 1000")
+        if not self.queues:
+            raise errors.ConfigError("--queues must name at least one queue")
+        if not self.worker_id:
+            self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(eq=False)
+class Lease:
+    """A task this worker holds a lease on, from claim until its outcome lands."""
+
+    id: str
+    token: int
+    claimed: Json
+    started: bool = False
+    outcome: Outcome | None = None
+    lost: bool = False
+
+    def job(self) -> Job:
+        timeout_ms = self.claimed.get("timeout_ms")
+        return Job(self.id, str(self.claimed.get("name")), list(self.claimed.get("args") or []),
+                   dict(self.claimed.get("kwargs") or {}),
+                   timeout_ms / 1000 if timeout_ms else None)
+
+
+@dataclass
+class Stats:
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    released: int = 0
+    rejected: int = 0  # outcomes a node refused (stale lease: another worker owns the task)
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, *, registry: Registry | None = None,
+                 client: AsyncClient | None = None, pool: Pool | None = None) -> None:
+        self.config = config
+        self.id = config.worker_id
+        self.registry = registry if registry is not None else default_registry
+        self._client = client
+        self._pool = pool
+        self.held: dict[str, Lease] = {}
+        self.waiting: deque[Lease] = deque()  # claimed, not started
+        self.outbox: deque[Lease] = deque()  # finished, outcome not delivered
+        self.stats = Stats()
+        self._stopping = asyncio.Event()
+        self._halt = asyncio.Event()
+        self._changed = asyncio.Event()  # a slot freed, an outcome queued, a stop asked
+        self._running: set[asyncio.Task[None]] = set()
+        self._signals = 0
+
+    # -- control --------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Graceful stop (what the first signal does)."""
+        self._stopping.set()
+        self._changed.set()
+
+    def halt(self) -> None:
+        """Stop at once (what the second signal does)."""
+        self._stopping.set()
+        self._halt.set()
+        self._changed.set()
+
+    def _on_signal(self, signum: int) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            log.warning("%s received: finishing running tasks (up to %ss); again to stop now",
+                        signal.Signals(signum).name, self.config.shutdown_timeout)
+            self.stop()
+        else:
+            log.warning("second signal: stopping now")
+            self.halt()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
+    @property
+    def free_slots(self) -> int:
+        pool = self.pool
+        return self.config.concurrency + self.config.prefetch - pool.busy - len(self.waiting)
+
+    @property
+    def pool(self) -> Pool:
+        assert self._pool is not None
+        return self._pool
+
+    @property
+    def client(self) -> AsyncClient:
+        assert self._client is not None
+        return self._client
+
+    # -- main -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Work until stopped; returns once leases are delivered or handed back."""
+        cfg = self.config
+        own_client = self._client is None
+        if self._client is None:
+            self._client = AsyncClient(cfg.nodes, retry_for=max(5.0, cfg.lease_ms / 3000))
+        if self._pool is None:
+            self._pool = make_pool(cfg.pool, cfg.concurrency, self.registry, cfg.app)
+        self.pool.on_free = self._changed.set
+        await self.pool.start()
+        log.info("worker %s: %s pool x%d, queues %s, tasks %s", self.id, cfg.pool,
+                 cfg.concurrency, ",".join(cfg.queues), ",".join(self.registry.names()))
+        background = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._deliver())]
+        try:
+            claimer = asyncio.create_task(self._claim_loop())
+            halt = asyncio.create_task(self._halt.wait())
+            await asyncio.wait([claimer, halt], return_when=asyncio.FIRST_COMPLETED)
+            if not self._halt.is_set():
+                await self._claim_loop_done(claimer)
+                await self._release(list(self.waiting))
+                await self._drain()
+            claimer.cancel()
+            halt.cancel()
+        finally:
+            for task in background + list(self._running):
+                task.cancel()
+            await asyncio.gather(*background, *self._running, return_exceptions=True)
+            await self.pool.close(kill=True)
+            if own_client:
+                await self.client.close()
+        if self.outbox or self.held:
+            log.warning("worker %s stopped holding %d leases (%d outcomes undelivered); "
+                        "they will expire and be redelivered", self.id, len(self.held),
+                        len(self.outbox))
+
+    async def _claim_loop_done(self, claimer: asyncio.Task[None]) -> None:
+        # A claim in flight is awaited, not cancelled: its answer may hold
+        # leases, which are then handed back instead of left to expire.
+        wait_s = self.config.claim_wait_ms / 1000 + self.client.timeout
+        done, _ = await asyncio.wait([claimer], timeout=wait_s)
+        if not done:
+            claimer.cancel()
+
+    async def _drain(self) -> None:
+        """Let running tasks finish up to the deadline, then deliver their outcomes."""
+        deadline = time.monotonic() + self.config.shutdown_timeout
+        while any(lease.started and lease.outcome is None for lease in self.held.values()):
+            if self._halt.is_set() or not await self._wait_change(deadline):
+                log.warning("shutdown deadline passed with tasks still running")
+                return
+        deadline = time.monotonic() + self.config.shutdown_timeout
+        while self.outbox:
+            if self._halt.is_set() or not await self._wait_change(deadline):
+                log.error("could not deliver %d outcomes before the deadline", len(self.outbox))
+                return
+
+    async def _wait_change(self, deadline: float) -> bool:
+        self._changed.clear()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            await asyncio.wait_for(self._changed.wait(), remaining)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- claiming and running --------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        cfg = self.config
+        failures = 0
+        while not self._stopping.is_set():
+            free = self.free_slots
+            if free <= 0:
+                self._changed.clear()
+                if self.free_slots <= 0:
+                    await self._changed.wait()
+                continue
+            try:
+                claimed = await self.client.claim(
+                    self.id, cfg.queues, free, lease_ms=cfg.lease_ms,
+                    wait_ms=cfg.claim_wait_ms, host=socket.gethostname(), pid=os.getpid())
+            except errors.RaftqError as exc:
+                failures += 1
+                log.warning("claim failed (%s); retrying", exc)
+                await self._sleep_unless_stopping(min(5.0, 0.2 * 2 ** min(failures, 5)))
+                continue
+            failures = 0
+            log.debug("claimed %d of %d", len(claimed), free)
+            for task in claimed:
+                lease = Lease(str(task["id"]), int(task["lease_token"]), task)
+                self.held[lease.id] = lease
+                self.waiting.append(lease)
+            self.stats.claimed += len(claimed)
+            if self._stopping.is_set():
+                return  # the waiting ones are released by run()
+            self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        while self.waiting and self.pool.busy < self.config.concurrency:
+            lease = self.waiting.popleft()
+            if lease.lost:
+                continue
+            lease.started = True
+            task = asyncio.create_task(self._execute(lease))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _execute(self, lease: Lease) -> None:
+        try:
+            outcome = await self.pool.run(lease.job())
+        except Exception as exc:  # a bug in the pool must not strand the lease
+            log.exception("pool failed running task %s", lease.id)
+            outcome = Outcome.from_exception(exc)
+        lease.outcome = outcome
+        if outcome.error is None:
+            self.stats.succeeded += 1
+        else:
+            self.stats.failed += 1
+            log.info("task %s (%s) failed: %s: %s", lease.id, lease.job().name,
+                     outcome.error.get("type"), outcome.error.get("message"))
+        if lease.lost:
+            self.held.pop(lease.id, None)
+        else:
+            self.outbox.append(lease)
+        if not self._stopping.is_set():
+            self._start_waiting()
+        self._changed.set()
+
+    async def _release(self, leases: list[Lease]) -> None:
+        self.waiting.clear()
+        if not leases:
+            return
+        try:
+            await self.client.release(self.id, [(lease.id, lease.token) for lease in leases])
+        except errors.RaftqError as exc:
+            log.warning("could not hand back %d unstarted tasks (%s); their leases will expire",
+                        len(leases), exc)
+            return
+        for lease in leases:
+            self.held.pop(lease.id, None)
+        self.stats.released += len(leases)
+
+    # -- heartbeat and delivery -----------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        interval = self.config.lease_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            leases = [lease for lease in self.held.values() if not lease.lost]
+            try:
+                answers = await self.client.extend(
+                    self.id, [(lease.id, lease.token) for lease in leases], self.config.lease_ms)
+            except errors.RaftqError as exc:
+                log.warning("could not extend %d leases: %s", len(leases), exc)
+                continue
+            for answer in answers:
+                lease = self.held.get(str(answer.get("id")))
+                if lease is not None and not answer.get("ok"):
+                    log.warning("lost the lease of task %s (%s)", lease.id, answer.get("code"))
+                    lease.lost = True
+
+    async def _deliver(self) -> None:
+        failures = 0
+        while True:
+            if not self.outbox:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            batch = [self.outbox[i] for i in range(min(DELIVERY_BATCH, len(self.outbox)))]
+            try:
+                answers = await self._send(batch)
+            except errors.RaftqError as exc:
+                failures += 1
+                log.warning("could not deliver %d outcomes (%s); keeping them", len(batch), exc)
+                await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
+                continue
+            failures = 0
+            for _ in batch:
+                self.outbox.popleft()
+            for lease, answer in zip(batch, answers, strict=False):
+                self.held.pop(lease.id, None)
+                if not answer.get("ok"):
+                    self.stats.rejected += 1
+                    log.warning("outcome of task %s refused: %s %s", lease.id,
+                                answer.get("code"), answer.get("message", ""))
+            self._changed.set()
+
+    async def _send(self, batch: list[Lease]) -> list[Json]:
+        items: list[Json] = []
+        for lease in batch:
+            assert lease.outcome is not None
+            items.append(lease.outcome.item(lease.id, lease.token))
+        try:
+            return await self.client.complete_many(self.id, items)
+        except errors.Unavailable:
+            raise
+        except errors.RaftqError as exc:
+            # The node refused the batch itself (too large, or one bad item):
+            # deliver one by one, turning an unacceptable result into a failure.
+            if len(batch) == 1:
+                return [await self._send_refused(batch[0], exc)]
+            answers: list[Json] = []
+            for lease in batch:
+                answers.extend(await self._send([lease]))
+            return answers
+
+    async def _send_refused(self, lease: Lease, exc: errors.RaftqError) -> Json:
+        assert lease.outcome is not None
+        if lease.outcome.error is not None:
+            return {"id": lease.id, "ok": False, "code": exc.code, "message": exc.message}
+        lease.outcome = Outcome.failure("ResultRejected", f"the node refused the result: {exc}",
+                                        retry=False)
+        return (await self._send([lease]))[0]
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+
+def run_worker(config: WorkerConfig, registry: Registry | None = None) -> Worker:
+    """Run a worker in this thread until a signal stops it (what ``raftq worker`` does)."""
+    worker: Worker | None = None
+
+    async def main() -> None:
+        nonlocal worker
+        worker = Worker(config, registry=registry)
+        worker.install_signal_handlers()
+        await worker.run()
+
+    asyncio.run(main())
+    assert worker is not None
+    return worker
+
