@@ -299,9 +299,16 @@ def _register_optional() -> None:
     try:
         from raftq.worker_cli import worker_command, workers_command
     except ImportError:
-        return
-    main.add_command(worker_command, "worker")
-    main.add_command(workers_command, "workers")
+        pass
+    else:
+        main.add_command(worker_command, "worker")
+        main.add_command(workers_command, "workers")
+    try:
+        from raftq.bench import bench_command
+    except ImportError:
+        pass
+    else:
+        main.add_command(bench_command, "bench")
 
 
 _register_optional()

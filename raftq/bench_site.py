@@ -1,0 +1,200 @@
+"""Where ``raftq bench`` runs: a cluster it was given or one it starts, and its workers.
+
+A ``Site`` is the node URLs plus, when the bench started the cluster itself,
+the ``LocalCluster`` (needed to kill a leader, read a node's RSS from
+``/proc`` or restart a node). Workers are real ``raftq worker`` processes
+running ``raftq.bench_tasks``: what users run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raftq import bench_http as h
+from raftq.localcluster import LocalCluster
+
+
+@dataclass
+class Site:
+    urls: list[str]
+    cluster: LocalCluster | None
+    base_dir: Path
+
+    async def roles(self) -> dict[str, str]:
+        """Each reachable URL's Raft role."""
+        out = {}
+        for url in self.urls:
+            try:
+                out[url] = (await h.get_json(url, "/v1/node"))["role"]
+            except (OSError, TimeoutError, h.HttpError, ValueError):
+                out[url] = "unreachable"
+        return out
+
+    async def leader_and_follower(self) -> tuple[str, str | None]:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            roles = await self.roles()
+            leaders = [u for u, r in roles.items() if r == "leader"]
+            followers = [u for u, r in roles.items() if r == "follower"]
+            if len(leaders) == 1:
+                return leaders[0], followers[0] if followers else None
+            await asyncio.sleep(0.1)
+        raise TimeoutError("no single leader among " + ", ".join(self.urls))
+
+    async def wait_applied(self, queue: str, field: str, count: int,
+                           timeout_s: float = 600.0, urls: Sequence[str] | None = None) -> None:
+        """Wait until every node (or ``urls``) reports ``count`` tasks of ``queue`` in ``field``."""
+        deadline = time.monotonic() + timeout_s
+        for url in urls or self.urls:
+            while True:
+                try:
+                    if (await h.queue_counts(url, queue)).get(field, 0) >= count:
+                        break
+                except (OSError, TimeoutError, h.HttpError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{url}: {queue} did not reach {count} {field}")
+                await asyncio.sleep(0.05)
+
+    async def wait_ready(self, url: str, timeout_s: float = 600.0) -> float:
+        """Seconds until ``url``'s ``/readyz`` answers 200."""
+        started = time.perf_counter()
+        while True:
+            conn = h.Conn(url)
+            try:
+                status, _ = await asyncio.wait_for(conn.request("GET", "/readyz"), 1.0)
+                if status == 200:
+                    return time.perf_counter() - started
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+                pass
+            finally:
+                await conn.close()
+            if time.perf_counter() - started > timeout_s:
+                raise TimeoutError(f"{url} not ready within {timeout_s}s")
+            await asyncio.sleep(0.02)
+
+    def rss_mb(self) -> list[float]:
+        """Each node's resident memory, MB (needs a cluster the bench started)."""
+        assert self.cluster is not None
+        out = []
+        for node in self.cluster.nodes:
+            pid = node.process.pid if node.process is not None else 0
+            out.append(proc_rss_kb(pid) / 1024)
+        return out
+
+
+def proc_rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Sites:
+    """Hands out a fresh local cluster per section (or the one given with --nodes)."""
+
+    def __init__(self, nodes: Sequence[str] | None, base_dir: Path, raft_port: int,
+                 http_port: int, extra_config: dict[str, Any] | None = None) -> None:
+        self.nodes = list(nodes) if nodes else None
+        self.base_dir = base_dir
+        self.raft_port = raft_port
+        self.http_port = http_port
+        self.extra_config = extra_config or {}
+        self._started = 0
+
+    @property
+    def local(self) -> bool:
+        return self.nodes is None
+
+    @contextmanager
+    def site(self, name: str) -> Iterator[Site]:
+        if self.nodes is not None:
+            yield Site(self.nodes, None, self.base_dir)
+            return
+        # Each cluster gets ports of its own: no waiting for the last one's sockets.
+        offset = (self._started * 3) % 96
+        self._started += 1
+        cluster = LocalCluster(self.base_dir / name, size=3, raft_port=self.raft_port + offset,
+                               http_port=self.http_port + offset,
+                               extra_config={"log_level": "WARNING", **self.extra_config})
+        try:
+            cluster.start()
+            cluster.wait_ready(timeout=60)
+            yield Site(cluster.http_urls, cluster, cluster.base_dir)
+        finally:
+            cluster.stop()
+
+
+class Workers:
+    """``count`` ``raftq worker`` processes on ``queue``, each preferring another node."""
+
+    def __init__(self, site: Site, queue: str, count: int, pool: str, concurrency: int,
+                 prefetch: int) -> None:
+        self.site = site
+        self.queue = queue
+        self.procs: list[subprocess.Popen[bytes]] = []
+        task_module = "raftq.bench_tasks"
+        for i in range(count):
+            urls = site.urls[i % len(site.urls):] + site.urls[:i % len(site.urls)]
+            log = open(site.base_dir / f"worker-{queue}-{i}.log", "ab")  # noqa: SIM115
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "raftq", "worker", "--app", task_module,
+                 "--nodes", ",".join(urls), "--queues", queue, "--pool", pool,
+                 "--concurrency", str(concurrency), "--prefetch", str(prefetch),
+                 "--claim-wait-ms", "1000", "--log-level", "warning"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            ))
+            log.close()
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    async def wait_registered(self, timeout_s: float = 30.0) -> None:
+        """Wait until the cluster has seen a claim from every worker process."""
+        deadline = time.monotonic() + timeout_s
+        wanted = set(self.pids)
+        while time.monotonic() < deadline:
+            for proc in self.procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"worker {proc.pid} exited; see {self.site.base_dir}")
+            try:
+                seen = (await h.get_json(self.site.urls[0], "/v1/workers"))["workers"]
+            except (OSError, TimeoutError, h.HttpError, ValueError):
+                seen = []
+            if wanted <= {w.get("pid") for w in seen if self.queue in w.get("queues", [])}:
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"workers {sorted(wanted)} did not claim within {timeout_s}s")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
