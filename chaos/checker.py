@@ -95,6 +95,12 @@ class Verdict:
     drain_ok: bool = True
     digests_converged: bool = True
     ops: dict[str, dict[str, int]] = field(default_factory=dict)
+    redelivered: int = 0
+    """Tasks granted under more than one lease token (reported, not judged)."""
+    real_worker_executions: int = 0
+    """Runs of a task by the real ``raftq worker`` (its ``execute`` records)."""
+    real_worker_reexecuted: int = 0
+    """Tasks the real worker ran more than once (after a kill or pause: reported)."""
 
     @property
     def ok(self) -> bool:
@@ -161,6 +167,12 @@ def check(
             if op["outcome"] == OK:
                 acked.update(op["task_ids"])
     v.attempted, v.acknowledged = len(attempted), len(acked)
+    runs: dict[str, int] = defaultdict(int)
+    for op in ops:
+        if op["type"] == "execute":
+            runs[op["task_id"]] += 1
+    v.real_worker_executions = sum(runs.values())
+    v.real_worker_reexecuted = sum(1 for n in runs.values() if n > 1)
 
     _check_lost(acked, drain, v)
     grants = _grants(ops)
@@ -168,6 +180,7 @@ def check(
     seen = set(grants) | {op["task_id"] for op in completes}
     seen |= {tid for tid, task in drain.tasks.items() if task is not None}
     v.unexpected = sorted(seen - attempted)
+    v.redelivered = sum(1 for gs in grants.values() if len({g.token for g in gs}) > 1)
     _check_leases(grants, completes, ops, drain, v, tolerance_ms)
     _check_leaders(ops, v)
     _check_recovery(ops, v, recovery_limit_ms)

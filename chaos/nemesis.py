@@ -58,6 +58,8 @@ class Scenario:
     quiet_s: tuple[float, float] = (3.0, 6.0)
     lease_holds: tuple[float, float] | None = None
     """Hold for this many lease periods instead of ``hold_s``."""
+    real_workers: int = 0
+    """How many real ``raftq worker`` processes run beside the harness's workers."""
 
 
 # node faults
@@ -175,7 +177,7 @@ def kill_worker(ctx: Context) -> Active | None:
     ctx.workers.kill(worker)
 
     def replace() -> None:
-        ctx.workers.spawn()
+        ctx.workers.spawn(real=ctx.workers.is_real(worker))
 
     return Active("kill-worker", [worker], replace)
 
@@ -202,9 +204,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("rolling-restart", "SIGTERM and restart each node in turn", rolling_restart,
              hold_s=(0.0, 0.0), quiet_s=(2.0, 5.0)),
     Scenario("kill-worker", "kill -9 a worker holding leases, start another", kill_worker,
-             hold_s=(0.5, 2.0), quiet_s=(2.0, 4.0)),
+             hold_s=(0.5, 2.0), quiet_s=(2.0, 4.0), real_workers=1),
     Scenario("pause-worker", "SIGSTOP a worker holding leases past its lease, SIGCONT",
-             pause_worker, lease_holds=(1.5, 2.5), quiet_s=(2.0, 4.0)),
+             pause_worker, lease_holds=(1.5, 2.5), quiet_s=(2.0, 4.0), real_workers=1),
     Scenario("link-loss", "drop 20-50% of the packets on one link", link_loss,
              hold_s=(5.0, 12.0)),
 ]}

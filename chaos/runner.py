@@ -119,6 +119,8 @@ class Run:
             sub.start()
         for _ in range(s.workers):
             self.workers.spawn()
+        for _ in range(self.scenario.real_workers):
+            self.workers.spawn(real=True)
 
         ctx = Context(self.cluster, self.net, self.workers, self.history, self.rng, s.lease_ms)
         nemesis = Nemesis(self.scenario, ctx)
@@ -178,8 +180,12 @@ class Run:
                 self.cluster.start(node)
         for worker in list(self.workers.paused):
             self.workers.resume(worker)
-        while len(self.workers.alive()) < self.settings.workers:
+        alive = self.workers.alive()
+        real = sum(self.workers.is_real(w) for w in alive)
+        for _ in range(self.settings.workers - (len(alive) - real)):
             self.workers.spawn()
+        for _ in range(self.scenario.real_workers - real):
+            self.workers.spawn(real=True)
 
     def _leader_url(self) -> str:
         leader = self.cluster.wait_leader(timeout=10)
@@ -292,12 +298,16 @@ def summarize(report: dict[str, Any]) -> str:
         f"(attempted {v['attempted']}), succeeded {v['completed']}, dead {v['dead']}",
         f"   lost {v['lost']}, unexpected {v['unexpected']}, duplicated while lease valid "
         f"{v['duplicated_while_valid']}, after expiry {v['duplicated_after_expiry']}, "
-        f"stale accepted {v['stale_accepted']} (stale rejected {v['stale_rejected']})",
+        f"stale accepted {v['stale_accepted']} (stale rejected {v['stale_rejected']}, "
+        f"redelivered {v['redelivered']})",
         f"   max failover {v['max_failover_ms']} ms, max recovery after heal "
         f"{v['max_recovery_ms']} ms, drain {v['drain_ms']} ms "
         f"(limit {v['drain_limit_ms']:.0f}), leaders/term ok "
         f"{not v['multiple_leaders']}, digests equal {v['digests_converged']}",
     ]
+    if v["real_worker_executions"]:
+        lines.append(f"   raftq worker: {v['real_worker_executions']} runs, "
+                     f"{v['real_worker_reexecuted']} tasks run more than once by it")
     lines += [f"   FAIL: {f}" for f in v["failures"]]
     if not v["ok"]:
         lines.append(f"   logs kept in {report['run_dir']}")

@@ -1,5 +1,7 @@
 """The harness's own worker: a process that claims, "runs" and completes tasks
 over plain HTTP, recording every claim and completion attempt in its history.
+A completion whose outcome is unknown is retried with the same token on the
+next node until the lease has run out.
 
 Run as ``python -m chaos.worker --worker-id w1 --nodes URL,URL --history FILE``.
 It keeps the count of leases it holds in ``--held-file`` so the nemesis can
@@ -21,7 +23,7 @@ from typing import Any
 from chaos.history import FAIL, OK, UNKNOWN, HistoryWriter, now_ms, outcome_of_status
 from chaos.http import call
 
-COMPLETE_TRIES = 3
+RETRY_S = 0.2
 
 
 class HarnessWorker:
@@ -87,9 +89,16 @@ class HarnessWorker:
     def _result(self, task: dict[str, Any]) -> dict[str, Any]:
         return {"token": task["token"], "worker": self.worker_id}
 
+    def _attempts(self, expires_ms: float) -> list[int]:
+        """Nodes to try in turn, one per attempt, until the lease has expired."""
+        first = self.rng.randrange(len(self.urls))
+        tries = max(2, int((expires_ms - now_ms()) / 1000 / RETRY_S))
+        return [(first + i) % len(self.urls) for i in range(tries)]
+
     def complete_one(self, task: dict[str, Any]) -> None:
-        for _ in range(COMPLETE_TRIES):
-            node = self.rng.randrange(len(self.urls))
+        for i, node in enumerate(self._attempts(task["expires_ms"])):
+            if i:
+                self.stopping.wait(RETRY_S)
             t_inv = now_ms()
             reply = call(self.urls[node], "POST", f"/v1/tasks/{task['id']}/complete",
                          {"lease_token": task["token"], "result": self._result(task)})
@@ -100,8 +109,9 @@ class HarnessWorker:
 
     def complete_batch(self, tasks: list[dict[str, Any]]) -> None:
         pending = list(tasks)
-        for _ in range(COMPLETE_TRIES):
-            node = self.rng.randrange(len(self.urls))
+        for i, node in enumerate(self._attempts(min(t["expires_ms"] for t in tasks))):
+            if i:
+                self.stopping.wait(RETRY_S)
             items = [{"id": t["id"], "lease_token": t["token"], "result": self._result(t)}
                      for t in pending]
             t_inv = now_ms()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -82,7 +83,12 @@ def submit(
     return False
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
 class WorkerPool:
+    """Harness workers (``w1``...) and, where asked, real ``raftq worker``s (``rw1``...)."""
+
     def __init__(self, cluster: Cluster, run_dir: Path, *, lease_ms: int, seed: int) -> None:
         self.cluster = cluster
         self.run_dir = run_dir
@@ -92,20 +98,33 @@ class WorkerPool:
         self.paused: set[str] = set()
         self._count = 0
 
-    def spawn(self) -> str:
+    def spawn(self, real: bool = False) -> str:
+        """Start a harness worker, or with ``real`` the project's own ``raftq worker``."""
         self._count += 1
-        worker_id = f"w{self._count}"
+        worker_id = f"{'rw' if real else 'w'}{self._count}"
+        nodes = ",".join(self.cluster.urls)
+        if real:
+            cmd = [sys.executable, "-m", "raftq", "worker", "--app", "chaos.app",
+                   "--nodes", nodes, "--worker-id", worker_id, "--lease-ms", str(self.lease_ms),
+                   "--concurrency", "2", "--claim-wait-ms", "1000", "--shutdown-timeout", "5"]
+            env = {**os.environ,
+                   "CHAOS_EXEC_LOG": str(self.run_dir / f"history-exec-{worker_id}.jsonl")}
+        else:
+            cmd = [sys.executable, "-m", "chaos.worker", "--worker-id", worker_id,
+                   "--nodes", nodes, "--history", str(self.run_dir / f"history-{worker_id}.jsonl"),
+                   "--held-file", str(self._held_file(worker_id)),
+                   "--lease-ms", str(self.lease_ms), "--seed", str(self.seed * 1000 + self._count)]
+            env = dict(os.environ)
         log = (self.run_dir / "logs" / f"{worker_id}.log").open("ab")
         self.procs[worker_id] = subprocess.Popen(
-            [sys.executable, "-m", "chaos.worker", "--worker-id", worker_id,
-             "--nodes", ",".join(self.cluster.urls),
-             "--history", str(self.run_dir / f"history-{worker_id}.jsonl"),
-             "--held-file", str(self._held_file(worker_id)),
-             "--lease-ms", str(self.lease_ms), "--seed", str(self.seed * 1000 + self._count)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
+            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env
         )
         log.close()
         return worker_id
+
+    @staticmethod
+    def is_real(worker_id: str) -> bool:
+        return worker_id.startswith("rw")
 
     def _held_file(self, worker_id: str) -> Path:
         return self.run_dir / f"{worker_id}.held"
@@ -114,10 +133,13 @@ class WorkerPool:
         return [w for w, p in self.procs.items() if p.poll() is None]
 
     def holding(self) -> list[str]:
-        """Live, running workers that hold at least one lease now."""
+        """Live, running workers that hold at least one lease now (real ones: maybe)."""
         out = []
         for w in self.alive():
             if w in self.paused:
+                continue
+            if self.is_real(w):
+                out.append(w)
                 continue
             try:
                 held = int(self._held_file(w).read_text() or 0)
