@@ -10,6 +10,7 @@ the running loop; close it with ``await client.close()`` or ``async with``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,8 @@ import aiohttp
 
 from raftq import calls, errors
 from raftq.calls import Call, Json, JsonList
+
+log = logging.getLogger("raftq.client")
 
 
 class AsyncTaskHandle:
@@ -102,7 +105,10 @@ class AsyncClient:
                     raise error
             if node is not None:
                 raise error
-            await asyncio.sleep(attempts.retry_delay(error, retry_after))
+            delay = attempts.retry_delay(error, retry_after)
+            log.debug("%s %s failed on %s (%s); retrying in %.2fs", call.method, call.path,
+                      target, error, delay)
+            await asyncio.sleep(delay)
 
     # -- tasks ----------------------------------------------------------------
 

@@ -111,6 +111,7 @@ class Worker:
         self._halt = asyncio.Event()
         self._changed = asyncio.Event()  # a slot freed, an outcome queued, a stop asked
         self._running: set[asyncio.Task[None]] = set()
+        self._starting = 0
         self._signals = 0
 
     # -- control --------------------------------------------------------------
@@ -142,9 +143,13 @@ class Worker:
             loop.add_signal_handler(signum, self._on_signal, signum)
 
     @property
+    def in_use(self) -> int:
+        """Execution slots taken: in the pool, or handed to it but not yet inside."""
+        return self.pool.busy + self._starting
+
+    @property
     def free_slots(self) -> int:
-        pool = self.pool
-        return self.config.concurrency + self.config.prefetch - pool.busy - len(self.waiting)
+        return self.config.concurrency + self.config.prefetch - self.in_use - len(self.waiting)
 
     @property
     def pool(self) -> Pool:
@@ -241,13 +246,17 @@ class Worker:
                 claimed = await self.client.claim(
                     self.id, cfg.queues, free, lease_ms=cfg.lease_ms,
                     wait_ms=cfg.claim_wait_ms, host=socket.gethostname(), pid=os.getpid())
-            except errors.RaftqError as exc:
+            except Exception as exc:
+                # Whatever went wrong, the worker keeps claiming: a node that
+                # errs is waited out like one that does not answer.
                 failures += 1
-                log.warning("claim failed (%s); retrying", exc)
+                log.log(logging.WARNING if isinstance(exc, errors.RaftqError) else logging.ERROR,
+                        "claim failed (%s: %s); retrying", type(exc).__name__, exc)
                 await self._sleep_unless_stopping(min(5.0, 0.2 * 2 ** min(failures, 5)))
                 continue
             failures = 0
-            log.debug("claimed %d of %d", len(claimed), free)
+            log.debug("claimed %d of %d: %s", len(claimed), free, " ".join(
+                f"{t.get('id')}/{t.get('lease_token')}#{t.get('attempt')}" for t in claimed))
             for task in claimed:
                 lease = Lease(str(task["id"]), int(task["lease_token"]), task)
                 self.held[lease.id] = lease
@@ -258,16 +267,20 @@ class Worker:
             self._start_waiting()
 
     def _start_waiting(self) -> None:
-        while self.waiting and self.pool.busy < self.config.concurrency:
+        while self.waiting and self.in_use < self.config.concurrency:
             lease = self.waiting.popleft()
             if lease.lost:
                 continue
             lease.started = True
+            self._starting += 1
             task = asyncio.create_task(self._execute(lease))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
     async def _execute(self, lease: Lease) -> None:
+        # The pool counts the job as busy before its first await, so the slot
+        # passes from _starting to pool.busy without a moment in neither.
+        self._starting -= 1
         try:
             outcome = await self.pool.run(lease.job())
         except Exception as exc:  # a bug in the pool must not strand the lease
@@ -312,8 +325,9 @@ class Worker:
             try:
                 answers = await self.client.extend(
                     self.id, [(lease.id, lease.token) for lease in leases], self.config.lease_ms)
-            except errors.RaftqError as exc:
-                log.warning("could not extend %d leases: %s", len(leases), exc)
+            except Exception as exc:
+                log.warning("could not extend %d leases: %s: %s", len(leases),
+                            type(exc).__name__, exc)
                 continue
             for answer in answers:
                 lease = self.held.get(str(answer.get("id")))
@@ -331,9 +345,10 @@ class Worker:
             batch = [self.outbox[i] for i in range(min(DELIVERY_BATCH, len(self.outbox)))]
             try:
                 answers = await self._send(batch)
-            except errors.RaftqError as exc:
+            except Exception as exc:
                 failures += 1
-                log.warning("could not deliver %d outcomes (%s); keeping them", len(batch), exc)
+                log.warning("could not deliver %d outcomes (%s: %s); keeping them", len(batch),
+                            type(exc).__name__, exc)
                 await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
                 continue
             failures = 0

@@ -1,6 +1,6 @@
 """Tasks for the worker integration tests, imported by real worker processes.
 
-Each task appends a line ``<key>\\t<pid>\\t<event>`` to the file named by
+Each task appends a line ``<key>\\t<pid>\\t<event>\\t<unix time>`` to the file named by
 ``RAFTQ_TEST_LOG`` (one small O_APPEND write per line, so lines from several
 processes never interleave), which lets a test count how often each task ran.
 """
@@ -18,7 +18,7 @@ def _log(key: str, event: str = "run") -> None:
     path = os.environ["RAFTQ_TEST_LOG"]
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, f"{key}\t{os.getpid()}\t{event}\n".encode())
+        os.write(fd, f"{key}\t{os.getpid()}\t{event}\t{time.time():.6f}\n".encode())
     finally:
         os.close(fd)
 

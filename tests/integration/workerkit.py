@@ -54,6 +54,14 @@ def fresh_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     kill_cluster(cluster)
 
 
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One cluster for a module whose tests leave the nodes alone (each uses its own queue)."""
+    cluster = new_cluster(tmp_path_factory.mktemp("shared") / "cluster")
+    yield cluster
+    kill_cluster(cluster)
+
+
 class Workers:
     """Starts ``python -m raftq worker`` processes with the test tasks."""
 
@@ -81,12 +89,15 @@ class Workers:
         return (self.base_dir / f"worker{n}.log").read_text(errors="replace")
 
     def runs(self) -> list[tuple[str, int, str]]:
+        return [(key, pid, event) for key, pid, event, _ in self.timed_runs()]
+
+    def timed_runs(self) -> list[tuple[str, int, str, float]]:
         if not self.log.exists():
             return []
         rows = []
         for line in self.log.read_text().splitlines():
-            key, pid, event = line.split("\t")
-            rows.append((key, int(pid), event))
+            key, pid, event, at = line.split("\t")
+            rows.append((key, int(pid), event, float(at)))
         return rows
 
     def run_counts(self) -> Counter[str]:
@@ -102,6 +113,13 @@ class Workers:
 @pytest.fixture
 def workers(tmp_path: Path, fresh_cluster: LocalCluster) -> Iterator[Workers]:
     kit = Workers(tmp_path, fresh_cluster.http_urls)
+    yield kit
+    kit.stop_all()
+
+
+@pytest.fixture
+def shared_workers(tmp_path: Path, shared_cluster: LocalCluster) -> Iterator[Workers]:
+    kit = Workers(tmp_path, shared_cluster.http_urls)
     yield kit
     kit.stop_all()
 

@@ -1,0 +1,122 @@
+"""UNIT tests of the worker's bookkeeping against an in-memory fake of the node API.
+
+The fake (``FakeApi``) hands out tasks and records what the worker sends; it
+stands in for the AsyncClient only. The integration tests run real workers
+against real nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+from raftq import errors
+from raftq.pools import ThreadPool
+from raftq.task import Registry, task
+from raftq.worker import Worker, WorkerConfig
+
+reg = Registry()
+finished: set[str] = set()
+lock = threading.Lock()
+
+
+@task(registry=reg)
+def nap(key: str, seconds: float) -> str:
+    time.sleep(seconds)
+    with lock:
+        finished.add(key)
+    return key
+
+
+class FakeApi:
+    timeout = 1.0
+
+    def __init__(self, n: int, seconds: float, slots: int) -> None:
+        self.supply = [{"id": f"t{i}", "name": "nap", "args": [f"t{i}", seconds], "kwargs": {},
+                        "lease_token": i + 1, "timeout_ms": 10_000} for i in range(n)]
+        self.slots = slots
+        self.claimed: list[str] = []
+        self.over: list[tuple[int, int]] = []
+        self.delivered: list[dict[str, Any]] = []
+        self.released: list[tuple[str, int]] = []
+        self.fail_deliveries = 0
+
+    async def claim(self, worker_id: str, queues: Any, max: int, **kw: Any) -> list[Any]:
+        with lock:
+            unfinished = len(set(self.claimed) - finished)
+        if unfinished + max > self.slots:
+            self.over.append((unfinished, max))
+        if not self.supply:
+            await asyncio.sleep(kw["wait_ms"] / 1000)
+            return []
+        out, self.supply = self.supply[:max], self.supply[max:]
+        self.claimed += [t["id"] for t in out]
+        return out
+
+    async def extend(self, worker_id: str, leases: Any, lease_ms: int) -> list[Any]:
+        return [{"id": i, "ok": True} for i, _ in leases]
+
+    async def release(self, worker_id: str, leases: Any) -> list[Any]:
+        self.released += leases
+        return [{"id": i, "ok": True} for i, _ in leases]
+
+    async def complete_many(self, worker_id: str, items: list[Any]) -> list[Any]:
+        await asyncio.sleep(0.01)
+        if self.fail_deliveries:
+            self.fail_deliveries -= 1
+            raise errors.Unavailable("no node answered")
+        self.delivered += items
+        return [{"id": it["id"], "ok": True, "status": "succeeded"} for it in items]
+
+
+def make(api: FakeApi, concurrency: int, prefetch: int = 0) -> Worker:
+    config = WorkerConfig(concurrency=concurrency, prefetch=prefetch, claim_wait_ms=50,
+                          lease_ms=3000, shutdown_timeout=10)
+    return Worker(config, registry=reg, client=api,  # type: ignore[arg-type]
+                  pool=ThreadPool(concurrency, reg))
+
+
+async def until(predicate: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_never_claims_more_than_its_free_slots_and_delivers_each_outcome_once() -> None:
+    api = FakeApi(60, 0.01, slots=5)
+    api.fail_deliveries = 2  # the first deliveries find no node: kept and retried
+
+    async def main() -> None:
+        worker = make(api, concurrency=3, prefetch=2)
+        run = asyncio.create_task(worker.run())
+        await until(lambda: len(api.delivered) == 60)
+        worker.stop()
+        await asyncio.wait_for(run, 10)
+
+    asyncio.run(main())
+    assert api.over == []
+    ids = [it["id"] for it in api.delivered]
+    assert sorted(ids) == sorted(f"t{i}" for i in range(60)) and len(set(ids)) == 60
+    assert all(it["result"] == it["id"] for it in api.delivered)
+
+
+def test_stop_hands_back_unstarted_tasks_and_delivers_running_ones() -> None:
+    api = FakeApi(6, 0.5, slots=6)
+
+    async def main() -> Worker:
+        worker = make(api, concurrency=2, prefetch=4)
+        run = asyncio.create_task(worker.run())
+        await until(lambda: len(api.claimed) == 6)
+        worker.stop()
+        await asyncio.wait_for(run, 10)
+        return worker
+
+    worker = asyncio.run(main())
+    delivered = {it["id"] for it in api.delivered}
+    released = {i for i, _ in api.released}
+    assert len(delivered) == 2 and len(released) == 4
+    assert delivered | released == {f"t{i}" for i in range(6)}
+    assert worker.stats.released == 4 and not worker.held
