@@ -57,6 +57,11 @@ from raftq.model import (
 
 Result = Any
 
+# Plain names for the statuses: enum member lookups are slow on Python 3.11,
+# and apply runs them for every task on every node.
+QUEUED, SCHEDULED, LEASED = Status.QUEUED, Status.SCHEDULED, Status.LEASED
+SUCCEEDED, DEAD, CANCELLED = Status.SUCCEEDED, Status.DEAD, Status.CANCELLED
+
 
 def _err(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": code, "message": message, **extra}
@@ -144,14 +149,14 @@ class State:
         while self.delayed and self.delayed[0][0] <= now:
             _, seq, task_id = heapq.heappop(self.delayed)
             task = self.tasks.get(task_id)
-            if task is not None and task.status is Status.SCHEDULED and task.seq == seq:
+            if task is not None and task.status is SCHEDULED and task.seq == seq:
                 self._enqueue(task)
         while self.lease_heap and self.lease_heap[0][0] <= now:
             expires, token, task_id = heapq.heappop(self.lease_heap)
             task = self.tasks.get(task_id)
             if (
                 task is not None
-                and task.status is Status.LEASED
+                and task.status is LEASED
                 and task.lease_token == token
                 and task.lease_expires_ms == expires
             ):
@@ -182,7 +187,7 @@ class State:
         task.errors.append([task.attempts, self.clock_ms, error])
         self._clear_lease(task)
         if task.attempts >= task.max_attempts:
-            self._move(task, Status.DEAD)
+            self._move(task, DEAD)
         else:
             self._enqueue(task)
 
@@ -224,7 +229,7 @@ class State:
             task.lease_token = token
             task.lease_worker = claim.worker_id
             task.lease_expires_ms = self.clock_ms + claim.lease_ms
-            self._move(task, Status.LEASED)
+            self._move(task, LEASED)
             heapq.heappush(self.lease_heap, (task.lease_expires_ms, token, task.id))
             self.worker_leases.setdefault(claim.worker_id, {})[task.id] = None
             leased.append(
@@ -269,8 +274,8 @@ class State:
         task = self.tasks.get(o.id)
         if task is None:
             return _err("not_found", f"no task {o.id}", id=o.id)
-        if task.status is not Status.LEASED or task.lease_token != o.lease_token:
-            if o.error is None and task.status is Status.SUCCEEDED and (
+        if task.status is not LEASED or task.lease_token != o.lease_token:
+            if o.error is None and task.status is SUCCEEDED and (
                 task.lease_token == o.lease_token
             ):
                 return {"id": o.id, "ok": True, "status": str(task.status)}  # a repeat
@@ -284,30 +289,30 @@ class State:
         if o.error is None:
             task.result = o.result
             task.lease_token = lease_token  # kept so a repeated completion is recognised
-            self._move(task, Status.SUCCEEDED)
+            self._move(task, SUCCEEDED)
             return {"id": o.id, "ok": True, "status": str(task.status)}
         task.errors.append([task.attempts, self.clock_ms, o.error])
         if o.retry and task.attempts < task.max_attempts:
             delay = backoff_ms(task.id, task.attempts, task.retry_backoff_ms)
             self._schedule(task, self.clock_ms + delay)
         else:
-            self._move(task, Status.DEAD)
+            self._move(task, DEAD)
         return {"id": o.id, "ok": True, "status": str(task.status)}
 
     def _cancel(self, task_id: str) -> Result:
         task = self.tasks.get(task_id)
         if task is None:
             return _err("not_found", f"no task {task_id}")
-        if task.status is Status.CANCELLED:
+        if task.status is CANCELLED:
             return {"id": task_id, "status": str(task.status)}
-        if task.status not in (Status.QUEUED, Status.SCHEDULED):
+        if task.status not in (QUEUED, SCHEDULED):
             return _err("conflict", f"task {task_id} is {task.status} and cannot be cancelled")
-        self._move(task, Status.CANCELLED)
+        self._move(task, CANCELLED)
         return {"id": task_id, "status": str(task.status)}
 
     def _requeue(self, task_id: str) -> Result:
         task = self.tasks.get(task_id)
-        if task is None or task.status is not Status.DEAD:
+        if task is None or task.status is not DEAD:
             return _err("not_found", f"no dead letter {task_id}")
         task.attempts = 0
         task.finished_ms = None
@@ -317,13 +322,13 @@ class State:
     def _purge(self, purge: Purge) -> Result:
         if purge.id is not None:
             task = self.tasks.get(purge.id)
-            if task is None or task.status is not Status.DEAD:
+            if task is None or task.status is not DEAD:
                 return _err("not_found", f"no dead letter {purge.id}")
             self._drop(task)
             return {"purged": 1}
         victims = [
             self.tasks[i]
-            for i in self.by_status[Status.DEAD]
+            for i in self.by_status[DEAD]
             if purge.queue is None or self.tasks[i].queue == purge.queue
         ]
         for task in victims:
@@ -334,7 +339,7 @@ class State:
 
     def _leased(self, task_id: str, token: int) -> Task | None:
         task = self.tasks.get(task_id)
-        if task is None or task.status is not Status.LEASED or task.lease_token != token:
+        if task is None or task.status is not LEASED or task.lease_token != token:
             return None
         return task
 
@@ -360,16 +365,16 @@ class State:
         if old is not None:
             del self.by_status[old][task.id]
             self._count(task.queue, old, -1)
-            if old is Status.QUEUED:
+            if old is QUEUED:
                 self._ready_gone(task)
-        if new is Status.QUEUED:
+        if new is QUEUED:
             key = (task.queue, task.priority)
             self.ready_counts[key] = self.ready_counts.get(key, 0) + 1
         task.status = new
         task.updated_ms = self.clock_ms
         self.by_status[new][task.id] = None
         self._count(task.queue, new, +1)
-        if new in (Status.SUCCEEDED, Status.DEAD, Status.CANCELLED):
+        if new in (SUCCEEDED, DEAD, CANCELLED):
             task.finished_ms = self.clock_ms
             task.ready_at_ms = None
             if new in EXPIRING:
@@ -384,9 +389,9 @@ class State:
             self.counts.pop(key, None)
 
     def _enqueue(self, task: Task) -> None:
-        if task.status is Status.QUEUED:
+        if task.status is QUEUED:
             return
-        self._move(task, Status.QUEUED)
+        self._move(task, QUEUED)
         task.seq = self.next_seq
         self.next_seq += 1
         task.ready_at_ms = None
@@ -394,7 +399,7 @@ class State:
         levels.setdefault(task.priority, deque()).append((task.seq, task.id))
 
     def _schedule(self, task: Task, ready_at_ms: int) -> None:
-        self._move(task, Status.SCHEDULED)
+        self._move(task, SCHEDULED)
         task.seq = self.next_seq
         self.next_seq += 1
         task.ready_at_ms = ready_at_ms
@@ -422,7 +427,7 @@ class State:
                 if not levels:
                     del self.ready[queue]
             task = self.tasks.get(task_id)
-            if task is not None and task.status is Status.QUEUED and task.seq == seq:
+            if task is not None and task.status is QUEUED and task.seq == seq:
                 return task
 
     def _ready_gone(self, task: Task) -> None:
@@ -441,7 +446,7 @@ class State:
         task.lease_expires_ms = 0
 
     def _drop(self, task: Task) -> None:
-        if task.status is Status.QUEUED:
+        if task.status is QUEUED:
             self._ready_gone(task)
         if task.status is not None:
             del self.by_status[task.status][task.id]
