@@ -1,0 +1,249 @@
+"""A simple reference model of the queue state machine, for the stateful test.
+
+No indexes, heaps or lazy deletion: every question is answered by scanning
+all tasks. It predicts the full result of each command, in the shape
+``normalize`` turns a real result into (errors reduced to their code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from raftq import commands as c
+from raftq.model import EXPIRING, TRANSITIONS, WORKER_FORGET_MS, Status
+from raftq.state import backoff_ms
+
+
+def normalize(result: Any) -> Any:
+    """A result with every error reduced to ``{"error": code}``."""
+    if isinstance(result, dict):
+        if "error" in result:
+            return {"error": result["error"]}
+        return {k: normalize(v) for k, v in result.items()}
+    if isinstance(result, list):
+        return [normalize(x) for x in result]
+    return result
+
+
+@dataclass
+class ModelTask:
+    id: str
+    queue: str
+    priority: int
+    max_attempts: int
+    backoff_ms: int
+    ttl_ms: int
+    status: Status | None = None
+    attempts: int = 0
+    token: int = 0
+    worker: str = ""
+    lease_expires_ms: int = 0
+    ready_at_ms: int | None = None
+    order: int = 0
+    finished_ms: int | None = None
+    errors: int = 0
+
+
+class Model:
+    def __init__(self) -> None:
+        self.clock_ms = 0
+        self.next_order = 1
+        self.next_token = 1
+        self.tasks: dict[str, ModelTask] = {}
+        self.gone: dict[str, str] = {}  # id -> why it left the state: "ttl" or "purge"
+        self.submitted: set[str] = set()
+        self.workers: dict[str, int] = {}  # worker_id -> last seen
+
+    # -- moves, each checked against the table
+
+    def _move(self, task: ModelTask, new: Status) -> None:
+        assert new in TRANSITIONS[task.status], f"model bug: {task.status} -> {new}"
+        task.status = new
+
+    def _enqueue(self, task: ModelTask) -> None:
+        self._move(task, Status.QUEUED)
+        task.order, self.next_order = self.next_order, self.next_order + 1
+        task.ready_at_ms = None
+
+    def _schedule(self, task: ModelTask, at_ms: int) -> None:
+        self._move(task, Status.SCHEDULED)
+        task.order, self.next_order = self.next_order, self.next_order + 1
+        task.ready_at_ms = at_ms
+
+    def _finish(self, task: ModelTask, new: Status) -> None:
+        self._move(task, new)
+        task.finished_ms = self.clock_ms
+        task.ready_at_ms = None
+
+    def _unlease(self, task: ModelTask) -> None:
+        task.worker = ""
+        task.lease_expires_ms = 0
+
+    def _drop(self, task: ModelTask, why: str) -> None:
+        del self.tasks[task.id]
+        self.gone[task.id] = why
+
+    def _touch(self, worker_id: str) -> None:
+        if worker_id:
+            self.workers[worker_id] = self.clock_ms
+
+    def running(self, worker_id: str) -> int:
+        return sum(
+            1 for t in self.tasks.values() if t.status is Status.LEASED and t.worker == worker_id
+        )
+
+    def _leased(self, task_id: str, token: int) -> ModelTask | None:
+        task = self.tasks.get(task_id)
+        if task is None or task.status is not Status.LEASED or task.token != token:
+            return None
+        return task
+
+    # -- time
+
+    def advance(self, now_ms: int) -> None:
+        self.clock_ms = now = max(self.clock_ms, now_ms)
+        tasks = list(self.tasks.values())
+        due = [t for t in tasks if t.status is Status.SCHEDULED and t.ready_at_ms is not None
+               and t.ready_at_ms <= now]
+        for task in sorted(due, key=lambda t: (t.ready_at_ms, t.order)):
+            self._enqueue(task)
+        expired = [t for t in tasks if t.status is Status.LEASED and t.lease_expires_ms <= now]
+        for task in sorted(expired, key=lambda t: (t.lease_expires_ms, t.token)):
+            task.errors += 1
+            self._unlease(task)
+            if task.attempts >= task.max_attempts:
+                self._finish(task, Status.DEAD)
+            else:
+                self._enqueue(task)
+        for task in tasks:
+            if (task.status in EXPIRING and task.finished_ms is not None
+                    and task.finished_ms + task.ttl_ms <= now):
+                self._drop(task, "ttl")
+        for worker_id, seen in list(self.workers.items()):
+            if seen + WORKER_FORGET_MS <= now and not self.running(worker_id):
+                del self.workers[worker_id]
+
+    # -- commands
+
+    def apply(self, cmd: c.Command) -> Any:
+        self.advance(cmd.now_ms)
+        body = cmd.body
+        if isinstance(body, c.Submit):
+            return [self.submit(spec) for spec in body.tasks]
+        if isinstance(body, c.Claim):
+            return self.claim(body)
+        if isinstance(body, c.Extend):
+            self._touch(body.worker_id)
+            return {"leases": [self.extend(i, t, body.lease_ms) for i, t in body.leases]}
+        if isinstance(body, c.Release):
+            self._touch(body.worker_id)
+            return {"leases": [self.release(i, t) for i, t in body.leases]}
+        if isinstance(body, c.Finish):
+            self._touch(body.worker_id)
+            return [self.finish(o) for o in body.items]
+        if isinstance(body, c.Cancel):
+            return self.cancel(body.id)
+        if isinstance(body, c.Requeue):
+            return self.requeue(body.id)
+        if isinstance(body, c.Purge):
+            return self.purge(body.id, body.queue)
+        return {"clock_ms": self.clock_ms}
+
+    def submit(self, spec: c.TaskSpec) -> Any:
+        self.submitted.add(spec.id)
+        if spec.id in self.tasks:
+            return {"id": spec.id, "created": False, "status": str(self.tasks[spec.id].status)}
+        task = ModelTask(spec.id, spec.queue, spec.priority, spec.max_attempts,
+                         spec.retry_backoff_ms, spec.result_ttl_ms)
+        self.tasks[spec.id] = task
+        self.gone.pop(spec.id, None)
+        if spec.ready_at_ms > self.clock_ms:
+            self._schedule(task, spec.ready_at_ms)
+        else:
+            self._enqueue(task)
+        return {"id": spec.id, "created": True, "status": str(task.status)}
+
+    def claim(self, claim: c.Claim) -> Any:
+        self._touch(claim.worker_id)
+        ready = [t for t in self.tasks.values()
+                 if t.status is Status.QUEUED and t.queue in claim.queues]
+        ready.sort(key=lambda t: (-t.priority, t.order))
+        out = []
+        for task in ready[: max(claim.max, 0)]:
+            self._move(task, Status.LEASED)
+            task.attempts += 1
+            task.token, self.next_token = self.next_token, self.next_token + 1
+            task.worker = claim.worker_id
+            task.lease_expires_ms = self.clock_ms + claim.lease_ms
+            out.append({"id": task.id, "lease_token": task.token,
+                        "lease_expires_ms": task.lease_expires_ms, "attempt": task.attempts})
+        return {"tasks": out}
+
+    def extend(self, task_id: str, token: int, lease_ms: int) -> Any:
+        task = self._leased(task_id, token)
+        if task is None:
+            return {"id": task_id, "ok": False, "code": "stale_lease"}
+        task.lease_expires_ms = self.clock_ms + lease_ms
+        return {"id": task_id, "ok": True, "lease_expires_ms": task.lease_expires_ms}
+
+    def release(self, task_id: str, token: int) -> Any:
+        task = self._leased(task_id, token)
+        if task is None:
+            return {"id": task_id, "ok": False, "code": "stale_lease"}
+        task.attempts -= 1
+        self._unlease(task)
+        self._enqueue(task)
+        return {"id": task_id, "ok": True}
+
+    def finish(self, o: c.Outcome) -> Any:
+        task = self.tasks.get(o.id)
+        if task is None:
+            return {"error": "not_found"}
+        if self._leased(o.id, o.lease_token) is None:
+            if o.error is None and task.status is Status.SUCCEEDED and task.token == o.lease_token:
+                return {"id": o.id, "ok": True, "status": "succeeded"}
+            return {"error": "stale_lease"}
+        self._unlease(task)
+        if o.error is None:
+            self._finish(task, Status.SUCCEEDED)
+        else:
+            task.errors += 1
+            if o.retry and task.attempts < task.max_attempts:
+                delay = backoff_ms(task.id, task.attempts, task.backoff_ms)
+                self._schedule(task, self.clock_ms + delay)
+            else:
+                self._finish(task, Status.DEAD)
+        return {"id": o.id, "ok": True, "status": str(task.status)}
+
+    def cancel(self, task_id: str) -> Any:
+        task = self.tasks.get(task_id)
+        if task is None:
+            return {"error": "not_found"}
+        if task.status in (Status.QUEUED, Status.SCHEDULED):
+            self._finish(task, Status.CANCELLED)
+        elif task.status is not Status.CANCELLED:
+            return {"error": "conflict"}
+        return {"id": task_id, "status": "cancelled"}
+
+    def requeue(self, task_id: str) -> Any:
+        task = self.tasks.get(task_id)
+        if task is None or task.status is not Status.DEAD:
+            return {"error": "not_found"}
+        task.attempts = 0
+        task.finished_ms = None
+        self._enqueue(task)
+        return {"id": task_id, "status": "queued"}
+
+    def purge(self, task_id: str | None, queue: str | None) -> Any:
+        if task_id is not None:
+            task = self.tasks.get(task_id)
+            if task is None or task.status is not Status.DEAD:
+                return {"error": "not_found"}
+            self._drop(task, "purge")
+            return {"purged": 1}
+        dead = [t for t in self.tasks.values() if t.status is Status.DEAD
+                and (queue is None or t.queue == queue)]
+        for task in dead:
+            self._drop(task, "purge")
+        return {"purged": len(dead)}

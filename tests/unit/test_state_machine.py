@@ -1,0 +1,275 @@
+"""A hypothesis state machine drives ``State.apply`` against the reference model.
+
+Every command goes through ``commands.encode``/``decode``. After each step the
+real state must agree with the model (statuses, attempts, tokens, results),
+every index must agree with the tasks, and every status change the state made
+must be one ``TRANSITIONS`` allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from state_helpers import ERROR, PAYLOAD, check_consistency, internal_errors
+from state_model import Model, normalize
+
+from raftq import commands as c
+from raftq import snapshot
+from raftq.model import TRANSITIONS, Status, Task
+from raftq.state import State
+
+IDS = [f"t{i}" for i in range(12)]
+QUEUES = ["a", "b", "c"]
+WORKERS = ["w1", "w2", "w3"]
+
+priorities = st.sampled_from([0, 64, 128, 192, 255]) | st.integers(0, 255)
+lateness = st.sampled_from([0, 0, 0, 0, 1, 700, 10_000])  # how far behind the clock a command is
+
+
+class RecordingState(State):
+    """A State that remembers every status change it makes."""
+
+    moves: list[tuple[Status | None, Status]]
+
+    def _move(self, task: Task, new: Status) -> None:
+        self.moves.append((task.status, new))
+        super()._move(task, new)
+
+
+def recording(state: State) -> RecordingState:
+    rec = RecordingState.__new__(RecordingState)
+    rec.__dict__.update(state.__dict__)
+    rec.moves = []
+    return rec
+
+
+@st.composite
+def task_specs(draw: st.DrawFn, now_ms: int) -> c.TaskSpec:
+    delay = draw(st.sampled_from([0, 0, 0, -500]) | st.integers(1, 3_000))
+    return c.TaskSpec(
+        id=draw(st.sampled_from(IDS)),
+        name="job",
+        queue=draw(st.sampled_from(QUEUES)),
+        priority=draw(priorities),
+        payload=PAYLOAD,
+        ready_at_ms=0 if delay == 0 else max(0, now_ms + delay),
+        max_attempts=draw(st.integers(1, 3)),
+        timeout_ms=1_000,
+        retry_backoff_ms=draw(st.sampled_from([0, 10, 500])),
+        result_ttl_ms=draw(st.sampled_from([0, 100, 2_000, 1_000_000])),
+    )
+
+
+class StateMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = recording(State())
+        self.model = Model()
+        self.now_ms = 1_000
+        self.rid = 0
+        self.sent: list[tuple[bytes, Any]] = []  # every entry applied, with its first result
+
+    # ------------------------------------------------------------- plumbing
+
+    def stamp(self, body: c.Body, late: int = 0) -> c.Command:
+        self.rid += 1
+        return c.Command(body, f"r{self.rid}", max(0, self.now_ms - late))
+
+    def send(self, entry: c.Command | c.Group) -> Any:
+        data = c.encode(entry)
+        decoded = c.decode(data)
+        assert decoded == entry
+        result = self.state.apply(decoded)
+        assert not internal_errors(result), result
+        if isinstance(entry, c.Group):
+            expected: Any = [self.model.apply(cmd) for cmd in entry.commands]
+        else:
+            expected = self.model.apply(entry)
+        assert normalize(result) == expected
+        self.sent.append((data, result))
+        return result
+
+    def tasks_in(self, *statuses: Status) -> list[str]:
+        return sorted(i for i, t in self.model.tasks.items() if t.status in statuses)
+
+    def plain_tasks(self) -> Any:
+        plain = snapshot.to_plain(self.state)
+        return [plain[k] for k in ("clock_ms", "next_seq", "next_token", "tasks", "by_status")]
+
+    # ---------------------------------------------------------------- rules
+
+    @initialize()
+    def start(self) -> None:
+        self.send(self.stamp(c.Tick()))
+
+    @rule(data=st.data(), n=st.integers(1, 4), late=lateness)
+    def submit(self, data: st.DataObject, n: int, late: int) -> None:
+        specs = [data.draw(task_specs(self.now_ms)) for _ in range(n)]
+        self.send(self.stamp(c.Submit(specs), late))
+
+    @rule(
+        worker=st.sampled_from(WORKERS),
+        queues=st.lists(st.sampled_from(QUEUES), min_size=1, max_size=3, unique=True),
+        max_=st.integers(0, 4),
+        lease_ms=st.sampled_from([1, 500, 3_000, 1_000_000]),
+        late=lateness,
+    )
+    def claim(self, worker: str, queues: list[str], max_: int, lease_ms: int, late: int) -> None:
+        self.send(self.stamp(c.Claim(worker, queues, max_, lease_ms, "host", 1), late))
+
+    @precondition(lambda self: self.tasks_in(Status.LEASED))
+    @rule(data=st.data(), lease_ms=st.sampled_from([1, 500, 3_000]), late=lateness)
+    def extend(self, data: st.DataObject, lease_ms: int, late: int) -> None:
+        task = self.model.tasks[data.draw(st.sampled_from(self.tasks_in(Status.LEASED)))]
+        self.send(self.stamp(c.Extend(task.worker, [(task.id, task.token)], lease_ms), late))
+
+    @precondition(lambda self: self.tasks_in(Status.LEASED))
+    @rule(data=st.data(), late=lateness)
+    def release(self, data: st.DataObject, late: int) -> None:
+        task = self.model.tasks[data.draw(st.sampled_from(self.tasks_in(Status.LEASED)))]
+        self.send(self.stamp(c.Release(task.worker, [(task.id, task.token)]), late))
+
+    @precondition(lambda self: self.tasks_in(Status.LEASED))
+    @rule(data=st.data(), late=lateness)
+    def finish(self, data: st.DataObject, late: int) -> None:
+        leased = self.tasks_in(Status.LEASED)
+        ids = data.draw(st.lists(st.sampled_from(leased), min_size=1, max_size=3, unique=True))
+        items = []
+        for task_id in ids:
+            token = self.model.tasks[task_id].token
+            if data.draw(st.booleans()):
+                items.append(c.Outcome(task_id, token, b"\x01"))
+            else:
+                items.append(c.Outcome(task_id, token, None, dict(ERROR), data.draw(st.booleans())))
+        self.send(self.stamp(c.Finish(self.model.tasks[ids[0]].worker, items), late))
+
+    @precondition(lambda self: self.tasks_in(Status.SUCCEEDED))
+    @rule(data=st.data())
+    def complete_again(self, data: st.DataObject) -> None:
+        task = self.model.tasks[data.draw(st.sampled_from(self.tasks_in(Status.SUCCEEDED)))]
+        result = self.send(self.stamp(c.Finish(task.worker, [c.Outcome(task.id, task.token)])))
+        assert result == [{"id": task.id, "ok": True, "status": "succeeded"}]
+
+    @rule(
+        data=st.data(),
+        kind=st.sampled_from(["complete", "fail", "extend", "release"]),
+        worker=st.sampled_from(WORKERS),
+    )
+    def stale_token(self, data: st.DataObject, kind: str, worker: str) -> None:
+        task_id = data.draw(st.sampled_from(IDS))
+        task = self.model.tasks.get(task_id)
+        current = task.token if task is not None else -1
+        token = data.draw(st.integers(0, self.model.next_token + 1).filter(lambda t: t != current))
+        # Let whatever is due at this clock happen first, so that the stale
+        # command itself is the only thing that could change a task.
+        self.send(self.stamp(c.Tick()))
+        before = self.plain_tasks()
+        if kind == "complete":
+            body: c.Body = c.Finish(worker, [c.Outcome(task_id, token, b"\x01")])
+        elif kind == "fail":
+            body = c.Finish(worker, [c.Outcome(task_id, token, None, dict(ERROR), True)])
+        elif kind == "extend":
+            body = c.Extend(worker, [(task_id, token)], 1_000)
+        else:
+            body = c.Release(worker, [(task_id, token)])
+        result = self.send(self.stamp(body))
+        assert "stale_lease" in str(result) or "not_found" in str(result)
+        assert self.plain_tasks() == before
+
+    @rule(data=st.data(), late=lateness)
+    def cancel(self, data: st.DataObject, late: int) -> None:
+        self.send(self.stamp(c.Cancel(data.draw(st.sampled_from(IDS))), late))
+
+    @rule(data=st.data(), late=lateness)
+    def requeue(self, data: st.DataObject, late: int) -> None:
+        dead = self.tasks_in(Status.DEAD)
+        task_id = data.draw(st.sampled_from(dead) if dead else st.sampled_from(IDS))
+        self.send(self.stamp(c.Requeue(task_id), late))
+
+    @rule(data=st.data(), one=st.booleans(), queue=st.sampled_from([None, *QUEUES]))
+    def purge(self, data: st.DataObject, one: bool, queue: str | None) -> None:
+        if one:
+            dead = self.tasks_in(Status.DEAD)
+            task_id = data.draw(st.sampled_from(dead) if dead else st.sampled_from(IDS))
+            self.send(self.stamp(c.Purge(task_id)))
+        else:
+            self.send(self.stamp(c.Purge(None, queue)))
+
+    @rule(advance_ms=st.integers(0, 3_000) | st.sampled_from([100_000, 400_000]))
+    def tick(self, advance_ms: int) -> None:
+        self.now_ms += advance_ms
+        self.send(self.stamp(c.Tick()))
+
+    @rule(data=st.data(), n=st.integers(1, 3))
+    def group(self, data: st.DataObject, n: int) -> None:
+        cmds = []
+        for _ in range(n):
+            body = data.draw(st.one_of(
+                st.builds(c.Submit, st.lists(task_specs(self.now_ms), min_size=1, max_size=2)),
+                st.builds(c.Claim, st.sampled_from(WORKERS), st.just(QUEUES), st.integers(0, 2),
+                          st.just(2_000)),
+                st.builds(c.Cancel, st.sampled_from(IDS)),
+                st.just(c.Tick()),
+            ))
+            cmds.append(self.stamp(body))
+        self.send(c.Group(cmds))
+
+    @precondition(lambda self: self.sent)
+    @rule(data=st.data(), late=st.integers(0, 1_000))
+    def replay(self, data: st.DataObject, late: int) -> None:
+        """An entry delivered again (same request ids) changes nothing and answers the same."""
+        entry, first = data.draw(st.sampled_from(self.sent))
+        digest = snapshot.digest(self.state)
+        assert self.state.apply(c.decode(entry)) == first
+        assert snapshot.digest(self.state) == digest
+
+    @rule()
+    def restore_from_snapshot(self) -> None:
+        digest = snapshot.digest(self.state)
+        self.state = recording(snapshot.loads(snapshot.dumps(self.state)))
+        assert snapshot.digest(self.state) == digest
+
+    # ----------------------------------------------------------- invariants
+
+    @invariant()
+    def agrees_with_the_model(self) -> None:
+        state, model = self.state, self.model
+        assert state.clock_ms == model.clock_ms
+        assert set(state.tasks) == set(model.tasks)
+        for task_id, want in model.tasks.items():
+            got = state.tasks[task_id]
+            assert (got.status, got.attempts, got.queue, got.priority, len(got.errors)) == (
+                want.status, want.attempts, want.queue, want.priority, want.errors
+            ), task_id
+            if got.status is Status.LEASED:
+                assert (got.lease_token, got.lease_worker, got.lease_expires_ms) == (
+                    want.token, want.worker, want.lease_expires_ms
+                )
+            if got.status is Status.SCHEDULED:
+                assert got.ready_at_ms == want.ready_at_ms
+        assert {w["worker_id"]: (w["last_seen_ms"], w["running"]) for w in state.workers_view()} \
+            == {w: (seen, model.running(w)) for w, seen in model.workers.items()}
+
+    @invariant()
+    def no_task_lost(self) -> None:
+        for task_id in self.model.submitted:
+            assert task_id in self.state.tasks or self.model.gone.get(task_id) in ("ttl", "purge")
+
+    @invariant()
+    def indexes_agree_with_tasks(self) -> None:
+        check_consistency(self.state)
+
+    @invariant()
+    def only_allowed_transitions(self) -> None:
+        for old, new in self.state.moves:
+            assert new in TRANSITIONS[old], (old, new)
+        self.state.moves.clear()
+
+
+StateMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=50, deadline=None
+)
+TestStateMachine = StateMachine.TestCase
