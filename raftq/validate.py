@@ -7,6 +7,7 @@ Each function takes decoded JSON and returns typed values or raises
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -109,12 +110,12 @@ def string_list(body: dict[str, Any], key: str, default: list[str]) -> list[str]
 
 
 def task_spec(
-    body: Any, *, where: str, task_id: str, now_ms: int, result_ttl_ms: int, max_payload: int
+    body: Any, *, where: str, new_id: Callable[[], str], now_ms: int, result_ttl_ms: int,
+    max_payload: int,
 ) -> TaskSpec:
     body = obj(body, TASK_FIELDS, where)
     name = string(body, "name", where, pattern=NAME_RE)
-    if "id" in body:
-        task_id = string(body, "id", where)
+    task_id = string(body, "id", where) if "id" in body else new_id()
     args = body.get("args", [])
     if not isinstance(args, list):
         raise InvalidRequest(f"{_f(where, 'args')} must be a list", field=_f(where, "args"))
