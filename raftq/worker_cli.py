@@ -58,6 +58,15 @@ def import_app(modules: list[str]) -> None:
             ) from None
 
 
+def _has_tasks_from(modules: list[str]) -> bool:
+    for name in default_registry.names():
+        fn = default_registry.get(name)
+        where = getattr(fn, "__module__", "")
+        if any(where == m or where.startswith(m + ".") for m in modules):
+            return True
+    return False
+
+
 @click.command("worker")
 @click.option("--app", "app", required=True, metavar="MODULE[,MODULE]",
               help="Module(s) whose @task functions this worker runs.")
@@ -89,8 +98,9 @@ def worker_command(app: str, nodes: str | None, queues: str, concurrency: int | 
     modules = _split(app)
     if not modules:
         raise click.BadParameter("name at least one module", param_hint="--app")
+    before = len(default_registry)
     import_app(modules)
-    if not len(default_registry):
+    if len(default_registry) == before and not _has_tasks_from(modules):
         raise click.BadParameter(
             f"{', '.join(modules)} registered no tasks (decorate functions with @raftq.task)",
             param_hint="--app")
