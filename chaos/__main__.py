@@ -5,6 +5,7 @@
     python -m chaos run --smoke
     python -m chaos run --list
     python -m chaos cleanup        # namespaces and links left by a killed run
+    python -m chaos table chaos/runs/*/report.json   # a markdown table of results
 
 Exits 0 when every scenario run passed, 1 otherwise.
 """
@@ -15,6 +16,8 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 from chaos.nemesis import SCENARIOS, SMOKE
 from chaos.net import cleanup_stale
@@ -41,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--rate", type=float, default=3.0, help="submissions/s per submitter")
     run.add_argument("--keep", action="store_true", help="keep node logs and data of passing runs")
     sub.add_parser("cleanup", help="remove namespaces and links left by a killed run")
+    table = sub.add_parser("table", help="a markdown table of report.json files")
+    table.add_argument("reports", nargs="+", type=Path)
     args = parser.parse_args(argv)
+
+    if args.command == "table":
+        print(markdown_table([json.loads(p.read_text()) for p in args.reports]))
+        return 0
 
     if args.command == "cleanup":
         print("\n".join(cleanup_stale()) or "nothing to clean")
@@ -68,6 +77,26 @@ def main(argv: list[str] | None = None) -> int:
              for r in reports], indent=2))
         print(f"{sum(r['verdict']['ok'] for r in reports)}/{len(reports)} scenarios passed")
     return 0 if ok else 1
+
+
+def markdown_table(reports: list[dict[str, Any]]) -> str:
+    head = ("| scenario | s | net | faults | acked | succeeded | lost | dup valid | "
+            "dup expired | stale ok | stale 409 | max failover ms | max recovery ms | "
+            "drain ms | digests | verdict |")
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in reports:
+        v = r["verdict"]
+        faults = sum(1 for e in r["timeline"] if e["phase"] == "start")
+        rows.append(
+            f"| {r['scenario']} | {r['duration_s']:.0f} | {r['network']} | {faults} | "
+            f"{v['acknowledged']} | {v['completed']} | {v['lost']} | "
+            f"{v['duplicated_while_valid']} | {v['duplicated_after_expiry']} | "
+            f"{v['stale_accepted']} | {v['stale_rejected']} | {v['max_failover_ms']} | "
+            f"{v['max_recovery_ms']} | {v['drain_ms']} | "
+            f"{'equal' if v['digests_converged'] else 'DIFFER'} | "
+            f"{'PASS' if v['ok'] else 'FAIL'} |"
+        )
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

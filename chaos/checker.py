@@ -95,6 +95,8 @@ class Verdict:
     drain_ok: bool = True
     digests_converged: bool = True
     ops: dict[str, dict[str, int]] = field(default_factory=dict)
+    max_boot_ms: float | None = None
+    """The longest a restarted node took to serve HTTP (reported, not judged)."""
     redelivered: int = 0
     """Tasks granted under more than one lease token (reported, not judged)."""
     real_worker_executions: int = 0
@@ -180,6 +182,8 @@ def check(
     seen = set(grants) | {op["task_id"] for op in completes}
     seen |= {tid for tid, task in drain.tasks.items() if task is not None}
     v.unexpected = sorted(seen - attempted)
+    boots = [float(op["boot_ms"]) for op in ops if op["type"] == "boot"]
+    v.max_boot_ms = max(boots) if boots else None
     v.redelivered = sum(1 for gs in grants.values() if len({g.token for g in gs}) > 1)
     _check_leases(grants, completes, ops, drain, v, tolerance_ms)
     _check_leaders(ops, v)

@@ -106,6 +106,13 @@ class Cluster:
         )
         log.close()
 
+    def serving(self, node_id: str) -> bool:
+        return call(self.url(node_id), "GET", "/healthz", timeout=1.0).status == 200
+
+    def wait_serving(self, nodes: list[str], timeout: float = 60.0) -> bool:
+        """Wait until every one of ``nodes`` answers ``/healthz`` (its process has booted)."""
+        return wait_for(lambda: all(self.serving(n) for n in nodes), timeout, interval=0.05)
+
     def alive(self, node_id: str) -> bool:
         proc = self.procs.get(node_id)
         return proc is not None and proc.poll() is None

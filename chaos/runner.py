@@ -178,6 +178,7 @@ class Run:
             self.cluster.resume(node)
             if not self.cluster.alive(node):
                 self.cluster.start(node)
+        self.cluster.wait_serving(self.cluster.node_ids)
         for worker in list(self.workers.paused):
             self.workers.resume(worker)
         alive = self.workers.alive()
@@ -300,8 +301,8 @@ def summarize(report: dict[str, Any]) -> str:
         f"{v['duplicated_while_valid']}, after expiry {v['duplicated_after_expiry']}, "
         f"stale accepted {v['stale_accepted']} (stale rejected {v['stale_rejected']}, "
         f"redelivered {v['redelivered']})",
-        f"   max failover {v['max_failover_ms']} ms, max recovery after heal "
-        f"{v['max_recovery_ms']} ms, drain {v['drain_ms']} ms "
+        f"   max failover {v['max_failover_ms']} ms, max boot {v['max_boot_ms']} ms, "
+        f"max recovery after heal {v['max_recovery_ms']} ms, drain {v['drain_ms']} ms "
         f"(limit {v['drain_limit_ms']:.0f}), leaders/term ok "
         f"{not v['multiple_leaders']}, digests equal {v['digests_converged']}",
     ]

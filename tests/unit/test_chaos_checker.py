@@ -216,9 +216,11 @@ def test_failover_after_fault_start_is_reported_not_judged() -> None:
     ops.append({"type": "fault", "phase": "start", "fault": "kill-majority",
                 "targets": ["n1", "n2"], "t": T0 + 30})
     ops.append(submit(["k"], 9000))
+    ops.append({"type": "boot", "targets": ["n1", "n2"], "t": T0 + 4000, "boot_ms": 900})
     state.tasks["k"] = succeeded(0)
     v = check(ops, state, lease_ms=LEASE_MS)
     assert v.max_failover_ms == 5075  # the first write sent after the start: "d" at 5100
+    assert v.max_boot_ms == 900
     assert v.ok, v.failures()
 
 
