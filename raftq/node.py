@@ -112,4 +112,10 @@ def run_node(config: NodeConfig) -> None:
         level=getattr(logging, config.log_level.upper(), logging.INFO),
         format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s",
     )
-    asyncio.run(Node(config).run())
+    try:
+        import uvloop
+    except ImportError:  # optional speed-up
+        asyncio.run(Node(config).run())
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(Node(config).run())

@@ -138,7 +138,10 @@ class State:
             return self._requeue(body.id)
         if isinstance(body, Purge):
             return self._purge(body)
-        if isinstance(body, Tick | Barrier):
+        if isinstance(body, Tick):
+            self._forget_workers()
+            return {"clock_ms": self.clock_ms}
+        if isinstance(body, Barrier):
             return {"clock_ms": self.clock_ms}
         return _err("bad_command", f"unknown command {type(body).__name__}")
 
@@ -171,12 +174,15 @@ class State:
                 and task.finished_ms + task.result_ttl_ms == drop_at
             ):
                 self._drop(task)
-        if self.workers:
-            stale = [w for w, info in self.workers.items() if info[3] + WORKER_FORGET_MS <= now]
-            for worker_id in stale:
-                if not self.worker_leases.get(worker_id):
-                    del self.workers[worker_id]
-                    self.worker_leases.pop(worker_id, None)
+
+    def _forget_workers(self) -> None:
+        """Drop workers unseen for WORKER_FORGET_MS that hold no lease (on ticks only)."""
+        horizon = self.clock_ms - WORKER_FORGET_MS
+        stale = [w for w, info in self.workers.items() if info[3] <= horizon]
+        for worker_id in stale:
+            if not self.worker_leases.get(worker_id):
+                del self.workers[worker_id]
+                self.worker_leases.pop(worker_id, None)
 
     def _lease_expired(self, task: Task) -> None:
         error = {
