@@ -1,0 +1,53 @@
+"""The aiohttp example app submits to a real cluster and a real worker answers."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from workerkit import ROOT, Workers, fresh_cluster, workers  # noqa: F401
+
+from raftq.localcluster import LocalCluster
+
+
+def load_example() -> Any:
+    spec = importlib.util.spec_from_file_location("aiohttp_app", ROOT / "examples/aiohttp_app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_aiohttp_example_submits_and_reads_the_result(
+    fresh_cluster: LocalCluster, workers: Workers  # noqa: F811
+) -> None:
+    example = load_example()
+    workers.start("--app", "raftq.examples_tasks")  # a later --app wins over the kit's
+
+    async def main() -> None:
+        runner = web.AppRunner(example.make_app(fresh_cluster.http_urls))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+                headers = {"Idempotency-Key": "example-req-1"}
+                async with http.post("/add", json={"a": 2, "b": 3}, headers=headers) as r:
+                    assert r.status == 202
+                    first = await r.json()
+                async with http.post("/add", json={"a": 2, "b": 3}, headers=headers) as r:
+                    again = await r.json()
+                assert first["created"] and not again["created"] and again["id"] == first["id"]
+                async with http.get(f"/tasks/{first['id']}", params={"wait": "30"}) as r:
+                    assert await r.json() == {"id": first["id"], "status": "succeeded",
+                                              "result": 5}
+                async with http.post("/add", json={"a": 1, "b": 1, "priority": "urgent"}) as r:
+                    assert r.status == 400 and (await r.json())["field"] == "priority"
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
