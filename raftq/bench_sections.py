@@ -8,13 +8,14 @@ a warm-up and report the median, with each run kept in the JSON report.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftq import bench_http as h
-from raftq.bench_site import Site, Workers
+from raftq.bench_site import CpuMeter, Site, Workers
 from raftq.bench_stats import Row, latency_ms, median
 
 Say = Callable[[str], None]
@@ -44,6 +45,22 @@ class BenchConfig:
         return "noop" if self.worker_pool == "async" else "noop_sync"
 
 
+def _cpu_rows(key: str, site: Site, runs: list[dict[str, float]]) -> list[Row]:
+    """CPU per task (median run, with each process's share) and the ceiling it implies."""
+    if site.cluster is None or not runs:
+        return []
+    totals = [sum(run.values()) for run in runs]
+    middle = runs[totals.index(sorted(totals)[len(totals) // 2])]
+    cores = os.cpu_count() or 1
+    share = ", ".join(f"{name} {us:.0f}" for name, us in middle.items())
+    return [
+        Row(f"{key}.cpu_us_per_task", "  CPU per task, all processes", median(totals), "us",
+            totals, note=share),
+        Row(f"{key}.cpu_ceiling_per_s", f"  CPU-bound ceiling on {cores} cores",
+            cores * 1e6 / median(totals), "tasks/s"),
+    ]
+
+
 def _check(result: h.LoadResult, what: str, say: Say) -> None:
     if result.errors:
         say(f"  {what}: {result.errors} failed requests, e.g. {result.error_samples[:2]}")
@@ -55,10 +72,13 @@ async def submit(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
     warm = await h.fixed_load(site.urls, cfg.clients, max(cfg.submit_tasks // 10, cfg.clients),
                               body)
     _check(warm, "warm-up", say)
-    rates, p50s, p99s = [], [], []
+    rates, p50s, p99s, cpu = [], [], [], []
     for run in range(cfg.runs):
+        meter = CpuMeter(site)
+        meter.start()
         result = await h.fixed_load(site.urls, cfg.clients, cfg.submit_tasks, body,
                                     record_latency=True)
+        cpu.append(meter.per_task_us(result.tasks))
         _check(result, f"run {run + 1}", say)
         lat = latency_ms(result.latencies_s)
         rates.append(result.rate)
@@ -71,6 +91,7 @@ async def submit(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
         Row("submit.tasks_per_s", label, median(rates), "tasks/s", rates),
         Row("submit.p50_ms", "  their latency p50", median(p50s), "ms", p50s),
         Row("submit.p99_ms", "  their latency p99", median(p99s), "ms", p99s),
+        *_cpu_rows("submit", site, cpu),
     ]
 
 
@@ -82,19 +103,23 @@ async def batch(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
     warm = await h.fixed_load(site.urls, cfg.batch_clients, max(requests // 10, 1), body,
                               "/v1/tasks/batch", cfg.batch_size)
     _check(warm, "warm-up", say)
-    rates = []
+    rates, cpu = [], []
     for run in range(cfg.runs):
+        meter = CpuMeter(site)
+        meter.start()
         result = await h.fixed_load(site.urls, cfg.batch_clients, requests, body,
                                     "/v1/tasks/batch", cfg.batch_size)
+        cpu.append(meter.per_task_us(result.tasks))
         _check(result, f"run {run + 1}", say)
         rates.append(result.rate)
         say(f"  run {run + 1}: {result.rate:,.0f} tasks/s")
     label = f"batch submits, {cfg.batch_size}/request, {cfg.batch_clients} clients"
-    return [Row("batch.tasks_per_s", label, median(rates), "tasks/s", rates)]
+    return [Row("batch.tasks_per_s", label, median(rates), "tasks/s", rates),
+            *_cpu_rows("batch", site, cpu)]
 
 
-async def _until_done(site: Site, url: str, queue: str, count: int, every_s: float = 0.02,
-                      timeout_s: float = 600.0) -> tuple[float, float]:
+async def _until_done(url: str, queue: str, count: int, on_first: Callable[[], None] | None = None,
+                      every_s: float = 0.02, timeout_s: float = 600.0) -> tuple[float, float]:
     """(first moment a task of ``queue`` left ``queued``, moment ``count`` succeeded)."""
     first = 0.0
     deadline = time.perf_counter() + timeout_s
@@ -103,6 +128,8 @@ async def _until_done(site: Site, url: str, queue: str, count: int, every_s: flo
         now = time.perf_counter()
         if not first and counts.get("queued", 0) < count:
             first = now
+            if on_first is not None:
+                on_first()
         if counts.get("succeeded", 0) >= count:
             return first or now, now
         if now > deadline:
@@ -114,7 +141,7 @@ async def e2e(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
     """No-op tasks end to end with ``workers`` worker processes: draining, then live."""
     leader, _ = await site.leader_and_follower()
     spec = {"name": cfg.task_name}
-    drain, live, live_submit = [], [], []
+    drain, live, live_submit, drain_cpu, live_cpu = [], [], [], [], []
     for run in range(cfg.runs):
         queue = f"bench-drain-{run}"
         loaded = await h.load_batches(site.urls, cfg.e2e_tasks, {**spec, "queue": queue},
@@ -122,8 +149,11 @@ async def e2e(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
         _check(loaded, "pre-fill", say)
         await site.wait_applied(queue, "queued", cfg.e2e_tasks, urls=[leader])
         with Workers(site, queue, cfg.workers, cfg.worker_pool, cfg.worker_concurrency,
-                     cfg.worker_prefetch):
-            first, last = await _until_done(site, leader, queue, cfg.e2e_tasks)
+                     cfg.worker_prefetch) as workers:
+            # Started at the first claim: the workers' start-up is not the queue's cost.
+            meter = CpuMeter(site, workers.named_pids)
+            first, last = await _until_done(leader, queue, cfg.e2e_tasks, meter.start)
+            drain_cpu.append(meter.per_task_us(cfg.e2e_tasks))
         drain.append(cfg.e2e_tasks / (last - first))
         say(f"  drain run {run + 1}: {drain[-1]:,.0f} tasks/s")
 
@@ -131,11 +161,14 @@ async def e2e(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
         with Workers(site, queue, cfg.workers, cfg.worker_pool, cfg.worker_concurrency,
                      cfg.worker_prefetch) as workers:
             await workers.wait_registered()
+            meter = CpuMeter(site, workers.named_pids)
+            meter.start()
             started = time.perf_counter()
             submitting = asyncio.create_task(h.fixed_load(
                 site.urls, cfg.clients, cfg.e2e_tasks, {**spec, "queue": queue}))
-            _, last = await _until_done(site, leader, queue, cfg.e2e_tasks)
+            _, last = await _until_done(leader, queue, cfg.e2e_tasks)
             result = await submitting
+            live_cpu.append(meter.per_task_us(cfg.e2e_tasks))
         _check(result, "live submits", say)
         live.append(cfg.e2e_tasks / (last - started))
         live_submit.append(result.rate)
@@ -145,10 +178,12 @@ async def e2e(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
     return [
         Row("e2e.drain.tasks_per_s", f"no-op end to end, {who}, draining", median(drain),
             "tasks/s", drain),
+        *_cpu_rows("e2e.drain", site, drain_cpu),
         Row("e2e.concurrent.tasks_per_s", f"  the same with {cfg.clients} clients submitting",
             median(live), "tasks/s", live),
         Row("e2e.concurrent.submit_per_s", "  their submit rate meanwhile", median(live_submit),
             "tasks/s", live_submit),
+        *_cpu_rows("e2e.concurrent", site, live_cpu),
     ]
 
 

@@ -93,6 +93,49 @@ class Site:
         return out
 
 
+def proc_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process has used so far (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU each process spent over a stretch of work: nodes, workers and the bench itself.
+
+    CPU per task does not depend on what else the machine is running, so it
+    compares runs on a busy machine better than tasks/s, and ``cores / CPU
+    per task`` is the most a machine could sustain if nothing waited.
+    """
+
+    def __init__(self, site: Site, extra: dict[str, int] | None = None) -> None:
+        self.pids: dict[str, int] = {}
+        if site.cluster is not None:
+            for node in site.cluster.nodes:
+                if node.process is not None:
+                    self.pids[node.node_id] = node.process.pid
+        self.pids.update(extra or {})
+        self._start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        now = {name: proc_cpu_s(pid) for name, pid in self.pids.items()}
+        times = os.times()
+        now["bench"] = times.user + times.system
+        return now
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def per_task_us(self, tasks: int) -> dict[str, float]:
+        """Microseconds of CPU per task of each process since ``start``."""
+        end = self._now()
+        return {name: (end[name] - self._start.get(name, 0.0)) * 1e6 / max(tasks, 1)
+                for name in end}
+
+
 def proc_rss_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -164,6 +207,10 @@ class Workers:
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
+
+    @property
+    def named_pids(self) -> dict[str, int]:
+        return {f"worker{i + 1}": p.pid for i, p in enumerate(self.procs)}
 
     async def wait_registered(self, timeout_s: float = 30.0) -> None:
         """Wait until the cluster has seen a claim from every worker process."""
