@@ -144,7 +144,7 @@ class AsyncClient:
             chunk = wire[start:start + calls.MAX_BATCH]
             results = await self._call(calls.submit_batch(chunk))
             for spec, res in zip(chunk, results, strict=True):
-                handles.append(AsyncTaskHandle(self, spec["id"], res.get("task"),
+                handles.append(AsyncTaskHandle(self, spec["id"], calls.batch_view(res),
                                                bool(res.get("created", True))))
         return handles
 

@@ -159,6 +159,14 @@ def outcome(task: Json) -> Any:
     )
 
 
+def batch_view(result: Json) -> Json:
+    """What a batch submission tells of one task (``id`` and ``status``; older nodes: the task)."""
+    task = result.get("task")
+    if isinstance(task, dict):
+        return task
+    return {k: v for k, v in result.items() if k != "created"}
+
+
 def wait_ms_for(deadline: float | None, now: float) -> int:
     if deadline is None:
         return MAX_WAIT_MS

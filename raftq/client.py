@@ -193,7 +193,7 @@ class Client:
             chunk = wire[start:start + calls.MAX_BATCH]
             results = self._call(calls.submit_batch(chunk))
             for spec, res in zip(chunk, results, strict=True):
-                handles.append(TaskHandle(self, spec["id"], res.get("task"),
+                handles.append(TaskHandle(self, spec["id"], calls.batch_view(res),
                                           bool(res.get("created", True))))
         return handles
 

@@ -52,7 +52,7 @@ def test_1000_tasks_submitted_across_nodes_run_once_each_on_two_workers(
             task = node_client.get(handle.id)
             assert task["status"] == "succeeded" and task["attempts"] == 1
             assert task["result"] == task["args"][0]
-    assert Client([urls[2]]).result(handles[-1].id, timeout=5) == handles[-1].task["args"][0]
+    assert Client([urls[2]]).result(handles[-1].id, timeout=5) == "batch-8-99"
 
     # ``raftq workers`` lists both.
     out = subprocess.run(
