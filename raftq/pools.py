@@ -179,11 +179,16 @@ class AsyncPool(ThreadPool):
         if not fn.is_async:
             return await self._in_thread(job)
         self.busy += 1
+        # asyncio.timeout runs the coroutine in the caller's task (wait_for
+        # would start another one per job), and tells our deadline apart from
+        # a TimeoutError the task raised itself.
+        deadline = asyncio.timeout(job.timeout_s)
         try:
-            result = await asyncio.wait_for(fn.fn(*job.args, **job.kwargs), job.timeout_s)
-        except TimeoutError:
-            return Outcome.timeout(job.timeout_s, "it was cancelled")
+            async with deadline:
+                result = await fn.fn(*job.args, **job.kwargs)
         except Exception as exc:
+            if deadline.expired():
+                return Outcome.timeout(job.timeout_s, "it was cancelled")
             return Outcome.from_exception(exc)
         finally:
             self._freed()

@@ -49,6 +49,11 @@ async def anap(seconds: float) -> float:
     return seconds
 
 
+@task(registry=reg)
+async def own_timeout() -> None:
+    await asyncio.wait_for(asyncio.sleep(5), 0.01)
+
+
 def test_execute_outcomes() -> None:
     assert execute(reg, Job("1", "add", [2, 3])) == Outcome(result=5)
     failed = execute(reg, Job("1", "boom", ["no"]))
@@ -99,6 +104,10 @@ def test_async_pool_cancels_a_coroutine_past_its_timeout() -> None:
         results = await asyncio.gather(*(pool.run(Job(str(i), "anap", [0.05])) for i in range(4)))
         assert results == [Outcome(result=0.05)] * 4
         assert (await pool.run(Job("s", "add", [1, 2]))).result == 3
+        # A TimeoutError of the task's own is its failure, not the worker's deadline.
+        own = await pool.run(Job("o", "own_timeout", timeout_s=10))
+        assert own.error is not None and "in own_timeout" in own.error["traceback"]
+        assert "ran past its timeout" not in own.error["message"]
         await pool.close()
 
     asyncio.run(main())
