@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -148,6 +149,8 @@ def bench_command(nodes: str | None, only: str, quick: bool, runs: int | None, c
     for key, value in given.items():
         if value is not None:
             setattr(cfg, key, value)
+    # SIGTERM unwinds like Ctrl-C, so the clusters and workers started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     urls = [u.strip().rstrip("/") for u in nodes.split(",") if u.strip()] if nodes else None
     own_dir = base_dir is None
     root = Path(base_dir or tempfile.mkdtemp(prefix="raftq-bench-"))

@@ -61,6 +61,11 @@ def _cpu_rows(key: str, site: Site, runs: list[dict[str, float]]) -> list[Row]:
     ]
 
 
+async def _commit_index(url: str) -> int:
+    index: int = (await h.get_json(url, "/v1/node"))["commit_index"]
+    return index
+
+
 def _check(result: h.LoadResult, what: str, say: Say) -> None:
     if result.errors:
         say(f"  {what}: {result.errors} failed requests, e.g. {result.error_samples[:2]}")
@@ -72,13 +77,16 @@ async def submit(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
     warm = await h.fixed_load(site.urls, cfg.clients, max(cfg.submit_tasks // 10, cfg.clients),
                               body)
     _check(warm, "warm-up", say)
-    rates, p50s, p99s, cpu = [], [], [], []
+    leader, _ = await site.leader_and_follower()
+    rates, p50s, p99s, cpu, grouping = [], [], [], [], []
     for run in range(cfg.runs):
         meter = CpuMeter(site)
         meter.start()
+        entries = await _commit_index(leader)
         result = await h.fixed_load(site.urls, cfg.clients, cfg.submit_tasks, body,
                                     record_latency=True)
         cpu.append(meter.per_task_us(result.tasks))
+        grouping.append(result.tasks / max(await _commit_index(leader) - entries, 1))
         _check(result, f"run {run + 1}", say)
         lat = latency_ms(result.latencies_s)
         rates.append(result.rate)
@@ -91,6 +99,8 @@ async def submit(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
         Row("submit.tasks_per_s", label, median(rates), "tasks/s", rates),
         Row("submit.p50_ms", "  their latency p50", median(p50s), "ms", p50s),
         Row("submit.p99_ms", "  their latency p99", median(p99s), "ms", p99s),
+        Row("submit.tasks_per_entry", "  tasks per Raft entry (group commit)",
+            median(grouping), "", grouping),
         *_cpu_rows("submit", site, cpu),
     ]
 

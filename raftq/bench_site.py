@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -93,6 +94,15 @@ class Site:
         return out
 
 
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def proc_cpu_s(pid: int) -> float:
     """User plus system CPU seconds a process has used so far (0 if it is gone)."""
     try:
@@ -163,14 +173,25 @@ class Sites:
     def local(self) -> bool:
         return self.nodes is None
 
+    def _free_offset(self) -> int:
+        """Ports for the next cluster: a block of 3 not used by the last one (its sockets
+        may linger) nor by anything else listening, such as another bench's cluster."""
+        for _ in range(32):
+            offset = (self._started * 3) % 96
+            self._started += 1
+            ports = [base + offset + i for base in (self.raft_port, self.http_port)
+                     for i in range(3)]
+            if all(port_free(port) for port in ports):
+                return offset
+        raise RuntimeError(f"no 3 free ports in {self.raft_port}+ / {self.http_port}+; "
+                           "pass --raft-port and --http-port")
+
     @contextmanager
     def site(self, name: str) -> Iterator[Site]:
         if self.nodes is not None:
             yield Site(self.nodes, None, self.base_dir)
             return
-        # Each cluster gets ports of its own: no waiting for the last one's sockets.
-        offset = (self._started * 3) % 96
-        self._started += 1
+        offset = self._free_offset()
         cluster = LocalCluster(self.base_dir / name, size=3, raft_port=self.raft_port + offset,
                                http_port=self.http_port + offset,
                                extra_config={"log_level": "WARNING", **self.extra_config})
