@@ -65,12 +65,16 @@ def run_bench(cfg: BenchConfig, sections: list[str], sites: Sites,
         try:
             with sites.site(name) as site:
                 section_rows = asyncio.run(SECTIONS[name](site, cfg, say))
+                agree = asyncio.run(site.digests_agree())
         except Exception as exc:  # one broken section must not lose the others
             say(f"  {name} failed: {type(exc).__name__}: {exc}")
             report["sections"][name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
         rows += section_rows
-        report["sections"][name] = {"seconds": round(time.perf_counter() - started, 1)}
+        verdict = {True: "same", False: "DIFFERENT", None: "not compared (never at one clock)"}
+        say(f"  state digests of the nodes afterwards: {verdict[agree]}")
+        report["sections"][name] = {"seconds": round(time.perf_counter() - started, 1),
+                                    "digests_agree": agree}
     report["rows"] = [r.to_json() for r in rows]
     report["table"] = format_table(rows)
     return report

@@ -84,6 +84,28 @@ class Site:
                 raise TimeoutError(f"{url} not ready within {timeout_s}s")
             await asyncio.sleep(0.02)
 
+    async def digests_agree(self, tries: int = 40) -> bool | None:
+        """Do all nodes hold the same state? None when they never showed the same clock.
+
+        Only ticks move the state once the load has stopped, so nodes answering
+        with the same state clock must have the same digest; a difference seen
+        three times is a divergence, not a race with the next tick.
+        """
+        differ = 0
+        for _ in range(tries):
+            views = await asyncio.gather(
+                *(h.get_json(url, "/v1/node?digest=1", timeout_s=60) for url in self.urls),
+                return_exceptions=True)
+            answers = [v for v in views if isinstance(v, dict)]
+            if len(answers) == len(self.urls) and len({v["clock_ms"] for v in answers}) == 1:
+                if len({v["digest"] for v in answers}) == 1:
+                    return True
+                differ += 1
+                if differ >= 3:
+                    return False
+            await asyncio.sleep(0.03)
+        return None
+
     def rss_mb(self) -> list[float]:
         """Each node's resident memory, MB (needs a cluster the bench started)."""
         assert self.cluster is not None
