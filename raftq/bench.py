@@ -64,7 +64,9 @@ def run_bench(cfg: BenchConfig, sections: list[str], sites: Sites,
         started = time.perf_counter()
         try:
             with sites.site(name) as site:
+                term = asyncio.run(site.term())
                 section_rows = asyncio.run(SECTIONS[name](site, cfg, say))
+                elections = asyncio.run(site.term()) - term
                 agree = asyncio.run(site.digests_agree())
         except Exception as exc:  # one broken section must not lose the others
             say(f"  {name} failed: {type(exc).__name__}: {exc}")
@@ -72,9 +74,10 @@ def run_bench(cfg: BenchConfig, sections: list[str], sites: Sites,
             continue
         rows += section_rows
         verdict = {True: "same", False: "DIFFERENT", None: "not compared (never at one clock)"}
-        say(f"  state digests of the nodes afterwards: {verdict[agree]}")
+        say(f"  Raft terms started during the section: {elections}; "
+            f"state digests of the nodes afterwards: {verdict[agree]}")
         report["sections"][name] = {"seconds": round(time.perf_counter() - started, 1),
-                                    "digests_agree": agree}
+                                    "terms_started": elections, "digests_agree": agree}
     report["rows"] = [r.to_json() for r in rows]
     report["table"] = format_table(rows)
     return report

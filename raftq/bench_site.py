@@ -84,6 +84,12 @@ class Site:
                 raise TimeoutError(f"{url} not ready within {timeout_s}s")
             await asyncio.sleep(0.02)
 
+    async def term(self) -> int:
+        """The highest Raft term any node reports (elections since = its growth)."""
+        views = await asyncio.gather(*(h.get_json(url, "/v1/node") for url in self.urls),
+                                     return_exceptions=True)
+        return max((v["term"] for v in views if isinstance(v, dict)), default=0)
+
     async def digests_agree(self, tries: int = 40) -> bool | None:
         """Do all nodes hold the same state? None when they never showed the same clock.
 
