@@ -106,7 +106,7 @@ def submit_request(conn: Conn, body: Any, path: str = "/v1/tasks") -> bytes:
 def noop_spec(queue: str, payload_bytes: int = 0) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": "noop", "queue": queue}
     if payload_bytes:
-        spec["args"] = ["x" * max(payload_bytes - 6, 1)]  # ["x..."] is 200 bytes as JSON
+        spec["args"] = ["x" * max(payload_bytes - 4, 1)]  # ["xx..."] is payload_bytes of JSON
     return spec
 
 
