@@ -18,7 +18,8 @@ def test_1000_tasks_submitted_across_nodes_run_once_each_on_two_workers(
     fresh_cluster: LocalCluster, workers: Workers  # noqa: F811
 ) -> None:
     urls = fresh_cluster.http_urls
-    procs = [workers.start("--concurrency", "8", "--prefetch", "8") for _ in range(2)]
+    procs = [workers.start("--concurrency", "8", "--prefetch", "8"),
+             workers.start("--concurrency", "16", "--prefetch", "16", "--pool", "async")]
     client = Client(urls)
     seen = wait_for(lambda: len({w["pid"] for w in client.workers()}) == 2 and client.workers(),
                     what="both workers in GET /v1/workers")
@@ -30,7 +31,8 @@ def test_1000_tasks_submitted_across_nodes_run_once_each_on_two_workers(
     for i in range(100):
         handles.append(Client([urls[i % 3]]).submit("record", [f"single-{i}"]))
     for n in range(9):
-        specs = [{"name": "record", "args": [f"batch-{n}-{j}"]} for j in range(100)]
+        name = "arecord" if n % 2 else "record"  # a coroutine task, awaited by either pool
+        specs = [{"name": name, "args": [f"batch-{n}-{j}"]} for j in range(100)]
         handles += Client([urls[n % 3]]).submit_many(specs)
     assert len({h.id for h in handles}) == 1000
 

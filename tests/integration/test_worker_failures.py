@@ -116,3 +116,17 @@ def test_a_killed_workers_tasks_go_to_another_worker_and_its_late_completion_is_
                                                      "result": "late"}])
         assert answer["ok"] is False and answer["code"] == "stale_lease"
         assert client.get(h.id)["result"] == f"kill-{i}"
+
+
+def test_a_result_the_node_refuses_as_too_large_becomes_the_tasks_failure(
+    shared_cluster: LocalCluster, shared_workers: Workers  # noqa: F811
+) -> None:
+    client = Client(shared_cluster.http_urls)
+    shared_workers.start("--queues", "big")
+    small = client.submit("big_result", [10], queue="big")
+    big = client.submit("big_result", [3 * 1024 * 1024], queue="big", max_attempts=3)
+    assert small.result(timeout=30) == "x" * 10
+    with pytest.raises(TaskFailed, match="ResultRejected") as info:
+        big.result(timeout=60)
+    assert len(info.value.errors) == 1  # not retried: it would be refused again
+    assert shared_workers.run_counts()[f"big-{3 * 1024 * 1024}"] == 1

@@ -7,6 +7,7 @@ processes never interleave), which lets a test count how often each task ran.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -37,6 +38,21 @@ def record(key: str, seconds: float = 0.0) -> str:
     time.sleep(seconds + float(os.environ.get("RAFTQ_TEST_EXTRA_SLEEP", "0")))
     _log(key, "done")
     return key
+
+
+@task
+async def arecord(key: str, seconds: float = 0.0) -> str:
+    """``record`` as a coroutine (the async pool awaits it on the worker's loop)."""
+    _log(key)
+    await asyncio.sleep(seconds)
+    _log(key, "done")
+    return key
+
+
+@task
+def big_result(size: int) -> str:
+    _log(f"big-{size}")
+    return "x" * size
 
 
 @task
