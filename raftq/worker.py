@@ -32,6 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from raftq import errors
 from raftq.aclient import AsyncClient
@@ -177,20 +178,23 @@ class Worker:
         log.info("worker %s: %s pool x%d, queues %s, tasks %s", self.id, cfg.pool,
                  cfg.concurrency, ",".join(cfg.queues), ",".join(self.registry.names()))
         background = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._deliver())]
+        halted = asyncio.create_task(self._halt.wait())
         try:
             claimer = asyncio.create_task(self._claim_loop())
-            halt = asyncio.create_task(self._halt.wait())
-            await asyncio.wait([claimer, halt], return_when=asyncio.FIRST_COMPLETED)
-            if not self._halt.is_set():
-                await self._claim_loop_done(claimer)
-                await self._release(list(self.waiting))
-                await self._drain()
-            claimer.cancel()
-            halt.cancel()
+            stopping = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait([claimer, stopping, halted], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            # A claim in flight is awaited, not cut: its answer may hold leases,
+            # which are then handed back instead of left to expire.
+            await self._unless_halted(claimer, halted,
+                                      cfg.claim_wait_ms / 1000 + self.client.timeout)
+            await self._unless_halted(asyncio.create_task(self._release(list(self.waiting))),
+                                      halted)
+            await self._unless_halted(asyncio.create_task(self._drain()), halted)
         finally:
-            for task in background + list(self._running):
+            for task in [halted, *background, *self._running]:
                 task.cancel()
-            await asyncio.gather(*background, *self._running, return_exceptions=True)
+            await asyncio.gather(halted, *background, *self._running, return_exceptions=True)
             await self.pool.close(kill=True)
             if own_client:
                 await self.client.close()
@@ -199,24 +203,29 @@ class Worker:
                         "they will expire and be redelivered", self.id, len(self.held),
                         len(self.outbox))
 
-    async def _claim_loop_done(self, claimer: asyncio.Task[None]) -> None:
-        # A claim in flight is awaited, not cancelled: its answer may hold
-        # leases, which are then handed back instead of left to expire.
-        wait_s = self.config.claim_wait_ms / 1000 + self.client.timeout
-        done, _ = await asyncio.wait([claimer], timeout=wait_s)
-        if not done:
-            claimer.cancel()
+    @staticmethod
+    async def _unless_halted(step: asyncio.Task[Any], halted: asyncio.Task[Any],
+                             timeout: float | None = None) -> None:
+        """Wait for ``step`` (at most ``timeout``), cancelling it on a halt."""
+        if halted.done():
+            step.cancel()
+            return
+        await asyncio.wait([step, halted], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not step.done():
+            step.cancel()
+        elif not step.cancelled() and step.exception() is not None:
+            log.error("worker step failed", exc_info=step.exception())
 
     async def _drain(self) -> None:
         """Let running tasks finish up to the deadline, then deliver their outcomes."""
         deadline = time.monotonic() + self.config.shutdown_timeout
         while any(lease.started and lease.outcome is None for lease in self.held.values()):
-            if self._halt.is_set() or not await self._wait_change(deadline):
+            if not await self._wait_change(deadline):
                 log.warning("shutdown deadline passed with tasks still running")
                 return
         deadline = time.monotonic() + self.config.shutdown_timeout
         while self.outbox:
-            if self._halt.is_set() or not await self._wait_change(deadline):
+            if not await self._wait_change(deadline):
                 log.error("could not deliver %d outcomes before the deadline", len(self.outbox))
                 return
 

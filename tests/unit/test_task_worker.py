@@ -120,3 +120,49 @@ def test_stop_hands_back_unstarted_tasks_and_delivers_running_ones() -> None:
     assert len(delivered) == 2 and len(released) == 4
     assert delivered | released == {f"t{i}" for i in range(6)}
     assert worker.stats.released == 4 and not worker.held
+
+
+class SlowClaims(FakeApi):
+    """Claims that take ``delay`` seconds and then bring ``n`` tasks."""
+
+    def __init__(self, n: int, delay: float) -> None:
+        super().__init__(n, 0.01, slots=100)
+        self.delay = delay
+
+    async def claim(self, worker_id: str, queues: Any, max: int, **kw: Any) -> list[Any]:
+        await asyncio.sleep(self.delay)
+        out, self.supply = self.supply[:max], self.supply[max:]
+        self.claimed += [t["id"] for t in out]
+        return out
+
+
+def test_a_claim_in_flight_at_stop_is_awaited_and_its_tasks_handed_back() -> None:
+    api = SlowClaims(3, delay=0.5)
+
+    async def main() -> None:
+        worker = make(api, concurrency=3)
+        run = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.1)  # the first claim is in flight
+        worker.stop()
+        await asyncio.wait_for(run, 10)
+
+    asyncio.run(main())
+    assert len(api.claimed) == 3 and sorted(i for i, _ in api.released) == sorted(api.claimed)
+    assert api.delivered == []
+
+
+def test_halt_does_not_wait_for_a_claim_in_flight() -> None:
+    api = SlowClaims(3, delay=30)
+
+    async def main() -> float:
+        worker = make(api, concurrency=3)
+        run = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.1)
+        worker.stop()
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        worker.halt()
+        await asyncio.wait_for(run, 10)
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 2
