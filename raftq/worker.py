@@ -37,13 +37,11 @@ from typing import Any
 from raftq import errors
 from raftq.aclient import AsyncClient
 from raftq.calls import Json
-from raftq.pools import Job, Outcome, Pool, make_pool
+from raftq.outbox import Lease, Outbox
+from raftq.pools import Outcome, Pool, make_pool
 from raftq.task import Registry, default_registry
 
 log = logging.getLogger("raftq.worker")
-
-DELIVERY_BATCH = 500
-
 
 @dataclass
 class WorkerConfig:
@@ -69,24 +67,6 @@ class WorkerConfig:
             self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-@dataclass(eq=False)
-class Lease:
-    """A task this worker holds a lease on, from claim until its outcome lands."""
-
-    id: str
-    token: int
-    claimed: Json
-    started: bool = False
-    outcome: Outcome | None = None
-    lost: bool = False
-
-    def job(self) -> Job:
-        timeout_ms = self.claimed.get("timeout_ms")
-        return Job(self.id, str(self.claimed.get("name")), list(self.claimed.get("args") or []),
-                   dict(self.claimed.get("kwargs") or {}),
-                   timeout_ms / 1000 if timeout_ms else None)
-
-
 @dataclass
 class Stats:
     claimed: int = 0
@@ -106,11 +86,11 @@ class Worker:
         self._pool = pool
         self.held: dict[str, Lease] = {}
         self.waiting: deque[Lease] = deque()  # claimed, not started
-        self.outbox: deque[Lease] = deque()  # finished, outcome not delivered
         self.stats = Stats()
         self._stopping = asyncio.Event()
         self._halt = asyncio.Event()
         self._changed = asyncio.Event()  # a slot freed, an outcome queued, a stop asked
+        self.outbox = Outbox(self.id, self._changed, self._answered)  # finished, not delivered
         self._running: set[asyncio.Task[None]] = set()
         self._starting = 0
         self.host, self.pid = socket.gethostname(), os.getpid()
@@ -177,7 +157,8 @@ class Worker:
         await self.pool.start()
         log.info("worker %s: %s pool x%d, queues %s, tasks %s", self.id, cfg.pool,
                  cfg.concurrency, ",".join(cfg.queues), ",".join(self.registry.names()))
-        background = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._deliver())]
+        background = [asyncio.create_task(self._heartbeat()), asyncio.create_task(
+            self.outbox.deliver_forever(self.client))]
         halted = asyncio.create_task(self._halt.wait())
         try:
             claimer = asyncio.create_task(self._claim_loop())
@@ -311,7 +292,7 @@ class Worker:
         if lease.lost:
             self.held.pop(lease.id, None)
         else:
-            self.outbox.append(lease)
+            self.outbox.add(lease)
         if not self._stopping.is_set():
             self._start_waiting()
         self._changed.set()
@@ -350,59 +331,12 @@ class Worker:
                     log.warning("lost the lease of task %s (%s)", lease.id, answer.get("code"))
                     lease.lost = True
 
-    async def _deliver(self) -> None:
-        failures = 0
-        while True:
-            if not self.outbox:
-                self._changed.clear()
-                await self._changed.wait()
-                continue
-            batch = [self.outbox[i] for i in range(min(DELIVERY_BATCH, len(self.outbox)))]
-            try:
-                answers = await self._send(batch)
-            except Exception as exc:
-                failures += 1
-                log.warning("could not deliver %d outcomes (%s: %s); keeping them", len(batch),
-                            type(exc).__name__, exc)
-                await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
-                continue
-            failures = 0
-            for _ in batch:
-                self.outbox.popleft()
-            for lease, answer in zip(batch, answers, strict=False):
-                self.held.pop(lease.id, None)
-                if not answer.get("ok"):
-                    self.stats.rejected += 1
-                    log.warning("outcome of task %s refused: %s %s", lease.id,
-                                answer.get("code"), answer.get("message", ""))
-            self._changed.set()
-
-    async def _send(self, batch: list[Lease]) -> list[Json]:
-        items: list[Json] = []
-        for lease in batch:
-            assert lease.outcome is not None
-            items.append(lease.outcome.item(lease.id, lease.token))
-        try:
-            return await self.client.complete_many(self.id, items)
-        except errors.Unavailable:
-            raise
-        except errors.RaftqError as exc:
-            # The node refused the batch itself (too large, or one bad item):
-            # deliver one by one, turning an unacceptable result into a failure.
-            if len(batch) == 1:
-                return [await self._send_refused(batch[0], exc)]
-            answers: list[Json] = []
-            for lease in batch:
-                answers.extend(await self._send([lease]))
-            return answers
-
-    async def _send_refused(self, lease: Lease, exc: errors.RaftqError) -> Json:
-        assert lease.outcome is not None
-        if lease.outcome.error is not None:
-            return {"id": lease.id, "ok": False, "code": exc.code, "message": exc.message}
-        lease.outcome = Outcome.failure("ResultRejected", f"the node refused the result: {exc}",
-                                        retry=False)
-        return (await self._send([lease]))[0]
+    def _answered(self, lease: Lease, answer: Json) -> None:
+        self.held.pop(lease.id, None)
+        if not answer.get("ok"):
+            self.stats.rejected += 1
+            log.warning("outcome of task %s refused: %s %s", lease.id, answer.get("code"),
+                        answer.get("message", ""))
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         try:
