@@ -10,7 +10,7 @@ One asyncio loop drives four activities around a table of held leases:
 - **heartbeat**: every ``lease_ms / 3`` one ``POST /v1/leases/extend`` renews
   every lease still held, including tasks whose outcome is not yet delivered,
   so a slow delivery never lets another worker run the task a second time;
-- **delivery**: outcomes queue in an outbox that ``POST /v1/completions``
+- **delivery**: outcomes queue in an outbox (``raftq.outbox``) that ``POST /v1/completions``
   drains in batches; a batch that no node takes stays in the outbox and is
   retried (on other nodes) until one does.
 
