@@ -265,7 +265,8 @@ class Worker:
     def _start_waiting(self) -> None:
         while self.waiting and self.in_use < self.config.concurrency:
             lease = self.waiting.popleft()
-            if lease.lost:
+            if lease.lost:  # its lease ran out before it could start: not ours any more
+                self.held.pop(lease.id, None)
                 continue
             lease.started = True
             self._starting += 1
