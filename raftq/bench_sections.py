@@ -128,20 +128,34 @@ async def batch(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
             *_cpu_rows("batch", site, cpu)]
 
 
-async def _until_done(url: str, queue: str, count: int, on_first: Callable[[], None] | None = None,
-                      every_s: float = 0.02, timeout_s: float = 600.0) -> tuple[float, float]:
-    """(first moment a task of ``queue`` left ``queued``, moment ``count`` succeeded)."""
+PENDING = ("queued", "scheduled", "leased")
+
+
+async def _until_done(url: str, queue: str, expected: int,
+                      producer: asyncio.Task[h.LoadResult] | None = None,
+                      on_first: Callable[[], None] | None = None, every_s: float = 0.02,
+                      timeout_s: float = 600.0) -> tuple[float, float, int]:
+    """Wait until ``queue`` is drained: (first claim seen, last success seen, succeeded).
+
+    Drained means ``expected`` tasks succeeded (fewer when ``producer``, still
+    submitting them, had some refused) and nothing is left pending: a submit
+    whose outcome was unknown may still have created its task.
+    """
     first = 0.0
     deadline = time.perf_counter() + timeout_s
     while True:
         counts = await h.queue_counts(url, queue)
         now = time.perf_counter()
-        if not first and counts.get("queued", 0) < count:
+        if not first and (counts.get("leased", 0) or counts.get("succeeded", 0)):
             first = now
             if on_first is not None:
                 on_first()
-        if counts.get("succeeded", 0) >= count:
-            return first or now, now
+        goal = expected
+        if producer is not None:
+            goal = producer.result().tasks if producer.done() else expected + 1
+        succeeded = counts.get("succeeded", 0)
+        if succeeded >= goal and not any(counts.get(k, 0) for k in PENDING):
+            return first or now, now, succeeded
         if now > deadline:
             raise TimeoutError(f"{queue}: {counts} after {timeout_s}s")
         await asyncio.sleep(every_s)
@@ -157,14 +171,15 @@ async def e2e(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
         loaded = await h.load_batches(site.urls, cfg.e2e_tasks, {**spec, "queue": queue},
                                       per_request=cfg.batch_size, clients=8)
         _check(loaded, "pre-fill", say)
-        await site.wait_applied(queue, "queued", cfg.e2e_tasks, urls=[leader])
+        await site.wait_applied(queue, "queued", loaded.tasks, urls=[leader])
         with Workers(site, queue, cfg.workers, cfg.worker_pool, cfg.worker_concurrency,
                      cfg.worker_prefetch) as workers:
             # Started at the first claim: the workers' start-up is not the queue's cost.
             meter = CpuMeter(site, workers.named_pids)
-            first, last = await _until_done(leader, queue, cfg.e2e_tasks, meter.start)
-            drain_cpu.append(meter.per_task_us(cfg.e2e_tasks))
-        drain.append(cfg.e2e_tasks / (last - first))
+            first, last, done = await _until_done(leader, queue, loaded.tasks,
+                                                  on_first=meter.start)
+            drain_cpu.append(meter.per_task_us(done))
+        drain.append(done / (last - first))
         say(f"  drain run {run + 1}: {drain[-1]:,.0f} tasks/s")
 
         queue = f"bench-live-{run}"
@@ -176,11 +191,11 @@ async def e2e(site: Site, cfg: BenchConfig, say: Say) -> list[Row]:
             started = time.perf_counter()
             submitting = asyncio.create_task(h.fixed_load(
                 site.urls, cfg.clients, cfg.e2e_tasks, {**spec, "queue": queue}))
-            _, last = await _until_done(leader, queue, cfg.e2e_tasks)
+            _, last, done = await _until_done(leader, queue, cfg.e2e_tasks, submitting)
             result = await submitting
-            live_cpu.append(meter.per_task_us(cfg.e2e_tasks))
+            live_cpu.append(meter.per_task_us(done))
         _check(result, "live submits", say)
-        live.append(cfg.e2e_tasks / (last - started))
+        live.append(done / (last - started))
         live_submit.append(result.rate)
         say(f"  live run {run + 1}: {live[-1]:,.0f} tasks/s done "
             f"(submitted at {result.rate:,.0f}/s)")
