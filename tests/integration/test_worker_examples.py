@@ -7,6 +7,7 @@ import importlib.util
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 from workerkit import ROOT, Workers, fresh_cluster, workers  # noqa: F401
 
@@ -51,3 +52,32 @@ def test_the_aiohttp_example_submits_and_reads_the_result(
             await runner.cleanup()
 
     asyncio.run(main())
+
+
+def test_delay_and_delay_async_submit_through_the_configured_cluster(
+    fresh_cluster: LocalCluster, workers: Workers  # noqa: F811
+) -> None:
+    import raftq
+    from raftq import examples_tasks
+
+    workers.start("--app", "raftq.examples_tasks", "--pool", "async")
+    raftq.configure(nodes=fresh_cluster.http_urls)
+    try:
+        assert examples_tasks.add.delay(2, 3).result(timeout=30) == 5
+        handle = examples_tasks.mul.submit(args=[4, 5], priority="critical", id="mul-once")
+        again = examples_tasks.mul.submit(args=[4, 5], id="mul-once")
+        assert handle.id == again.id == "mul-once" and not again.created
+        assert handle.get()["priority"] == 255 and handle.result(timeout=30) == 20
+
+        async def from_a_coroutine() -> Any:
+            h = await examples_tasks.async_add.delay_async(1, 2, delay=0.01)
+            return await h.result(timeout=30)
+
+        assert asyncio.run(from_a_coroutine()) == 3
+        with pytest.raises(raftq.TaskFailed, match="ValueError: nope"):
+            examples_tasks.always_fail.delay("nope").result(timeout=60)
+        # The task's own options travel with .delay(): always_fail allows 2 attempts.
+        dead = raftq.Client(fresh_cluster.http_urls).dead_letters()
+        assert [t["attempts"] for t in dead] == [2]
+    finally:
+        raftq.configure(nodes=None)
