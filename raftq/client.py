@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,8 @@ from raftq.aclient import AsyncClient, AsyncTaskHandle
 from raftq.calls import Call, Json, JsonList
 
 __all__ = ["AsyncClient", "AsyncTaskHandle", "Client", "TaskHandle"]
+
+log = logging.getLogger("raftq.client")
 
 
 class TaskHandle:
@@ -123,11 +126,13 @@ class Client:
                 conn.request(call.method, base + call.target, body=payload, headers=call.headers())
                 response = conn.getresponse()
                 raw = response.read()
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 # A kept-alive connection the server closed meanwhile: one more
-                # try on a fresh one before blaming the node.
-                if reused and not fresh_retry:
+                # try on a fresh one before blaming the node (not after a
+                # timeout, which a fresh connection would only repeat).
+                stale = isinstance(exc, ConnectionError | http.client.RemoteDisconnected)
+                if reused and stale and not fresh_retry:
                     continue
                 raise
             if response.will_close:
@@ -156,7 +161,10 @@ class Client:
                     raise error
             if node is not None:
                 raise error
-            time.sleep(attempts.retry_delay(error, retry_after))
+            delay = attempts.retry_delay(error, retry_after)
+            log.debug("%s %s failed on %s (%s); retrying in %.2fs", call.method, call.path,
+                      target, error, delay)
+            time.sleep(delay)
 
     # -- tasks ----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 DROP = "drop"
+CLOSE_AFTER = "close-after"  # answer 200 {} as if keeping the connection, then close it
 
 
 class FakeNode:
@@ -39,6 +40,9 @@ class FakeNode:
                 if reply == DROP:
                     self.close_connection = True
                     return
+                if reply == CLOSE_AFTER:
+                    reply = (200, {})
+                    self.close_connection = True
                 status, body = reply[0], reply[1]
                 headers = reply[2] if len(reply) > 2 else {}
                 data = json.dumps(body).encode()

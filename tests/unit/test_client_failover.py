@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from fake_node import DROP, FakeNode, dead_url
+from fake_node import CLOSE_AFTER, DROP, FakeNode, dead_url
 
 from raftq import AsyncClient, Client, errors
 
@@ -131,3 +131,13 @@ def test_async_claim_is_retried_with_the_same_body(fake: FakeNode) -> None:
     assert len(fake.requests) == 2 and fake.requests[0]["body"] == fake.requests[1]["body"]
     assert fake.requests[0]["body"] == {"worker_id": "w1", "queues": ["default"], "max": 5,
                                         "lease_ms": 30000, "wait_ms": 10, "host": "h", "pid": 1}
+
+
+def test_a_kept_alive_connection_the_node_closed_is_replaced_not_counted_as_a_failure(
+    fake: FakeNode,
+) -> None:
+    fake.replies = [CLOSE_AFTER, (200, {"queues": {}})]
+    client = Client([fake.url], retry_for=0)  # any failure would raise at once
+    assert client.cluster() == {}
+    assert client.queues() == {}  # its kept-alive connection was closed under it
+    assert len(fake.requests) == 2
