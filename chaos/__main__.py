@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from chaos.nemesis import SCENARIOS, SMOKE
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--mode", choices=["auto", "netns", "proxy"], default="auto",
                      help="netns (root, iptables/nft) or the TCP fault proxy")
     run.add_argument("--lease-ms", type=int, default=5000)
-    run.add_argument("--rate", type=float, default=3.0, help="submissions/s per submitter")
+    run.add_argument("--rate", type=float, default=2.0, help="submissions/s per submitter")
     run.add_argument("--keep", action="store_true", help="keep node logs and data of passing runs")
     sub.add_parser("cleanup", help="remove namespaces and links left by a killed run")
     table = sub.add_parser("table", help="a markdown table of report.json files")
@@ -64,10 +66,26 @@ def main(argv: list[str] | None = None) -> int:
     duration = args.duration or (SMOKE_DURATION_S if args.smoke else 300.0)
     seed = args.seed if args.seed is not None else int(time.time()) % 100_000
     reports = []
-    for i, name in enumerate(names):
+    current: list[Run] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        """First signal: end the current run's faults early, judge it, run no more.
+        Second: leave now (the ``finally`` blocks still tear the cluster down)."""
+        if not current or current[-1].abort.is_set():
+            raise KeyboardInterrupt
+        current[-1].abort.set()
+        names[:] = []
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    names = list(names)
+    i = 0
+    while i < len(names):
         settings = Settings(duration_s=duration, seed=seed + i, mode=args.mode,
                             lease_ms=args.lease_ms, submit_rate=args.rate, keep=args.keep)
-        reports.append(Run(SCENARIOS[name], settings).execute())
+        current.append(Run(SCENARIOS[names[i]], settings))
+        reports.append(current[-1].execute())
+        i += 1
     ok = all(r["verdict"]["ok"] for r in reports)
     if len(reports) > 1:
         RUNS_DIR.mkdir(parents=True, exist_ok=True)

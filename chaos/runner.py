@@ -39,8 +39,8 @@ class Settings:
     mode: str = "auto"
     lease_ms: int = 5000
     submitters: int = 3
-    submit_rate: float = 3.0
-    workers: int = 3
+    submit_rate: float = 2.0
+    workers: int = 4
     keep: bool = False
     recovery_limit_ms: float = 5000.0
     node_settings: dict[str, Any] | None = None
@@ -78,6 +78,8 @@ class Run:
         self.workers = WorkerPool(self.cluster, self.run_dir, lease_ms=settings.lease_ms,
                                   seed=settings.seed)
         self.events: list[str] = []
+        self.abort = threading.Event()
+        """Set (by a signal) to end the fault phase early; the run still heals and judges."""
 
     def log(self, message: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {self.scenario.name}: {message}"
@@ -139,7 +141,7 @@ class Run:
 
         nemesis.after_heal = probe
         nemesis.start()
-        ctx.stopping.wait(s.duration_s)
+        self.abort.wait(s.duration_s)
         ctx.stopping.set()
         nemesis.join(timeout=120)
         nemesis.heal()
@@ -147,7 +149,8 @@ class Run:
         t_final_heal = now_ms()
         self.history.record({"type": "fault", "phase": "heal", "fault": "final",
                              "targets": [], "t": t_final_heal})
-        self.log("healed; draining")
+        backlog = self._backlog()
+        self.log(f"healed; draining {backlog} unfinished tasks")
         probe()
         for sub in submitters:
             sub.stopping.set()
@@ -192,17 +195,17 @@ class Run:
         leader = self.cluster.wait_leader(timeout=10)
         return self.cluster.url(leader or self.cluster.node_ids[0])
 
+    def _backlog(self) -> int | None:
+        """Tasks queued, scheduled or leased, by the leader's count; ``None`` if unknown."""
+        reply = call(self._leader_url(), "GET", "/v1/queues", timeout=2)
+        if reply.status != 200 or not isinstance(reply.body, dict):
+            return None
+        return sum(int(q.get("queued", 0)) + int(q.get("scheduled", 0)) + int(q.get("leased", 0))
+                   for q in reply.body.get("queues", {}).values())
+
     def _wait_terminal(self, timeout: float) -> float | None:
         """When the leader's queues first showed nothing queued, scheduled or leased."""
-        def drained() -> bool:
-            reply = call(self._leader_url(), "GET", "/v1/queues", timeout=2)
-            if reply.status != 200 or not isinstance(reply.body, dict):
-                return False
-            queues = reply.body.get("queues", {}).values()
-            return all(q.get("queued", 0) + q.get("scheduled", 0) + q.get("leased", 0) == 0
-                       for q in queues)
-
-        if wait_for(drained, timeout, interval=0.25):
+        if wait_for(lambda: self._backlog() == 0, timeout, interval=0.25):
             return now_ms()
         self.log("queues never drained")
         return None

@@ -29,8 +29,8 @@ RETRY_S = 0.2
 class HarnessWorker:
     def __init__(
         self, worker_id: str, urls: list[str], history: HistoryWriter, *, lease_ms: int,
-        seed: int, held_file: Path | None = None, max_tasks: int = 4,
-        work_ms: tuple[int, int] = (20, 150),
+        seed: int, held_file: Path | None = None, max_tasks: int = 8,
+        work_ms: tuple[int, int] = (5, 40),
     ) -> None:
         self.worker_id = worker_id
         self.urls = urls
