@@ -89,7 +89,7 @@ class Node:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         self.replica.start(loop)
-        self.api.peer_session = aiohttp.ClientSession()
+        self.api.status.peer_session = aiohttp.ClientSession()
         runner = web.AppRunner(self.make_app(), access_log=None)
         await runner.setup()
         host, port = self.config.http_host_port
@@ -102,7 +102,7 @@ class Node:
         log.info("node %s: shutting down", self.config.node_id)
         ticker.cancel()
         await runner.cleanup()
-        await self.api.peer_session.close()
+        await self.api.status.peer_session.close()
         self.replica.stop()
         log.info("node %s: stopped", self.config.node_id)
 
