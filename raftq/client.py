@@ -57,9 +57,13 @@ class _Pool:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._idle: dict[str, list[http.client.HTTPConnection]] = {}
+        self._pid = os.getpid()
 
     def get(self, node: str, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
+            if self._pid != os.getpid():
+                # Forked (a pre-fork web server): the parent's sockets are not ours.
+                self._idle, self._pid = {}, os.getpid()
             idle = self._idle.get(node)
             if idle:
                 conn = idle.pop()

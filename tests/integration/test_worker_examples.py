@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from workerkit import ROOT, Workers, fresh_cluster, workers  # noqa: F401
+from workerkit import ROOT, Workers, shared_cluster, shared_workers  # noqa: F401
 
 from raftq.localcluster import LocalCluster
 
@@ -23,13 +23,13 @@ def load_example() -> Any:
 
 
 def test_the_aiohttp_example_submits_and_reads_the_result(
-    fresh_cluster: LocalCluster, workers: Workers  # noqa: F811
+    shared_cluster: LocalCluster, shared_workers: Workers  # noqa: F811
 ) -> None:
     example = load_example()
-    workers.start("--app", "raftq.examples_tasks")  # a later --app wins over the kit's
+    shared_workers.start("--app", "raftq.examples_tasks")  # a later --app wins over the kit's
 
     async def main() -> None:
-        runner = web.AppRunner(example.make_app(fresh_cluster.http_urls))
+        runner = web.AppRunner(example.make_app(shared_cluster.http_urls))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -55,13 +55,13 @@ def test_the_aiohttp_example_submits_and_reads_the_result(
 
 
 def test_delay_and_delay_async_submit_through_the_configured_cluster(
-    fresh_cluster: LocalCluster, workers: Workers  # noqa: F811
+    shared_cluster: LocalCluster, shared_workers: Workers  # noqa: F811
 ) -> None:
     import raftq
     from raftq import examples_tasks
 
-    workers.start("--app", "raftq.examples_tasks", "--pool", "async")
-    raftq.configure(nodes=fresh_cluster.http_urls)
+    shared_workers.start("--app", "raftq.examples_tasks", "--pool", "async")
+    raftq.configure(nodes=shared_cluster.http_urls)
     try:
         assert examples_tasks.add.delay(2, 3).result(timeout=30) == 5
         handle = examples_tasks.mul.submit(args=[4, 5], priority="critical", id="mul-once")
@@ -77,7 +77,7 @@ def test_delay_and_delay_async_submit_through_the_configured_cluster(
         with pytest.raises(raftq.TaskFailed, match="ValueError: nope"):
             examples_tasks.always_fail.delay("nope").result(timeout=60)
         # The task's own options travel with .delay(): always_fail allows 2 attempts.
-        dead = raftq.Client(fresh_cluster.http_urls).dead_letters()
+        dead = raftq.Client(shared_cluster.http_urls).dead_letters()
         assert [t["attempts"] for t in dead] == [2]
     finally:
         raftq.configure(nodes=None)
