@@ -232,16 +232,17 @@ class Sites:
 
 
 class Workers:
-    """``count`` ``raftq worker`` processes on ``queue``, each preferring another node."""
+    """``count`` ``raftq worker`` processes on ``queue`` (each client picks its node)."""
 
     def __init__(self, site: Site, queue: str, count: int, pool: str, concurrency: int,
-                 prefetch: int) -> None:
+                 prefetch: int, nodes: list[str] | None = None) -> None:
         self.site = site
         self.queue = queue
         self.procs: list[subprocess.Popen[bytes]] = []
         task_module = "raftq.bench_tasks"
+        nodes = nodes or site.urls
         for i in range(count):
-            urls = site.urls[i % len(site.urls):] + site.urls[:i % len(site.urls)]
+            urls = nodes[i % len(nodes):] + nodes[:i % len(nodes)]
             log = open(site.base_dir / f"worker-{queue}-{i}.log", "ab")  # noqa: SIM115
             self.procs.append(subprocess.Popen(
                 [sys.executable, "-m", "raftq", "worker", "--app", task_module,
