@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from workerkit import (  # noqa: F401
     DroppingProxy,
     Workers,
@@ -17,26 +19,41 @@ from raftq.localcluster import LocalCluster
 def test_killing_the_leader_while_workers_run_loses_and_duplicates_nothing(
     fresh_cluster: LocalCluster, workers: Workers  # noqa: F811
 ) -> None:
-    client = Client(fresh_cluster.http_urls)
+    cluster = fresh_cluster
+    client = Client(cluster.http_urls)
     for _ in range(2):
         workers.start("--concurrency", "8", "--lease-ms", "6000")
     handles = client.submit_many(
-        [{"name": "record", "args": [f"lk-{i}", 0.05]} for i in range(400)])
-    wait_for(lambda: sum(1 for _, _, e in workers.runs() if e == "done") >= 60,
-             timeout=120, what="60 tasks done before the leader dies")
-    leader = fresh_cluster.leader_index()
-    assert leader is not None
-    fresh_cluster.kill(leader)
+        [{"name": "record", "args": [f"lk-{i}", 0.1]} for i in range(1200)])
 
-    survivor = Client([u for i, u in enumerate(fresh_cluster.http_urls) if i != leader])
-    wait_for(lambda: survivor.queues()["default"]["succeeded"] == 400, timeout=240,
-             interval=0.5, what="all 400 succeeded after the leader died")
+    def done() -> int:
+        return sum(1 for _, _, e in workers.runs() if e == "done")
+
+    def at_least(n: int) -> Callable[[], bool]:
+        return lambda: done() >= n
+
+    wait_for(lambda: done() >= 60, timeout=120, what="60 tasks done before the leader dies")
+    leader = cluster.leader_index()
+    assert leader is not None
+    # The leader first, then every other node in turn, so that whichever node
+    # each worker talks to dies under it at some point.
+    for victim in [leader] + [i for i in range(3) if i != leader]:
+        progressed = at_least(done() + 60)
+        cluster.kill(victim)
+        wait_for(progressed, timeout=120, what=f"progress with node {victim} down")
+        cluster.start_node(victim)
+        cluster.wait_ready(timeout=60)
+
+    wait_for(lambda: client.queues()["default"]["succeeded"] == 1200, timeout=300,
+             interval=0.5, what="all 1200 succeeded")
     counts = workers.run_counts()
-    assert len(counts) == 400 and set(counts.values()) == {1}, counts.most_common(3)
-    for handle in handles:
-        task = survivor.get(handle.id)
+    assert len(counts) == 1200 and set(counts.values()) == {1}, counts.most_common(3)
+    for handle in handles[::5]:
+        task = client.get(handle.id)
         assert task["status"] == "succeeded" and task["result"] == task["args"][0]
     assert all(p.poll() is None for p in workers.procs)
+    for n in range(2):
+        assert "did not answer" in workers.output(n)  # each worker lost its node at least once
 
 
 def test_outcomes_wait_out_a_cluster_without_quorum_and_land_once_it_is_back(
