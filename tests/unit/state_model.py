@@ -120,8 +120,10 @@ class Model:
             if (task.status in EXPIRING and task.finished_ms is not None
                     and task.finished_ms + task.ttl_ms <= now):
                 self._drop(task, "ttl")
+
+    def forget_workers(self) -> None:
         for worker_id, seen in list(self.workers.items()):
-            if seen + WORKER_FORGET_MS <= now and not self.running(worker_id):
+            if seen + WORKER_FORGET_MS <= self.clock_ms and not self.running(worker_id):
                 del self.workers[worker_id]
 
     # -- commands
@@ -148,6 +150,8 @@ class Model:
             return self.requeue(body.id)
         if isinstance(body, c.Purge):
             return self.purge(body.id, body.queue)
+        if isinstance(body, c.Tick):
+            self.forget_workers()  # on ticks only
         return {"clock_ms": self.clock_ms}
 
     def submit(self, spec: c.TaskSpec) -> Any:
