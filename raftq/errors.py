@@ -82,6 +82,13 @@ class OutcomeUnknown(Unavailable):
     code = "outcome_unknown"
 
 
+class InternalError(RaftqError):
+    """The node failed on a request it accepted: a bug (see the node's log), not retried."""
+
+    code = "internal"
+    status = 500
+
+
 class TaskFailed(RaftqError):
     """Raised by ``result()`` when the task ended dead-lettered or cancelled."""
 
@@ -128,6 +135,7 @@ _BY_CODE: dict[str, type[RaftqError]] = {
         NoLeader,
         Overloaded,
         OutcomeUnknown,
+        InternalError,
     )
 }
 

@@ -6,9 +6,11 @@ its outcome. ``Outbox`` holds finished leases and drains them through
 takes stays and is retried, on other nodes, until one does, so a worker that
 loses its node keeps its results. Repeating a delivery is safe: a completion
 that already landed answers ok again under the same lease token. A batch the
-node refuses as such (too large, one bad item) is resent one by one, and a
-result refused on its own becomes the task's failure (``ResultRejected``, no
-retry) rather than being lost.
+node refuses as such (too large, one bad item, a node error) is resent one
+by one, so one bad outcome never holds up the others; a result refused on its
+own as invalid becomes the task's failure (``ResultRejected``, no retry)
+rather than being lost, and any other refused outcome is given up on (its
+lease expires and the task is redelivered).
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ class Outbox:
     async def _send_refused(self, client: AsyncClient, lease: Lease,
                             exc: errors.RaftqError) -> Json:
         assert lease.outcome is not None
-        if lease.outcome.error is not None:
+        if lease.outcome.error is not None or not isinstance(exc, errors.InvalidRequest):
+            # Given up on; the lease expires and the task is redelivered.
             return {"id": lease.id, "ok": False, "code": exc.code, "message": exc.message}
         lease.outcome = Outcome.failure(REJECTED, f"the node refused the result: {exc}",
                                         retry=False)

@@ -66,6 +66,11 @@ def test_client_errors_are_raised_at_once_as_the_error_tree(fake: FakeNode) -> N
     fake.default = (409, {"error": {"code": "stale_lease", "message": "token 3 is not 4"}})
     with pytest.raises(errors.StaleLease):
         Client([fake.url]).complete("t1", 3, 5)
+    before = len(fake.requests)
+    fake.default = (500, {"error": {"code": "internal", "message": "see the node log"}})
+    with pytest.raises(errors.InternalError):
+        Client([fake.url, fake.url]).queues()
+    assert len(fake.requests) == before + 1
 
 
 def test_gives_up_with_unavailable_after_retry_for() -> None:

@@ -166,3 +166,34 @@ def test_halt_does_not_wait_for_a_claim_in_flight() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(main()) < 2
+
+
+class PickyApi(FakeApi):
+    """Refuses any batch holding ``t1``'s result as invalid and fails on ``t2`` (a node bug)."""
+
+    async def complete_many(self, worker_id: str, items: list[Any]) -> list[Any]:
+        ids = {it["id"] for it in items}
+        if "t1" in ids and "result" in next(it for it in items if it["id"] == "t1"):
+            raise errors.PayloadTooLarge("items[0].result is over 1 MiB")
+        if "t2" in ids:
+            raise errors.InternalError("internal error; see the node log")
+        return await super().complete_many(worker_id, items)
+
+
+def test_a_refused_outcome_never_holds_up_the_others() -> None:
+    api = PickyApi(8, 0.01, slots=8)
+
+    async def main() -> Worker:
+        worker = make(api, concurrency=8)
+        run = asyncio.create_task(worker.run())
+        await until(lambda: len(api.delivered) == 7 and not worker.outbox)
+        worker.stop()
+        await asyncio.wait_for(run, 10)
+        return worker
+
+    worker = asyncio.run(main())
+    by_id = {it["id"]: it for it in api.delivered}
+    assert sorted(by_id) == sorted(f"t{i}" for i in range(8) if i != 2)
+    assert by_id["t1"]["error"]["type"] == "ResultRejected" and by_id["t1"]["retry"] is False
+    assert by_id["t0"]["result"] == "t0"
+    assert worker.stats.rejected == 1  # t2: given up on, its lease will expire
