@@ -75,6 +75,12 @@ def error_response(exc: RaftqError) -> web.Response:
     return web.json_response(exc.to_json(), status=exc.status, headers=headers)
 
 
+def gone(request: web.Request) -> bool:
+    """True when the client has disconnected (aiohttp does not cancel the handler)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 class Ids:
     """Unique ids without a syscall each: a random per-process prefix and a counter."""
 
@@ -269,16 +275,31 @@ class Api:
                       v.lease_ms(body), str(body.get("host", ""))[:200],
                       v.integer(body, "pid", default=0))
         deadline = time.monotonic() + v.wait_ms(body.get("wait_ms")) / 1000
+        # Each proposal of this long-poll gets its own request id derived from
+        # the request's: a repeat of the request replays the same sequence,
+        # and a second proposal is not mistaken for a repeat of the first.
+        base = self.command(request, claim).request_id
+        attempt = 0
         while True:
+            if gone(request):
+                return web.json_response({"tasks": []})  # nobody to hand leases to
             remaining = deadline - time.monotonic()
             with self.replica.lock:
                 ready = self.replica.state.ready_count(queues)
             if ready or remaining <= 0:
-                result = raise_for(await self.propose(request, claim))
+                attempt += 1
+                cmd = Command(claim, f"{base}:{attempt}", now_ms())
+                result = raise_for(await self.replica.propose(cmd))
                 if result["tasks"] or deadline - time.monotonic() <= 0:
                     break
             else:
                 await self.replica.wait_changed(min(remaining, 1.0))
+        leases = [(t["id"], t["lease_token"]) for t in result["tasks"]]
+        if leases and gone(request):
+            # The worker left while its claim was in flight: hand the tasks back
+            # now rather than leaving them leased until the lease expires.
+            await self.propose(request, Release(worker_id, leases))
+            return web.json_response({"tasks": []})
         with self.replica.lock:
             tasks = self.replica.state.tasks
             out = [claimed_json(tasks[t["id"]], t) for t in result["tasks"] if t["id"] in tasks]

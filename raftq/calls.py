@@ -251,11 +251,10 @@ def claim(
 ) -> Call:
     body = {"worker_id": worker_id, "queues": list(queues), "max": max, "lease_ms": lease_ms,
             "wait_ms": wait_ms, "host": host, "pid": pid}
-    # No Idempotency-Key: the node's claim long-poll proposes several times
-    # with the request's key, and a repeat answers the first (empty) outcome,
-    # so a keyed claim that loses one race waits out its whole wait_ms. A
-    # claim whose answer is lost leaves leases that expire and are redelivered.
-    return Call("POST", "/v1/claims", body=body, unwrap="tasks", wait_s=wait_ms / 1000)
+    # The key makes a retried claim replay the leases the lost answer carried
+    # (the node derives one request id per proposal of its long-poll from it).
+    return Call("POST", "/v1/claims", body=body, idempotency_key=_key(), unwrap="tasks",
+                wait_s=wait_ms / 1000)
 
 
 def leases(pairs: Sequence[tuple[str, int]]) -> JsonList:

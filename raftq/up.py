@@ -59,7 +59,7 @@ def run_up(config_dir: Path, with_worker: bool) -> None:
         log = open(logs / f"{cfg.node_id}.log", "ab")  # noqa: SIM115
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "raftq", "node", "--config", str(path)],
-            stdout=log, stderr=subprocess.STDOUT))
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     urls = [f"http://{c.http_address}" for c in configs]
     nodes = ",".join(urls)
     try:
@@ -73,7 +73,8 @@ def run_up(config_dir: Path, with_worker: bool) -> None:
             log = open(logs / "worker.log", "ab")  # noqa: SIM115
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "raftq", "worker", "--app", EXAMPLES_APP,
-                 "--nodes", nodes], stdout=log, stderr=subprocess.STDOUT))
+                 "--nodes", nodes], stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True))
             print(f"  worker: example tasks from {EXAMPLES_APP} (log {logs}/worker.log)")
         print(f"\ndashboard:  {urls[0]}/")
         print(f"status:     .venv/bin/raftq cluster-status --nodes {nodes}")
@@ -90,6 +91,6 @@ def run_up(config_dir: Path, with_worker: bool) -> None:
                 p.send_signal(signal.SIGTERM)
         for p in procs:
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 p.kill()

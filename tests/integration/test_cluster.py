@@ -255,3 +255,19 @@ def test_bad_requests_get_4xx_and_change_nothing(cluster: LocalCluster) -> None:
     assert status == 400
     assert http(url + "/v1/tasks?consistency=leader")[1] == before
     assert len(task["id"]) == 32 and int(task["id"], 16)
+
+
+def test_claim_of_a_disconnected_worker_leases_nothing(cluster: LocalCluster) -> None:
+    url = cluster.http_urls[follower(cluster)]
+    try:  # the client gives up long before the long-poll ends
+        http(url + "/v1/claims", "POST", {"worker_id": "gone", "max": 5, "wait_ms": 20000},
+             timeout=0.5)
+    except TimeoutError:
+        pass
+    task = submit(url)
+    status, body = http(url + "/v1/claims", "POST",
+                        {"worker_id": "present", "max": 5, "wait_ms": 5000})
+    assert status == 200 and [t["id"] for t in body["tasks"]] == [task["id"]]
+    _, workers = http(url + "/v1/workers")
+    running = {w["worker_id"]: w["running"] for w in workers["workers"]}
+    assert running == {"present": 1}
