@@ -45,7 +45,14 @@ def _wait_ready(urls: list[str], procs: list[subprocess.Popen[bytes]], timeout: 
     return False
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_up(config_dir: Path, with_worker: bool) -> None:
+    # SIGTERM (and SIGINT even where a parent shell ignored it) stop everything.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     paths = sorted(config_dir.glob("node*.yaml"))
     if not paths:
         raise ConfigError(f"--config-dir: no node*.yaml in {config_dir}")
@@ -86,11 +93,15 @@ def run_up(config_dir: Path, with_worker: bool) -> None:
     except KeyboardInterrupt:
         print("\nstopping")
     finally:
+        # The worker first, so it can deliver its last results to live nodes.
         for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            _stop(p)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
