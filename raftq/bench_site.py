@@ -98,7 +98,10 @@ class Site:
         three times is a divergence, not a race with the next tick.
         """
         differ = 0
+        deadline = time.monotonic() + 120  # a digest of a million tasks takes seconds
         for _ in range(tries):
+            if time.monotonic() > deadline:
+                break
             views = await asyncio.gather(
                 *(h.get_json(url, "/v1/node?digest=1", timeout_s=60) for url in self.urls),
                 return_exceptions=True)
