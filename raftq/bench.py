@@ -28,8 +28,8 @@ from raftq.bench_site import Sites
 from raftq.bench_stats import Row, format_table
 
 QUICK = {
-    "submit_tasks": 3_000, "batch_tasks": 20_000, "e2e_tasks": 3_000, "latency_count": 200,
-    "result_count": 100, "kills": 2, "memory_sizes": [20_000], "runs": 1,
+    "submit_tasks": 2_000, "batch_tasks": 10_000, "e2e_tasks": 2_000, "latency_count": 100,
+    "result_count": 50, "kills": 2, "memory_sizes": [10_000], "runs": 1,
 }
 
 
