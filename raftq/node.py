@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 import time
 from typing import Any
 
@@ -82,9 +81,6 @@ class Node:
                 pass
 
     async def run(self) -> None:
-        # PySyncObj's thread and the event loop share the GIL; the default 5 ms
-        # switch interval would add up to 5 ms to every commit.
-        sys.setswitchinterval(0.0005)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)

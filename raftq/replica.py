@@ -1,8 +1,9 @@
 """The PySyncObj adapter: one replicated entry point, futures for asyncio.
 
-PySyncObj runs its own thread. It calls ``_Machine.apply_entry`` with each
-committed entry (encoded command bytes) in log order on every node; the state
-is guarded by a lock because HTTP handlers read it from the asyncio thread.
+PySyncObj runs on the event loop (see ``raftq.raftloop``). It calls
+``_Machine.apply_entry`` with each committed entry (encoded command bytes) in
+log order on every node, on the same thread as the HTTP handlers; the lock
+around the state only guards against future threads.
 
 Proposals made in the same event-loop turn are coalesced into one Raft entry
 (group commit): one ``Group`` command whose result is the list of the members'
@@ -33,11 +34,14 @@ from pysyncobj.node import TCPNode
 from raftq import snapshot
 from raftq.commands import Command, DecodeError, Group, decode, encode
 from raftq.errors import ConfigError, NoLeader, OutcomeUnknown, Overloaded
+from raftq.raftloop import LoopPoller, build_on_loop
 from raftq.state import State
 
 log = logging.getLogger(__name__)
 
 ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
+# How often Raft's timers are looked at when no socket event wakes it.
+TICK_PERIOD_S = 0.005
 
 
 @dataclass(slots=True)
@@ -45,14 +49,31 @@ class RaftTuning:
     """PySyncObj settings; the defaults trade its 100 ms batching for latency."""
 
     append_entries_period_s: float = 0.05
-    raft_min_timeout_s: float = 0.4
-    raft_max_timeout_s: float = 0.8
+    # Election timeouts: long enough that a node starved of CPU for a few
+    # hundred milliseconds (2 cores, three nodes and their load) does not
+    # start needless elections; short enough to fail over in about a second.
+    raft_min_timeout_s: float = 0.6
+    raft_max_timeout_s: float = 1.2
     leader_fallback_timeout_s: float = 2.0
     connection_timeout_s: float = 1.5
     connection_retry_s: float = 0.5
     log_compaction_min_entries: int = 20_000
     log_compaction_min_time_s: float = 300.0
     max_group: int = 512  # commands coalesced into one entry
+    # Entries this node has proposed and not yet seen committed. Proposals
+    # arriving while the window is full wait and go together in the next
+    # entry: throughput grows with load instead of the entry count.
+    max_entries_in_flight: int = 2
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One proposed Raft entry and the futures of the commands inside it."""
+
+    futures: list[asyncio.Future[Any]]
+    started: float
+    done: bool = False
+    timer: asyncio.TimerHandle | None = None
 
 
 class _Machine(SyncObj):  # type: ignore[misc]
@@ -97,9 +118,11 @@ class Replica:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[Command, asyncio.Future[Any]]] = []
         self._flush_scheduled = False
+        self._entries_in_flight = 0
         self._inflight = 0
         self._changed = asyncio.Event()
-        self._notify_pending = False
+        self._tick_scheduled = False
+        self._periodic: asyncio.Handle | None = None
         self.on_commit_latency: Callable[[float], None] | None = None
 
     # ------------------------------------------------------------- lifecycle
@@ -110,6 +133,7 @@ class Replica:
         os.makedirs(self.data_dir, exist_ok=True)
         t = self.tuning
         conf = SyncObjConf(
+            autoTick=False,
             password=self._secret,
             journalFile=os.path.join(self.data_dir, "raft.journal"),
             fullDumpFile=os.path.join(self.data_dir, "raft.snapshot"),
@@ -128,14 +152,45 @@ class Replica:
             commandsWaitLeader=False,
             dynamicMembershipChange=False,
         )
-        self._machine = _Machine(self.self_addr, self.partner_addrs, conf, self)
+        poller = LoopPoller(loop, self._schedule_tick)
+        self._machine = build_on_loop(
+            lambda: _Machine(self.self_addr, self.partner_addrs, conf, self), poller
+        )
+        self._periodic = loop.call_soon(self._periodic_tick)
 
     def stop(self) -> None:
+        if self._periodic is not None:
+            self._periodic.cancel()
+            self._periodic = None
         if self._machine is not None:
             self._machine.destroy()
             self._machine = None
 
-    # ------------------------------------------------------- the raft thread
+    # ---------------------------------------------------------------- ticking
+
+    def _schedule_tick(self) -> None:
+        """Run one Raft tick soon (socket events and proposals coalesce into it)."""
+        if not self._tick_scheduled and self._loop is not None:
+            self._tick_scheduled = True
+            self._loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self._tick_scheduled = False
+        machine = self._machine
+        if machine is None:
+            return
+        try:
+            machine.doTick(0.0)
+        except Exception:  # PySyncObj's own thread logs and carries on; so do we
+            log.exception("raft tick failed")
+
+    def _periodic_tick(self) -> None:
+        """Heartbeats, election timeouts and reconnects need time to pass."""
+        self._tick()
+        assert self._loop is not None
+        self._periodic = self._loop.call_later(TICK_PERIOD_S, self._periodic_tick)
+
+    # ------------------------------------------------ called by PySyncObj
 
     def _apply_entry(self, data: bytes) -> Any:
         try:
@@ -150,17 +205,6 @@ class Replica:
         return result
 
     def _notify_changed(self) -> None:
-        loop = self._loop
-        if loop is None or self._notify_pending:
-            return
-        self._notify_pending = True
-        try:
-            loop.call_soon_threadsafe(self._fire_changed)
-        except RuntimeError:  # loop closed during shutdown
-            pass
-
-    def _fire_changed(self) -> None:
-        self._notify_pending = False
         event, self._changed = self._changed, asyncio.Event()
         event.set()
 
@@ -220,6 +264,7 @@ class Replica:
                 asyncio.shield(fut), timeout_s or self.proposal_timeout_s
             )
         except TimeoutError:
+            fut.cancel()  # a late answer is dropped; the caller already gave up
             raise OutcomeUnknown(
                 "the proposal was not confirmed in time; it may or may not have been applied: "
                 "retry with the same ids"
@@ -229,10 +274,10 @@ class Replica:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        pending, self._pending = self._pending, []
         step = self.tuning.max_group
-        for start in range(0, len(pending), step):
-            self._send(pending[start : start + step])
+        while self._pending and self._entries_in_flight < self.tuning.max_entries_in_flight:
+            batch, self._pending = self._pending[:step], self._pending[step:]
+            self._send(batch)
 
     def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
         machine = self._machine
@@ -241,26 +286,39 @@ class Replica:
         futures = [f for _, f in batch]
         data = encode(batch[0][0]) if len(batch) == 1 else encode(Group([c for c, _ in batch]))
         started = time.perf_counter()
+        entry = _Entry(futures, started)
+        self._entries_in_flight += 1
+        # PySyncObj may never call back (a resync drops pending callbacks):
+        # the window slot is freed after the proposal timeout regardless.
+        entry.timer = loop.call_later(self.proposal_timeout_s, self._entry_done, entry)
 
-        def on_result(result: Any, error: int) -> None:  # called on the raft thread
-            loop.call_soon_threadsafe(self._resolve, futures, result, error, started)
+        def on_result(result: Any, error: int) -> None:  # called inside a tick
+            self._resolve(entry, result, error)
 
         try:
             machine.apply_entry(data, callback=on_result)
-        except Exception as exc:  # defensive: never leave futures hanging
+        except Exception:  # defensive: never leave futures hanging
             log.exception("proposal failed to enqueue")
-            self._resolve(futures, None, FAIL_REASON.REQUEST_DENIED, started, exc)
+            self._resolve(entry, None, FAIL_REASON.REQUEST_DENIED)
+        self._schedule_tick()
 
-    def _resolve(
-        self,
-        futures: list[asyncio.Future[Any]],
-        result: Any,
-        error: int,
-        started: float,
-        exc: Exception | None = None,
-    ) -> None:
+    def _entry_done(self, entry: _Entry) -> None:
+        if entry.done:
+            return
+        entry.done = True
+        if entry.timer is not None:
+            entry.timer.cancel()
+        self._entries_in_flight -= 1
+        if self._pending and not self._flush_scheduled:
+            self._flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
+    def _resolve(self, entry: _Entry, result: Any, error: int) -> None:
+        self._entry_done(entry)
         if error == FAIL_REASON.SUCCESS and self.on_commit_latency is not None:
-            self.on_commit_latency(time.perf_counter() - started)
+            self.on_commit_latency(time.perf_counter() - entry.started)
+        futures = entry.futures
         for i, fut in enumerate(futures):
             if fut.done():
                 continue
