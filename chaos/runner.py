@@ -77,14 +77,11 @@ class Run:
         )
         self.workers = WorkerPool(self.cluster, self.run_dir, lease_ms=settings.lease_ms,
                                   seed=settings.seed)
-        self.events: list[str] = []
         self.abort = threading.Event()
         """Set (by a signal) to end the fault phase early; the run still heals and judges."""
 
     def log(self, message: str) -> None:
-        line = f"[{time.strftime('%H:%M:%S')}] {self.scenario.name}: {message}"
-        self.events.append(line)
-        print(line, flush=True)
+        print(f"[{time.strftime('%H:%M:%S')}] {self.scenario.name}: {message}", flush=True)
 
     def execute(self) -> dict[str, Any]:
         s = self.settings
@@ -128,6 +125,7 @@ class Run:
         nemesis = Nemesis(self.scenario, ctx)
         probe_seq = iter(range(1, 1_000_000))
         probe_lock = threading.Lock()
+        probe_rng = random.Random(s.seed + 1)  # keeps the nemesis's draws the seed's alone
 
         def probe() -> None:
             """Write until a write succeeds, so every heal has a measured recovery."""
@@ -135,7 +133,7 @@ class Run:
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
                     ids = [f"{tag}-probe-{next(probe_seq)}"]
-                    if submit(self.cluster, self.history, ids, self.rng, process="probe"):
+                    if submit(self.cluster, self.history, ids, probe_rng, process="probe"):
                         return
                     time.sleep(0.1)
 
