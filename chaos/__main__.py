@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         index.write_text(json.dumps(
             [{"scenario": r["scenario"], "ok": r["verdict"]["ok"], "run_dir": r["run_dir"]}
              for r in reports], indent=2))
-        print(f"{sum(r['verdict']['ok'] for r in reports)}/{len(reports)} scenarios passed")
+    passed = sum(r["verdict"]["ok"] for r in reports)
+    print(f"chaos: {passed} passed, {len(reports) - passed} failed")
     return 0 if ok else 1
 
 
