@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.list:
         for s in SCENARIOS.values():
-            print(f"{s.name:18} {s.nodes} nodes  {s.description}")
+            print(f"{s.name:20} {s.nodes} nodes  {s.description}")
         return 0
 
     names = SMOKE if args.smoke else sorted(SCENARIOS) if args.all else args.scenario

@@ -13,6 +13,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from chaos.cluster import Cluster, wait_for
 from chaos.history import HistoryWriter, now_ms
@@ -60,6 +61,8 @@ class Scenario:
     """Hold for this many lease periods instead of ``hold_s``."""
     real_workers: int = 0
     """How many real ``raftq worker`` processes run beside the harness's workers."""
+    node_settings: dict[str, Any] = field(default_factory=dict)
+    """Extra node config, e.g. compaction so often that restarts load snapshots."""
 
 
 # node faults
@@ -201,6 +204,17 @@ def pause_worker(ctx: Context) -> Active | None:
     return Active("pause-worker", [worker], lambda: ctx.workers.resume(worker))
 
 
+def mixed(ctx: Context) -> Active | None:
+    """One of the single-node, network and worker faults, drawn from the seed."""
+    fault = ctx.rng.choice([kill_leader, kill_random, pause_leader, partition_leader,
+                            link_loss, kill_worker, pause_worker, partition_halves])
+    return fault(ctx)
+
+
+# Compact the log every few seconds: restarted and lagging nodes then catch up
+# from snapshots (PySyncObj's fullDumpFile and snapshot transfer), not the log.
+COMPACT_OFTEN = {"log_compaction_min_entries": 200, "log_compaction_min_time_ms": 5000}
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("kill-leader", "kill -9 the leader, restart it", kill_leader),
     Scenario("kill-random", "kill -9 a random node, restart it", kill_random),
@@ -220,6 +234,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              pause_worker, lease_holds=(1.5, 2.5), quiet_s=(2.0, 4.0), real_workers=1),
     Scenario("link-loss", "drop 20-50% of the packets on one link", link_loss,
              hold_s=(5.0, 12.0)),
+    Scenario("crash-all-snapshots", "crash-all with the log compacted every 5 s", crash_all,
+             hold_s=(1.0, 4.0), node_settings=COMPACT_OFTEN),
+    Scenario("mixed", "a random node, network or worker fault each time; log compacted "
+             "every 5 s", mixed, real_workers=1, node_settings=COMPACT_OFTEN),
 ]}
 
 SMOKE = ["kill-leader", "partition-leader", "pause-worker", "crash-all"]

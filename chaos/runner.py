@@ -73,7 +73,8 @@ class Run:
         self.history = HistoryWriter(self.run_dir / "history-runner.jsonl", "runner")
         self.cluster = Cluster(
             self.net, self.run_dir, secret=secrets.token_hex(16),
-            node_settings={**DEFAULT_NODE_SETTINGS, **(settings.node_settings or {})},
+            node_settings={**DEFAULT_NODE_SETTINGS, **scenario.node_settings,
+                           **(settings.node_settings or {})},
         )
         self.workers = WorkerPool(self.cluster, self.run_dir, lease_ms=settings.lease_ms,
                                   seed=settings.seed)
