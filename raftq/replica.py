@@ -19,6 +19,7 @@ cluster password is mandatory because PySyncObj's peer protocol is pickle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -29,6 +30,7 @@ from typing import Any
 
 import msgpack
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj.config import SERIALIZER_STATE
 from pysyncobj.node import TCPNode
 
 from raftq import snapshot
@@ -123,6 +125,7 @@ class Replica:
         self._changed = asyncio.Event()
         self._tick_scheduled = False
         self._periodic: asyncio.Handle | None = None
+        self._snapshot_pid: int | None = None
         self.on_commit_latency: Callable[[float], None] | None = None
 
     # ------------------------------------------------------------- lifecycle
@@ -138,6 +141,7 @@ class Replica:
             journalFile=os.path.join(self.data_dir, "raft.journal"),
             fullDumpFile=os.path.join(self.data_dir, "raft.snapshot"),
             serializer=self._serialize,
+            serializeChecker=self._snapshot_status,
             deserializer=self._deserialize,
             appendEntriesUseBatch=False,
             appendEntriesPeriod=t.append_entries_period_s,
@@ -208,22 +212,46 @@ class Replica:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
 
-    def _serialize(self, filename: str, raft_data: Any) -> None:
-        last, before_last, cluster = raft_data
-        with self.lock:
-            plain = snapshot.to_plain(self.state)
-        blob = msgpack.packb(
-            {
-                "state": plain,
-                "raft": [list(last), list(before_last)],
-                "cluster": sorted(str(n.address) for n in cluster),
-            },
-            use_bin_type=True,
-        )
-        with open(filename, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
+    def _serialize(self, tmp_filename: str, raft_data: Any) -> None:
+        """Write a snapshot in a forked child, so the node keeps serving meanwhile.
+
+        PySyncObj calls this inside a tick, between two applies, so the child's
+        copy of the state is exactly the state at ``raft_data``'s last entry.
+        The child writes ``<snapshot>.part``, fsyncs it and renames it over the
+        snapshot; ``_snapshot_status`` tells PySyncObj when that happened, and
+        only then does it drop the log entries the snapshot covers. (PySyncObj
+        then tries to rename ``tmp_filename`` itself, which no longer exists;
+        it ignores that failure because a status checker is configured.)
+        """
+        final = tmp_filename.removesuffix(".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_filename)  # never let PySyncObj move a stale file into place
+        pid = os.fork()
+        if pid:
+            self._snapshot_pid = pid
+            return
+        code = 1
+        try:
+            _write_snapshot(final, self.state, raft_data)
+            code = 0
+        finally:
+            os._exit(code)
+
+    def _snapshot_status(self) -> int:
+        pid = self._snapshot_pid
+        if pid is None:
+            return int(SERIALIZER_STATE.NOT_SERIALIZING)
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, 1
+        if done == 0:
+            return int(SERIALIZER_STATE.SERIALIZING)
+        self._snapshot_pid = None
+        if status == 0:
+            return int(SERIALIZER_STATE.SUCCESS)
+        log.error("snapshot writer exited with status %s", status)
+        return int(SERIALIZER_STATE.FAILED)
 
     def _deserialize(self, filename: str) -> tuple[Any, Any, Any]:
         with open(filename, "rb") as f:
@@ -366,6 +394,24 @@ class Replica:
     def is_leader(self) -> bool:
         machine = self._machine
         return machine is not None and bool(machine._isLeader())
+
+
+def _write_snapshot(path: str, state: State, raft_data: Any) -> None:
+    last, before_last, cluster = raft_data
+    blob = msgpack.packb(
+        {
+            "state": snapshot.to_plain(state),
+            "raft": [list(last), list(before_last)],
+            "cluster": sorted(str(n.address) for n in cluster),
+        },
+        use_bin_type=True,
+    )
+    part = path + ".part"
+    with open(part, "wb") as f:
+        f.write(blob)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(part, path)
 
 
 def _failure(error: int) -> Exception:
