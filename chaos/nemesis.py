@@ -63,6 +63,8 @@ class Scenario:
     """How many real ``raftq worker`` processes run beside the harness's workers."""
     node_settings: dict[str, Any] = field(default_factory=dict)
     """Extra node config, e.g. compaction so often that restarts load snapshots."""
+    workload: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the run's ``Settings`` (``lease_ms``, ``submit_rate``, ``work_ms``...)."""
 
 
 # node faults
@@ -236,6 +238,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              hold_s=(5.0, 12.0)),
     Scenario("crash-all-snapshots", "crash-all with the log compacted every 5 s", crash_all,
              hold_s=(1.0, 4.0), node_settings=COMPACT_OFTEN),
+    Scenario("lease-race", "kill the leader while slow tasks outlive their 2 s leases, so "
+             "completions race expiry and re-claims", kill_leader,
+             workload={"lease_ms": 2000, "work_ms": (100, 1400), "max_tasks": 2,
+                       "submit_rate": 0.5, "workers": 6}),
     Scenario("mixed", "a random node, network or worker fault each time; log compacted "
              "every 5 s", mixed, real_workers=1, node_settings=COMPACT_OFTEN),
 ]}

@@ -10,6 +10,7 @@ and data are deleted when the run passes, kept when it fails.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import secrets
@@ -44,6 +45,9 @@ class Settings:
     keep: bool = False
     recovery_limit_ms: float = 5000.0
     node_settings: dict[str, Any] | None = None
+    work_ms: tuple[int, int] = (5, 40)
+    """Each task's simulated work in a harness worker, drawn from this range."""
+    max_tasks: int = 8
 
 
 DEFAULT_NODE_SETTINGS: dict[str, Any] = {"tick_ms": 200}
@@ -63,6 +67,7 @@ def make_network(mode: str, node_ids: list[str], seed: int) -> Network:
 class Run:
     def __init__(self, scenario: Scenario, settings: Settings, run_dir: Path | None = None) -> None:
         self.scenario = scenario
+        settings = dataclasses.replace(settings, **scenario.workload)
         self.settings = settings
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.run_dir = run_dir or RUNS_DIR / f"{stamp}-{scenario.name}-s{settings.seed}"
@@ -77,7 +82,8 @@ class Run:
                            **(settings.node_settings or {})},
         )
         self.workers = WorkerPool(self.cluster, self.run_dir, lease_ms=settings.lease_ms,
-                                  seed=settings.seed)
+                                  seed=settings.seed, max_tasks=settings.max_tasks,
+                                  work_ms=settings.work_ms)
         self.abort = threading.Event()
         """Set (by a signal) to end the fault phase early; the run still heals and judges."""
 

@@ -150,10 +150,14 @@ def main() -> None:
     parser.add_argument("--held-file", type=Path)
     parser.add_argument("--lease-ms", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-tasks", type=int, default=8, help="tasks per claim")
+    parser.add_argument("--work-ms", default="5,40", help="LO,HI: each task's work, drawn")
     args = parser.parse_args()
+    lo, hi = (int(x) for x in args.work_ms.split(","))
     history = HistoryWriter(args.history, args.worker_id)
     worker = HarnessWorker(args.worker_id, args.nodes.split(","), history,
-                           lease_ms=args.lease_ms, seed=args.seed, held_file=args.held_file)
+                           lease_ms=args.lease_ms, seed=args.seed, held_file=args.held_file,
+                           max_tasks=args.max_tasks, work_ms=(lo, hi))
 
     def stop(signum: int, frame: FrameType | None) -> None:
         worker.stopping.set()

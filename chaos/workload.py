@@ -89,11 +89,16 @@ REPO = Path(__file__).resolve().parents[1]
 class WorkerPool:
     """Harness workers (``w1``...) and, where asked, real ``raftq worker``s (``rw1``...)."""
 
-    def __init__(self, cluster: Cluster, run_dir: Path, *, lease_ms: int, seed: int) -> None:
+    def __init__(
+        self, cluster: Cluster, run_dir: Path, *, lease_ms: int, seed: int,
+        max_tasks: int = 8, work_ms: tuple[int, int] = (5, 40),
+    ) -> None:
         self.cluster = cluster
         self.run_dir = run_dir
         self.lease_ms = lease_ms
         self.seed = seed
+        self.max_tasks = max_tasks
+        self.work_ms = work_ms
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.paused: set[str] = set()
         self._count = 0
@@ -113,7 +118,9 @@ class WorkerPool:
             cmd = [sys.executable, "-m", "chaos.worker", "--worker-id", worker_id,
                    "--nodes", nodes, "--history", str(self.run_dir / f"history-{worker_id}.jsonl"),
                    "--held-file", str(self._held_file(worker_id)),
-                   "--lease-ms", str(self.lease_ms), "--seed", str(self.seed * 1000 + self._count)]
+                   "--lease-ms", str(self.lease_ms), "--seed", str(self.seed * 1000 + self._count),
+                   "--max-tasks", str(self.max_tasks),
+                   "--work-ms", f"{self.work_ms[0]},{self.work_ms[1]}"]
             env = dict(os.environ)
         log = (self.run_dir / "logs" / f"{worker_id}.log").open("ab")
         self.procs[worker_id] = subprocess.Popen(
