@@ -44,6 +44,8 @@ class Active:
     fault: str
     targets: list[str]
     heal: Callable[[], None]
+    t_start: float | None = None
+    """When the damage was done, if later than the fault was called (a search came first)."""
 
 
 Fault = Callable[[Context], Active | None]
@@ -190,20 +192,22 @@ def kill_worker(ctx: Context) -> Active | None:
     worker = _holding_worker(ctx)
     if worker is None:
         return None
+    t_start = now_ms()
     ctx.workers.kill(worker)
 
     def replace() -> None:
         ctx.workers.spawn(real=ctx.workers.is_real(worker))
 
-    return Active("kill-worker", [worker], replace)
+    return Active("kill-worker", [worker], replace, t_start)
 
 
 def pause_worker(ctx: Context) -> Active | None:
     worker = _holding_worker(ctx)
     if worker is None:
         return None
+    t_start = now_ms()
     ctx.workers.pause(worker)
-    return Active("pause-worker", [worker], lambda: ctx.workers.resume(worker))
+    return Active("pause-worker", [worker], lambda: ctx.workers.resume(worker), t_start)
 
 
 def mixed(ctx: Context) -> Active | None:
@@ -277,7 +281,7 @@ class Nemesis(threading.Thread):
                 if active is None:
                     continue
                 self.active = active
-                self._record("start", active, t_start)
+                self._record("start", active, active.t_start or t_start)
             ctx.stopping.wait(hold)
             self.heal()
             self.after_heal()
