@@ -246,6 +246,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "completions race expiry and re-claims", kill_leader,
              workload={"lease_ms": 2000, "work_ms": (100, 1400), "max_tasks": 2,
                        "submit_rate": 0.5, "workers": 6}),
+    Scenario("bulk", "batches of up to 200 tasks and claims of 100 while a random node is "
+             "killed; the log compacted every 5 s, so restarts load large snapshots",
+             kill_random, node_settings=COMPACT_OFTEN,
+             workload={"batch_max": 200, "submit_rate": 1.0, "max_tasks": 100,
+                       "work_ms": (0, 1)}),
     Scenario("mixed", "a random node, network or worker fault each time; log compacted "
              "every 5 s", mixed, real_workers=1, node_settings=COMPACT_OFTEN),
 ]}

@@ -48,6 +48,8 @@ class Settings:
     work_ms: tuple[int, int] = (5, 40)
     """Each task's simulated work in a harness worker, drawn from this range."""
     max_tasks: int = 8
+    batch_max: int = 8
+    """The largest batch a submitter sends (40% of its submissions are batches)."""
 
 
 DEFAULT_NODE_SETTINGS: dict[str, Any] = {"tick_ms": 200}
@@ -118,7 +120,7 @@ class Run:
         tag = f"{self.scenario.name}-{s.seed}-{secrets.token_hex(3)}"
         submitters = [
             Submitter(f"s{i}", self.cluster, self.history, seed=s.seed * 100 + i,
-                      rate_per_s=s.submit_rate, run_tag=tag)
+                      rate_per_s=s.submit_rate, run_tag=tag, batch_max=s.batch_max)
             for i in range(1, s.submitters + 1)
         ]
         for sub in submitters:

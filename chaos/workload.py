@@ -30,7 +30,7 @@ SUBMIT_TRIES = 3
 class Submitter(threading.Thread):
     def __init__(
         self, name: str, cluster: Cluster, history: HistoryWriter, *, seed: int,
-        rate_per_s: float, run_tag: str,
+        rate_per_s: float, run_tag: str, batch_max: int = 8,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self.cluster = cluster
@@ -38,6 +38,7 @@ class Submitter(threading.Thread):
         self.rng = random.Random(seed)
         self.interval = 1.0 / rate_per_s
         self.run_tag = run_tag
+        self.batch_max = batch_max
         self.stopping = threading.Event()
         self._seq = 0
 
@@ -47,7 +48,7 @@ class Submitter(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.wait(self.interval * self.rng.uniform(0.5, 1.5)):
-            n = 1 if self.rng.random() < 0.6 else self.rng.randint(2, 8)
+            n = 1 if self.rng.random() < 0.6 else self.rng.randint(2, self.batch_max)
             submit(self.cluster, self.history, [self._next_id() for _ in range(n)], self.rng,
                    process=self.name)
 
