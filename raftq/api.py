@@ -21,6 +21,7 @@ from raftq import validate as v
 from raftq.api_status import StatusApi
 from raftq.commands import (
     Barrier,
+    Body,
     Cancel,
     Claim,
     Command,
@@ -165,14 +166,18 @@ class Api:
         except (ValueError, RecursionError) as exc:
             raise InvalidRequest(f"body is not valid JSON: {exc}") from None
 
-    def command(self, request: web.Request, body: Any) -> Command:
+    def stamp(self, request: web.Request) -> tuple[str, int]:
+        """The request id (the Idempotency-Key, else a new one) and the time."""
         key = request.headers.get("Idempotency-Key", "")
         if len(key) > 200:
             raise InvalidRequest("Idempotency-Key must be at most 200 characters",
                                  field="Idempotency-Key")
-        return Command(body, key or self.new_id(), now_ms())
+        return key or self.new_id(), now_ms()
 
-    async def propose(self, request: web.Request, body: Any) -> Any:
+    def command(self, request: web.Request, body: Body) -> Command:
+        return Command(body, *self.stamp(request))
+
+    async def propose(self, request: web.Request, body: Body) -> Any:
         return await self.replica.propose(self.command(request, body))
 
     def task_view(self, task_id: str) -> dict[str, Any] | None:
@@ -201,9 +206,10 @@ class Api:
         return {"task": task, "created": outcome["created"]}
 
     async def submit(self, request: web.Request) -> web.Response:
-        cmd = self.command(request, None)
-        cmd.body = Submit([self.spec(await self.body(request), "", cmd.now_ms)])
-        (outcome,) = raise_for(await self.replica.propose(cmd))
+        request_id, stamp = self.stamp(request)
+        spec = self.spec(await self.body(request), "", stamp)
+        (outcome,) = raise_for(await self.replica.propose(Command(Submit([spec]), request_id,
+                                                                  stamp)))
         self.metrics.submitted(1 if outcome["created"] else 0)
         return web.json_response(self.submitted(outcome), status=201 if outcome["created"] else 200)
 
@@ -213,13 +219,13 @@ class Api:
         if not isinstance(tasks, list) or not 0 < len(tasks) <= v.MAX_BATCH:
             raise InvalidRequest(f"tasks must be a list of 1-{v.MAX_BATCH} task specs",
                                  field="tasks")
-        cmd = self.command(request, None)
-        specs = [self.spec(t, f"tasks[{i}]", cmd.now_ms) for i, t in enumerate(tasks)]
+        request_id, stamp = self.stamp(request)
+        specs = [self.spec(t, f"tasks[{i}]", stamp) for i, t in enumerate(tasks)]
         ids = [s.id for s in specs]
         if len(set(ids)) != len(ids):
             raise InvalidRequest("task ids in a batch must be unique", field="tasks")
-        cmd.body = Submit(specs)
-        outcomes = raise_for(await self.replica.propose(cmd))
+        outcomes = raise_for(await self.replica.propose(Command(Submit(specs), request_id,
+                                                                stamp)))
         self.metrics.submitted(sum(1 for o in outcomes if o["created"]))
         return web.json_response({"results": outcomes})
 
@@ -278,7 +284,7 @@ class Api:
         # Each proposal of this long-poll gets its own request id derived from
         # the request's: a repeat of the request replays the same sequence,
         # and a second proposal is not mistaken for a repeat of the first.
-        base = self.command(request, claim).request_id
+        base, _ = self.stamp(request)
         attempt = 0
         while True:
             if gone(request):
