@@ -366,14 +366,7 @@ class Replica:
         if machine is None:
             return {"role": "stopped", "leader": None, "term": 0, "commit_index": 0,
                     "applied_index": 0, "has_quorum": False, "partners": {}}
-        for _ in range(3):
-            try:
-                status = machine.getStatus()
-                break
-            except RuntimeError:  # a dict changed under us on the raft thread
-                continue
-        else:
-            status = {}
+        status = machine.getStatus()
         leader = status.get("leader")
         partners = {
             addr: status.get(f"partner_node_status_server_{addr}", 0) == 2
