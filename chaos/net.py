@@ -77,6 +77,15 @@ def netns_available() -> str | None:
         return "no ip(8)"
     if not any(shutil.which(t) for t in ("iptables-restore", "iptables-legacy-restore", "nft")):
         return "no iptables or nft"
+    probe = f"rqprobe{os.getpid()}"
+    try:  # root in a container may still lack the capability
+        _run("ip", "netns", "add", probe)
+    except (OSError, subprocess.CalledProcessError):
+        return "cannot create network namespaces"
+    try:
+        _run("ip", "netns", "del", probe)
+    except (OSError, subprocess.CalledProcessError):
+        pass
     return None
 
 
