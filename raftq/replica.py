@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
 # How often Raft's timers are looked at when no socket event wakes it.
-TICK_PERIOD_S = 0.005
+TICK_PERIOD_S = 0.01
 
 
 @dataclass(slots=True)
