@@ -72,25 +72,17 @@ def test_batch_claim_complete_through_followers(cluster: LocalCluster) -> None:
     assert workers["workers"][0]["running"] == 4
 
 
-def test_long_poll_claim_wakes_on_submit(cluster: LocalCluster) -> None:
-    import threading
-
+def test_long_poll_claim_wakes_when_a_task_becomes_ready(cluster: LocalCluster) -> None:
     url = cluster.http_urls[follower(cluster)]
-    result: dict[str, object] = {}
-
-    def claim() -> None:
-        result["r"] = http(url + "/v1/claims", "POST",
-                           {"worker_id": "w", "max": 1, "wait_ms": 10000}, timeout=15)
-
-    t = threading.Thread(target=claim)
+    task = submit(cluster.http_urls[0], delay_ms=1500)
+    assert task["status"] == "scheduled"
     started = time.monotonic()
-    t.start()
-    wait_for(lambda: http(url + "/v1/workers")[1]["workers"] == [] or True)
-    submit(cluster.http_urls[0])
-    t.join(15)
-    status, body = result["r"]  # type: ignore[misc]
-    assert status == 200 and len(body["tasks"]) == 1
-    assert time.monotonic() - started < 9
+    status, body = http(url + "/v1/claims", "POST",
+                        {"worker_id": "w", "max": 1, "wait_ms": 10000}, timeout=15)
+    waited = time.monotonic() - started
+    assert status == 200 and [t["id"] for t in body["tasks"]] == [task["id"]]
+    # It waited for the delay to pass, then woke at once, long before wait_ms.
+    assert 1.0 <= waited < 4.0, waited
 
 
 def test_leader_kill_new_leader_within_3s_and_nothing_lost(cluster: LocalCluster) -> None:
