@@ -190,7 +190,6 @@ def test_cluster_status_cli(cluster: LocalCluster) -> None:
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("node")]
     assert len(lines) == 3
     assert sum(" leader " in ln for ln in lines) == 1
-    victim = (cluster.leader_index() or 0 + 1) % 3
     victim = follower(cluster)
     cluster.kill(victim, signal.SIGKILL)
     out = run()
