@@ -181,9 +181,8 @@ class Api:
         return await self.replica.propose(self.command(request, body))
 
     def task_view(self, task_id: str) -> dict[str, Any] | None:
-        with self.replica.lock:
-            task = self.replica.state.tasks.get(task_id)
-            return task_json(task) if task is not None else None
+        task = self.replica.state.tasks.get(task_id)
+        return task_json(task) if task is not None else None
 
     async def maybe_barrier(self, request: web.Request) -> None:
         consistency = request.query.get("consistency", "local")
@@ -259,10 +258,9 @@ class Api:
         if not 1 <= limit <= 1000:
             raise InvalidRequest("limit must be 1-1000", field="limit")
         await self.maybe_barrier(request)
-        with self.replica.lock:
-            state = self.replica.state
-            ids = state.list_ids(status, q.get("queue"), limit)
-            tasks = [task_json(state.tasks[i]) for i in ids]
+        state = self.replica.state
+        ids = state.list_ids(status, q.get("queue"), limit)
+        tasks = [task_json(state.tasks[i]) for i in ids]
         return web.json_response({"tasks": tasks})
 
     async def cancel(self, request: web.Request) -> web.Response:
@@ -290,8 +288,7 @@ class Api:
             if gone(request):
                 return web.json_response({"tasks": []})  # nobody to hand leases to
             remaining = deadline - time.monotonic()
-            with self.replica.lock:
-                ready = self.replica.state.ready_count(queues)
+            ready = self.replica.state.ready_count(queues)
             if ready or remaining <= 0:
                 attempt += 1
                 cmd = Command(claim, f"{base}:{attempt}", now_ms())
@@ -306,9 +303,8 @@ class Api:
             # now rather than leaving them leased until the lease expires.
             await self.propose(request, Release(worker_id, leases))
             return web.json_response({"tasks": []})
-        with self.replica.lock:
-            tasks = self.replica.state.tasks
-            out = [claimed_json(tasks[t["id"]], t) for t in result["tasks"] if t["id"] in tasks]
+        tasks = self.replica.state.tasks
+        out = [claimed_json(tasks[t["id"]], t) for t in result["tasks"] if t["id"] in tasks]
         self.metrics.claimed(len(out))
         return web.json_response({"tasks": out})
 
@@ -361,8 +357,7 @@ class Api:
         return web.json_response({"results": out})
 
     async def workers(self, request: web.Request) -> web.Response:
-        with self.replica.lock:
-            return web.json_response({"workers": self.replica.state.workers_view()})
+        return web.json_response({"workers": self.replica.state.workers_view()})
 
     # ------------------------------------------------------- dead letters
 
@@ -371,10 +366,9 @@ class Api:
         if not 1 <= limit <= 1000:
             raise InvalidRequest("limit must be 1-1000", field="limit")
         await self.maybe_barrier(request)
-        with self.replica.lock:
-            state = self.replica.state
-            ids = state.list_ids(Status.DEAD, request.query.get("queue"), limit)
-            tasks = [task_json(state.tasks[i]) for i in ids]
+        state = self.replica.state
+        ids = state.list_ids(Status.DEAD, request.query.get("queue"), limit)
+        tasks = [task_json(state.tasks[i]) for i in ids]
         return web.json_response({"tasks": tasks})
 
     async def requeue(self, request: web.Request) -> web.Response:
@@ -395,5 +389,4 @@ class Api:
 
     async def queues(self, request: web.Request) -> web.Response:
         await self.maybe_barrier(request)
-        with self.replica.lock:
-            return web.json_response({"queues": self.replica.state.depths()})
+        return web.json_response({"queues": self.replica.state.depths()})

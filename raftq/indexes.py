@@ -43,7 +43,6 @@ class Indexes:
         # worker_id -> [host, pid, queues, last_seen_ms]
         self.workers: dict[str, list[Any]] = {}
         self.worker_leases: dict[str, dict[str, None]] = {}
-        self.applied = 0  # commands applied, for status pages
 
 
     def _forget_workers(self) -> None:

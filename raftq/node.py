@@ -49,15 +49,14 @@ class Node:
         self._stopping = asyncio.Event()
 
     def _gauges(self) -> dict[str, Any]:
-        with self.replica.lock:
-            state = self.replica.state
-            snap = {
-                "counts": dict(state.counts),
-                "ready_counts": dict(state.ready_counts),
-                "leased": len(state.by_status[Status.LEASED]),
-                "dead": len(state.by_status[Status.DEAD]),
-                "workers": len(state.workers),
-            }
+        state = self.replica.state
+        snap = {
+            "counts": dict(state.counts),
+            "ready_counts": dict(state.ready_counts),
+            "leased": len(state.by_status[Status.LEASED]),
+            "dead": len(state.by_status[Status.DEAD]),
+            "workers": len(state.workers),
+        }
         snap["raft"] = self.replica.raft_status()
         return snap
 

@@ -2,8 +2,8 @@
 
 PySyncObj runs on the event loop (see ``raftq.raftloop``). It calls
 ``_Machine.apply_entry`` with each committed entry (encoded command bytes) in
-log order on every node, on the same thread as the HTTP handlers; the lock
-around the state only guards against future threads.
+log order on every node, on the same thread as the HTTP handlers, so handlers
+read the state without locking.
 
 Proposals made in the same event-loop turn are coalesced into one Raft entry
 (group commit): one ``Group`` command whose result is the list of the members'
@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,9 +111,7 @@ class Replica:
         self.data_dir = data_dir
         self.proposal_timeout_s = proposal_timeout_s
         self.max_inflight = max_inflight
-        self.lock = threading.RLock()
         self.state = State()
-        self.entries_applied = 0
         self._secret = secret
         self._machine: _Machine | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -202,9 +199,7 @@ class Replica:
         except DecodeError as exc:
             log.error("undecodable log entry skipped: %s", exc)
             return {"error": "bad_command", "message": str(exc)}
-        with self.lock:
-            result = self.state.apply(cmd)
-            self.entries_applied += 1
+        result = self.state.apply(cmd)
         self._notify_changed()
         return result
 
@@ -257,8 +252,7 @@ class Replica:
         with open(filename, "rb") as f:
             data = msgpack.unpackb(f.read(), raw=False, strict_map_key=False)
         restored = snapshot.from_plain(data["state"])
-        with self.lock:
-            self.state = restored
+        self.state = restored
         self._notify_changed()
         last, before_last = data["raft"]
         return tuple(last), tuple(before_last), {TCPNode(a) for a in data["cluster"]}

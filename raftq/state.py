@@ -75,7 +75,6 @@ class State(Indexes):
             return _err("internal", f"{type(exc).__name__}: {exc}")
 
     def _apply_one(self, cmd: Command) -> Result:
-        self.applied += 1
         rid = cmd.request_id
         if rid and rid in self.dedupe:
             return self.dedupe[rid]

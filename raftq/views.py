@@ -1,4 +1,4 @@
-"""JSON views of state objects for the HTTP API (read-only; call under the replica lock)."""
+"""JSON views of state objects for the HTTP API (read-only)."""
 
 from __future__ import annotations
 
