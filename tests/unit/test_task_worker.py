@@ -128,8 +128,10 @@ class SlowClaims(FakeApi):
     def __init__(self, n: int, delay: float) -> None:
         super().__init__(n, 0.01, slots=100)
         self.delay = delay
+        self.claiming = asyncio.Event()
 
     async def claim(self, worker_id: str, queues: Any, max: int, **kw: Any) -> list[Any]:
+        self.claiming.set()
         await asyncio.sleep(self.delay)
         out, self.supply = self.supply[:max], self.supply[max:]
         self.claimed += [t["id"] for t in out]
@@ -142,7 +144,7 @@ def test_a_claim_in_flight_at_stop_is_awaited_and_its_tasks_handed_back() -> Non
     async def main() -> None:
         worker = make(api, concurrency=3)
         run = asyncio.create_task(worker.run())
-        await asyncio.sleep(0.1)  # the first claim is in flight
+        await asyncio.wait_for(api.claiming.wait(), 5)  # the first claim is in flight
         worker.stop()
         await asyncio.wait_for(run, 10)
 
@@ -157,9 +159,9 @@ def test_halt_does_not_wait_for_a_claim_in_flight() -> None:
     async def main() -> float:
         worker = make(api, concurrency=3)
         run = asyncio.create_task(worker.run())
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(api.claiming.wait(), 5)
         worker.stop()
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)  # let the worker see the stop before the halt
         started = time.monotonic()
         worker.halt()
         await asyncio.wait_for(run, 10)
