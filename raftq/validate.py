@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import msgpack
@@ -31,13 +32,13 @@ MAX_ID_LEN = 200
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-/]{1,200}$")
 DAY_MS = 86_400_000
 
-TASK_FIELDS = {
+TASK_FIELDS = frozenset({
     "id", "name", "args", "kwargs", "queue", "priority", "delay_ms", "eta_ms", "max_attempts",
     "timeout_ms", "retry_backoff_ms", "result_ttl_ms",
-}
+})
 
 
-def obj(body: Any, allowed: set[str], where: str = "") -> dict[str, Any]:
+def obj(body: Any, allowed: AbstractSet[str], where: str = "") -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest(f"{where or 'body'} must be a JSON object", field=where or None)
     unknown = sorted(set(body) - allowed)
@@ -110,6 +111,81 @@ def string_list(body: dict[str, Any], key: str, default: list[str]) -> list[str]
 
 
 def task_spec(
+    body: Any, *, where: str, new_id: Callable[[], str], now_ms: int, result_ttl_ms: int,
+    max_payload: int,
+) -> TaskSpec:
+    """A task spec from a JSON task object; ``InvalidRequest`` names the bad field."""
+    if type(body) is dict and body.keys() <= TASK_FIELDS:
+        spec = _plain_task_spec(body, new_id, result_ttl_ms, max_payload)
+        if spec is not None:
+            return spec
+    return _task_spec(body, where=where, new_id=new_id, now_ms=now_ms,
+                      result_ttl_ms=result_ttl_ms, max_payload=max_payload)
+
+
+# msgpack of ``[[], {}]``: the payload of a task without arguments.
+_NO_ARGS = b"\x92\x90\x80"
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def _name(value: Any) -> bool:
+    return type(value) is str and len(value) <= MAX_ID_LEN and NAME_RE.match(value) is not None
+
+
+def _plain_task_spec(
+    body: dict[str, Any], new_id: Callable[[], str], result_ttl_ms: int, max_payload: int,
+) -> TaskSpec | None:
+    """The spec of a valid task without a delay, checked in one pass; None for anything else.
+
+    Batch submits validate every task on the receiving node, so the common
+    shape gets this path; whatever it does not accept goes through
+    ``_task_spec``, which accepts or rejects it field by field. Both must give
+    the same spec for a body this one accepts (a unit test compares them).
+    """
+    get = body.get
+    name: Any = get("name")
+    queue = get("queue", DEFAULT_QUEUE)
+    args = get("args", [])
+    kwargs = get("kwargs", {})
+    prio = get("priority")
+    attempts = get("max_attempts", DEFAULT_MAX_ATTEMPTS)
+    timeout = get("timeout_ms", DEFAULT_TIMEOUT_MS)
+    backoff = get("retry_backoff_ms", DEFAULT_RETRY_BACKOFF_MS)
+    ttl = get("result_ttl_ms", result_ttl_ms)
+    if prio is None:
+        prio = DEFAULT_PRIORITY
+    elif type(prio) is str:
+        prio = PRIORITY_NAMES.get(prio)
+    if not (
+        _name(name) and _name(queue)
+        and type(args) is list and type(kwargs) is dict
+        and type(prio) is int and 0 <= prio <= 255
+        and type(attempts) is int and 1 <= attempts <= 1000
+        and type(timeout) is int and 1 <= timeout <= 7 * DAY_MS
+        and type(backoff) is int and 0 <= backoff <= DAY_MS
+        and type(ttl) is int and 1 <= ttl <= 365 * DAY_MS
+        and "delay_ms" not in body and "eta_ms" not in body
+    ):
+        return None
+    if args or kwargs:
+        try:
+            payload = _packer.pack([args, kwargs])
+        except (OverflowError, ValueError, TypeError):
+            return None
+        if len(payload) > max_payload:
+            return None
+    else:
+        payload = _NO_ARGS
+    if "id" in body:
+        task_id = body["id"]
+        if type(task_id) is not str or not 0 < len(task_id) <= MAX_ID_LEN:
+            return None
+    else:
+        task_id = new_id()
+    return TaskSpec(task_id, name, queue, prio, payload, 0, attempts, timeout, backoff, ttl)
+
+
+def _task_spec(
     body: Any, *, where: str, new_id: Callable[[], str], now_ms: int, result_ttl_ms: int,
     max_payload: int,
 ) -> TaskSpec:
