@@ -12,10 +12,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
-
-from aiohttp import web
 
 from raftq import validate as v
 from raftq.api_status import StatusApi
@@ -37,18 +34,18 @@ from raftq.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
-    PayloadTooLarge,
     RaftqError,
     StaleLease,
     Unavailable,
 )
+from raftq.http import Handler, Request, Response, json_response
 from raftq.metrics import Metrics
 from raftq.model import TERMINAL, Status
 from raftq.replica import Replica
 from raftq.views import claimed_json, task_json
 
 log = logging.getLogger(__name__)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Route = tuple[str, str, Handler]
 
 _ERRORS: dict[str, type[RaftqError]] = {
     "not_found": NotFound,
@@ -69,17 +66,11 @@ def raise_for(result: Any) -> Any:
     return result
 
 
-def error_response(exc: RaftqError) -> web.Response:
-    headers = {}
+def error_response(exc: RaftqError) -> Response:
+    headers = None
     if isinstance(exc, Unavailable):
-        headers["Retry-After"] = str(exc.retry_after_s)
-    return web.json_response(exc.to_json(), status=exc.status, headers=headers)
-
-
-def gone(request: web.Request) -> bool:
-    """True when the client has disconnected (aiohttp does not cancel the handler)."""
-    transport = request.transport
-    return transport is None or transport.is_closing()
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return json_response(exc.to_json(), status=exc.status, headers=headers)
 
 
 class Ids:
@@ -103,88 +94,74 @@ class Api:
 
     # ------------------------------------------------------------ plumbing
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[Route]:
         from raftq.dashboard import dashboard
 
         return [
-            web.post("/v1/tasks", self.submit),
-            web.post("/v1/tasks/batch", self.submit_batch),
-            web.get("/v1/tasks", self.list_tasks),
-            web.get("/v1/tasks/{id}", self.get_task),
-            web.delete("/v1/tasks/{id}", self.cancel),
-            web.post("/v1/tasks/{id}/complete", self.complete),
-            web.post("/v1/tasks/{id}/fail", self.fail),
-            web.post("/v1/completions", self.completions),
-            web.post("/v1/claims", self.claim),
-            web.post("/v1/leases/extend", self.extend),
-            web.post("/v1/leases/release", self.release),
-            web.get("/v1/dead-letters", self.dead_letters),
-            web.post("/v1/dead-letters/{id}/requeue", self.requeue),
-            web.delete("/v1/dead-letters/{id}", self.purge_one),
-            web.delete("/v1/dead-letters", self.purge_all),
-            web.get("/v1/queues", self.queues),
-            web.get("/v1/workers", self.workers),
-            web.get("/", dashboard),
+            ("POST", "/v1/tasks", self.submit),
+            ("POST", "/v1/tasks/batch", self.submit_batch),
+            ("GET", "/v1/tasks", self.list_tasks),
+            ("GET", "/v1/tasks/{id}", self.get_task),
+            ("DELETE", "/v1/tasks/{id}", self.cancel),
+            ("POST", "/v1/tasks/{id}/complete", self.complete),
+            ("POST", "/v1/tasks/{id}/fail", self.fail),
+            ("POST", "/v1/completions", self.completions),
+            ("POST", "/v1/claims", self.claim),
+            ("POST", "/v1/leases/extend", self.extend),
+            ("POST", "/v1/leases/release", self.release),
+            ("GET", "/v1/dead-letters", self.dead_letters),
+            ("POST", "/v1/dead-letters/{id}/requeue", self.requeue),
+            ("DELETE", "/v1/dead-letters/{id}", self.purge_one),
+            ("DELETE", "/v1/dead-letters", self.purge_all),
+            ("GET", "/v1/queues", self.queues),
+            ("GET", "/v1/workers", self.workers),
+            ("GET", "/", dashboard),
             *self.status.routes(),
         ]
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def middleware(self, request: Request, handler: Handler) -> Response:
         started = time.perf_counter()
-        route = request.match_info.route.resource
-        path = route.canonical if route is not None else "unmatched"
         try:
             response = await handler(request)
         except RaftqError as exc:
             response = error_response(exc)
-        except web.HTTPRequestEntityTooLarge:
-            response = error_response(PayloadTooLarge(
-                f"request body over the limit of {request.app['max_body']} bytes"))
-        except web.HTTPException as exc:
-            if exc.status >= 400:
-                code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-                response = web.json_response(
-                    {"error": {"code": code, "message": exc.reason}}, status=exc.status)
-            else:
-                raise
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
-            response = web.json_response(
+            response = json_response(
                 {"error": {"code": "internal", "message": "internal error; see the node log"}},
                 status=500)
-        self.metrics.observe_request(request.method, path, response.status,
+        self.metrics.observe_request(request.method, request.route, response.status,
                                      time.perf_counter() - started)
         return response
 
-    async def body(self, request: web.Request) -> Any:
+    def body(self, request: Request) -> Any:
         if request.content_type not in ("application/json", "", "application/octet-stream"):
             raise InvalidRequest(f"Content-Type must be application/json, not "
-                                 f"{request.content_type}")
-        raw = await request.read()
+                                 f"{request.content_type}", field="Content-Type")
         try:
-            return json.loads(raw)
+            return json.loads(request.body)
         except (ValueError, RecursionError) as exc:
             raise InvalidRequest(f"body is not valid JSON: {exc}") from None
 
-    def stamp(self, request: web.Request) -> tuple[str, int]:
+    def stamp(self, request: Request) -> tuple[str, int]:
         """The request id (the Idempotency-Key, else a new one) and the time."""
-        key = request.headers.get("Idempotency-Key", "")
+        key = request.headers.get("idempotency-key", "")
         if len(key) > 200:
             raise InvalidRequest("Idempotency-Key must be at most 200 characters",
                                  field="Idempotency-Key")
         return key or self.new_id(), now_ms()
 
-    def command(self, request: web.Request, body: Body) -> Command:
+    def command(self, request: Request, body: Body) -> Command:
         return Command(body, *self.stamp(request))
 
-    async def propose(self, request: web.Request, body: Body) -> Any:
+    async def propose(self, request: Request, body: Body) -> Any:
         return await self.replica.propose(self.command(request, body))
 
     def task_view(self, task_id: str) -> dict[str, Any] | None:
         task = self.replica.state.tasks.get(task_id)
         return task_json(task) if task is not None else None
 
-    async def maybe_barrier(self, request: web.Request) -> None:
+    async def maybe_barrier(self, request: Request) -> None:
         consistency = request.query.get("consistency", "local")
         if consistency not in ("local", "leader"):
             raise InvalidRequest("consistency must be local or leader", field="consistency")
@@ -204,16 +181,16 @@ class Api:
             task = {"id": outcome["id"], "status": outcome["status"]}
         return {"task": task, "created": outcome["created"]}
 
-    async def submit(self, request: web.Request) -> web.Response:
+    async def submit(self, request: Request) -> Response:
         request_id, stamp = self.stamp(request)
-        spec = self.spec(await self.body(request), "", stamp)
+        spec = self.spec(self.body(request), "", stamp)
         (outcome,) = raise_for(await self.replica.propose(Command(Submit([spec]), request_id,
                                                                   stamp)))
         self.metrics.submitted(1 if outcome["created"] else 0)
-        return web.json_response(self.submitted(outcome), status=201 if outcome["created"] else 200)
+        return json_response(self.submitted(outcome), status=201 if outcome["created"] else 200)
 
-    async def submit_batch(self, request: web.Request) -> web.Response:
-        body = v.obj(await self.body(request), {"tasks"})
+    async def submit_batch(self, request: Request) -> Response:
+        body = v.obj(self.body(request), {"tasks"})
         tasks = body.get("tasks")
         if not isinstance(tasks, list) or not 0 < len(tasks) <= v.MAX_BATCH:
             raise InvalidRequest(f"tasks must be a list of 1-{v.MAX_BATCH} task specs",
@@ -226,9 +203,9 @@ class Api:
         outcomes = raise_for(await self.replica.propose(Command(Submit(specs), request_id,
                                                                 stamp)))
         self.metrics.submitted(sum(1 for o in outcomes if o["created"]))
-        return web.json_response({"results": outcomes})
+        return json_response({"results": outcomes})
 
-    async def get_task(self, request: web.Request) -> web.Response:
+    async def get_task(self, request: Request) -> Response:
         task_id = request.match_info["id"]
         wait = v.wait_ms(request.query.get("wait_ms"))
         await self.maybe_barrier(request)
@@ -239,10 +216,10 @@ class Api:
             if task is None and remaining <= 0:
                 raise NotFound(f"no task {task_id}")
             if task is not None and (task["status"] in TERMINAL or remaining <= 0):
-                return web.json_response({"task": task})
+                return json_response({"task": task})
             await self.replica.wait_changed(remaining)
 
-    async def list_tasks(self, request: web.Request) -> web.Response:
+    async def list_tasks(self, request: Request) -> Response:
         q = request.query
         unknown = sorted(set(q) - {"status", "queue", "limit", "consistency"})
         if unknown:
@@ -261,17 +238,17 @@ class Api:
         state = self.replica.state
         ids = state.list_ids(status, q.get("queue"), limit)
         tasks = [task_json(state.tasks[i]) for i in ids]
-        return web.json_response({"tasks": tasks})
+        return json_response({"tasks": tasks})
 
-    async def cancel(self, request: web.Request) -> web.Response:
+    async def cancel(self, request: Request) -> Response:
         task_id = request.match_info["id"]
         raise_for(await self.propose(request, Cancel(task_id)))
-        return web.json_response({"task": self.task_view(task_id)})
+        return json_response({"task": self.task_view(task_id)})
 
     # ------------------------------------------------------------ workers
 
-    async def claim(self, request: web.Request) -> web.Response:
-        body = v.obj(await self.body(request),
+    async def claim(self, request: Request) -> Response:
+        body = v.obj(self.body(request),
                      {"worker_id", "queues", "max", "lease_ms", "wait_ms", "host", "pid"})
         worker_id = v.string(body, "worker_id")
         queues = v.string_list(body, "queues", ["default"])
@@ -285,8 +262,8 @@ class Api:
         base, _ = self.stamp(request)
         attempt = 0
         while True:
-            if gone(request):
-                return web.json_response({"tasks": []})  # nobody to hand leases to
+            if request.gone:
+                return json_response({"tasks": []})  # nobody to hand leases to
             remaining = deadline - time.monotonic()
             ready = self.replica.state.ready_count(queues)
             if ready or remaining <= 0:
@@ -298,29 +275,29 @@ class Api:
             else:
                 await self.replica.wait_changed(min(remaining, 1.0))
         leases = [(t["id"], t["lease_token"]) for t in result["tasks"]]
-        if leases and gone(request):
+        if leases and request.gone:
             # The worker left while its claim was in flight: hand the tasks back
             # now rather than leaving them leased until the lease expires.
             await self.propose(request, Release(worker_id, leases))
-            return web.json_response({"tasks": []})
+            return json_response({"tasks": []})
         tasks = self.replica.state.tasks
         out = [claimed_json(tasks[t["id"]], t) for t in result["tasks"] if t["id"] in tasks]
         self.metrics.claimed(len(out))
-        return web.json_response({"tasks": out})
+        return json_response({"tasks": out})
 
-    async def extend(self, request: web.Request) -> web.Response:
-        body = v.obj(await self.body(request), {"worker_id", "leases", "lease_ms"})
+    async def extend(self, request: Request) -> Response:
+        body = v.obj(self.body(request), {"worker_id", "leases", "lease_ms"})
         cmd = Extend(v.string(body, "worker_id"), v.leases(body), v.lease_ms(body))
-        return web.json_response(raise_for(await self.propose(request, cmd)))
+        return json_response(raise_for(await self.propose(request, cmd)))
 
-    async def release(self, request: web.Request) -> web.Response:
-        body = v.obj(await self.body(request), {"worker_id", "leases"})
+    async def release(self, request: Request) -> Response:
+        body = v.obj(self.body(request), {"worker_id", "leases"})
         cmd = Release(v.string(body, "worker_id"), v.leases(body))
-        return web.json_response(raise_for(await self.propose(request, cmd)))
+        return json_response(raise_for(await self.propose(request, cmd)))
 
-    async def finish_one(self, request: web.Request, failed: bool) -> web.Response:
+    async def finish_one(self, request: Request, failed: bool) -> Response:
         task_id = request.match_info["id"]
-        body = await self.body(request)
+        body = self.body(request)
         if isinstance(body, dict) and failed and "error" not in body:
             raise InvalidRequest("error is required", field="error")
         if isinstance(body, dict) and not failed and "error" in body:
@@ -329,16 +306,16 @@ class Api:
         (result,) = await self.propose(request, Finish("", [outcome]))
         raise_for(result)
         self.metrics.finished(result["status"])
-        return web.json_response({"task": self.task_view(task_id)})
+        return json_response({"task": self.task_view(task_id)})
 
-    async def complete(self, request: web.Request) -> web.Response:
+    async def complete(self, request: Request) -> Response:
         return await self.finish_one(request, failed=False)
 
-    async def fail(self, request: web.Request) -> web.Response:
+    async def fail(self, request: Request) -> Response:
         return await self.finish_one(request, failed=True)
 
-    async def completions(self, request: web.Request) -> web.Response:
-        body = v.obj(await self.body(request), {"worker_id", "items"})
+    async def completions(self, request: Request) -> Response:
+        body = v.obj(self.body(request), {"worker_id", "items"})
         items = body.get("items")
         if not isinstance(items, list) or not 0 < len(items) <= v.MAX_CLAIM:
             raise InvalidRequest(f"items must be a list of 1-{v.MAX_CLAIM}", field="items")
@@ -354,14 +331,14 @@ class Api:
             else:
                 self.metrics.finished(r["status"])
                 out.append({"id": r["id"], "ok": True, "status": r["status"]})
-        return web.json_response({"results": out})
+        return json_response({"results": out})
 
-    async def workers(self, request: web.Request) -> web.Response:
-        return web.json_response({"workers": self.replica.state.workers_view()})
+    async def workers(self, request: Request) -> Response:
+        return json_response({"workers": self.replica.state.workers_view()})
 
     # ------------------------------------------------------- dead letters
 
-    async def dead_letters(self, request: web.Request) -> web.Response:
+    async def dead_letters(self, request: Request) -> Response:
         limit = v.wait_ms(request.query.get("limit", "100"), "limit")
         if not 1 <= limit <= 1000:
             raise InvalidRequest("limit must be 1-1000", field="limit")
@@ -369,24 +346,24 @@ class Api:
         state = self.replica.state
         ids = state.list_ids(Status.DEAD, request.query.get("queue"), limit)
         tasks = [task_json(state.tasks[i]) for i in ids]
-        return web.json_response({"tasks": tasks})
+        return json_response({"tasks": tasks})
 
-    async def requeue(self, request: web.Request) -> web.Response:
+    async def requeue(self, request: Request) -> Response:
         task_id = request.match_info["id"]
         raise_for(await self.propose(request, Requeue(task_id)))
-        return web.json_response({"task": self.task_view(task_id)})
+        return json_response({"task": self.task_view(task_id)})
 
-    async def purge_one(self, request: web.Request) -> web.Response:
+    async def purge_one(self, request: Request) -> Response:
         task_id = request.match_info["id"]
         raise_for(await self.propose(request, Purge(task_id, None)))
-        return web.json_response({"id": task_id, "purged": True})
+        return json_response({"id": task_id, "purged": True})
 
-    async def purge_all(self, request: web.Request) -> web.Response:
+    async def purge_all(self, request: Request) -> Response:
         result = raise_for(await self.propose(request, Purge(None, request.query.get("queue"))))
-        return web.json_response({"purged": result["purged"]})
+        return json_response({"purged": result["purged"]})
 
     # ------------------------------------------------------------- queues
 
-    async def queues(self, request: web.Request) -> web.Response:
+    async def queues(self, request: Request) -> Response:
         await self.maybe_barrier(request)
-        return web.json_response({"queues": self.replica.state.depths()})
+        return json_response({"queues": self.replica.state.depths()})

@@ -7,10 +7,10 @@ import asyncio
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from raftq import snapshot
 from raftq.config import NodeConfig
+from raftq.http import Handler, Request, Response, json_response
 from raftq.metrics import Metrics
 from raftq.replica import Replica
 
@@ -22,13 +22,13 @@ class StatusApi:
         self.metrics = metrics
         self.peer_session: aiohttp.ClientSession | None = None  # made when the node starts
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[tuple[str, str, Handler]]:
         return [
-            web.get("/v1/node", self.node),
-            web.get("/v1/cluster", self.cluster),
-            web.get("/healthz", self.healthz),
-            web.get("/readyz", self.readyz),
-            web.get("/metrics", self.metrics_page),
+            ("GET", "/v1/node", self.node),
+            ("GET", "/v1/cluster", self.cluster),
+            ("GET", "/healthz", self.healthz),
+            ("GET", "/readyz", self.readyz),
+            ("GET", "/metrics", self.metrics_page),
         ]
 
     def node_view(self, with_digest: bool = False) -> dict[str, Any]:
@@ -60,8 +60,8 @@ class StatusApi:
                 return peer.id
         return raft_address
 
-    async def node(self, request: web.Request) -> web.Response:
-        return web.json_response(self.node_view(request.query.get("digest") in ("1", "true")))
+    async def node(self, request: Request) -> Response:
+        return json_response(self.node_view(request.query.get("digest") in ("1", "true")))
 
     async def fetch_peer(self, http_address: str) -> dict[str, Any] | None:
         if self.peer_session is None:
@@ -77,7 +77,7 @@ class StatusApi:
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
 
-    async def cluster(self, request: web.Request) -> web.Response:
+    async def cluster(self, request: Request) -> Response:
         me = self.node_view()
         peers = [p for p in self.config.all_nodes() if p.id != self.config.node_id]
         views = await asyncio.gather(*(self.fetch_peer(p.http_address) for p in peers))
@@ -109,7 +109,7 @@ class StatusApi:
         top_term = max((n["term"] for n in leaders), default=me["term"])
         leader = next((n["id"] for n in leaders if n["term"] == top_term), me["leader"])
         reachable = sum(1 for n in nodes if n["reachable"])
-        return web.json_response({
+        return json_response({
             "leader": leader,
             "term": top_term,
             "has_quorum": leader is not None and reachable > len(nodes) // 2,
@@ -118,18 +118,18 @@ class StatusApi:
 
     # ------------------------------------------------------------- health
 
-    async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "id": self.config.node_id})
+    async def healthz(self, request: Request) -> Response:
+        return json_response({"ok": True, "id": self.config.node_id})
 
-    async def readyz(self, request: web.Request) -> web.Response:
+    async def readyz(self, request: Request) -> Response:
         s = self.replica.raft_status()
         ready = s["leader"] is not None and s["applied_index"] >= s["leader_commit_index"]
         body = {"ready": ready, "leader": self.id_of(s["leader"]),
                 "applied_index": s["applied_index"],
                 "leader_commit_index": s["leader_commit_index"]}
-        return web.json_response(body, status=200 if ready else 503,
-                                 headers={} if ready else {"Retry-After": "1"})
+        return json_response(body, status=200 if ready else 503,
+                                 headers=None if ready else {"Retry-After": "1"})
 
-    async def metrics_page(self, request: web.Request) -> web.Response:
+    async def metrics_page(self, request: Request) -> Response:
         body, content_type = self.metrics.render()
-        return web.Response(body=body, headers={"Content-Type": content_type})
+        return Response(body, content_type=content_type)

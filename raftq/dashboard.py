@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from raftq.http import Request, Response
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>raftq</title>
@@ -46,5 +46,8 @@ refresh(); setInterval(refresh, 1000);
 """
 
 
-async def dashboard(request: web.Request) -> web.Response:
-    return web.Response(text=PAGE, content_type="text/html")
+_PAGE_BYTES = PAGE.encode()
+
+
+async def dashboard(request: Request) -> Response:
+    return Response(_PAGE_BYTES, content_type="text/html; charset=utf-8")

@@ -10,12 +10,12 @@ import time
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from raftq.api import Api, now_ms
 from raftq.commands import Command, Tick
 from raftq.config import NodeConfig
 from raftq.errors import RaftqError
+from raftq.http import Router, Server
 from raftq.metrics import Metrics
 from raftq.model import Status
 from raftq.replica import RaftTuning, Replica
@@ -60,12 +60,11 @@ class Node:
         snap["raft"] = self.replica.raft_status()
         return snap
 
-    def make_app(self) -> web.Application:
-        max_body = self.config.max_payload_bytes * 2 + 65536
-        app = web.Application(middlewares=[self.api.middleware], client_max_size=max_body)
-        app["max_body"] = max_body
-        app.add_routes(self.api.routes())
-        return app
+    def make_server(self) -> Server:
+        router = Router()
+        router.add_all(self.api.routes())
+        return Server(router, self.api.middleware,
+                      max_body=self.config.max_payload_bytes * 2 + 65536)
 
     async def _tick_loop(self) -> None:
         """The leader proposes a tick so leases expire and delayed tasks wake up."""
@@ -109,11 +108,9 @@ class Node:
             loop.add_signal_handler(sig, self._stopping.set)
         self.replica.start(loop)
         self.api.status.peer_session = aiohttp.ClientSession()
-        runner = web.AppRunner(self.make_app(), access_log=None)
-        await runner.setup()
+        server = self.make_server()
         host, port = self.config.http_host_port
-        site = web.TCPSite(runner, host, port, reuse_address=True)
-        await site.start()
+        await server.start(host, port)
         log.info("node %s: http on %s, raft on %s, data in %s", self.config.node_id,
                  self.config.http_address, self.config.raft_address, self.config.data_dir)
         ticker = asyncio.create_task(self._tick_loop())
@@ -122,7 +119,7 @@ class Node:
         log.info("node %s: shutting down", self.config.node_id)
         ticker.cancel()
         collector.cancel()
-        await runner.cleanup()
+        await server.close()
         await self.api.status.peer_session.close()
         self.replica.stop()
         log.info("node %s: stopped", self.config.node_id)
