@@ -67,13 +67,20 @@ class Metrics:
         self.tasks_finished = Counter("raftq_tasks_finished", "Completions and failures via "
                                       "this node, by resulting status", ["status"],
                                       registry=self.registry)
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def attach_gauges(self, read: Callable[[], dict[str, Any]]) -> None:
         self.registry.register(_Gauges(read))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.request_latency.labels(route).observe(seconds)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:  # looking labels up costs more than the update itself
+            children = (self.requests.labels(method, route, str(status)),
+                        self.request_latency.labels(route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_commit(self, seconds: float) -> None:
         self.proposal_latency.observe(seconds)
