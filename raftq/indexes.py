@@ -17,7 +17,7 @@ import heapq
 from collections import OrderedDict, deque
 from typing import Any
 
-from raftq.model import EXPIRING, TRANSITIONS, WORKER_FORGET_MS, Status, Task
+from raftq.model import EXPIRING, TERMINAL, TRANSITIONS, WORKER_FORGET_MS, Status, Task
 
 # Plain names for the statuses: enum member lookups are slow on Python 3.11,
 # and apply runs them for every task on every node.
@@ -81,23 +81,26 @@ class Indexes:
         old = task.status
         if new not in TRANSITIONS[old]:
             raise AssertionError(f"illegal transition {old} -> {new} for {task.id}")
+        task_id, queue, clock = task.id, task.queue, self.clock_ms
+        by_status, counts = self.by_status, self.counts
         if old is not None:
-            del self.by_status[old][task.id]
-            self._count(task.queue, old, -1)
+            del by_status[old][task_id]
+            self._count(queue, old, -1)
             if old is QUEUED:
                 self._ready_gone(task)
-        if new is QUEUED:
-            key = (task.queue, task.priority)
-            self.ready_counts[key] = self.ready_counts.get(key, 0) + 1
         task.status = new
-        task.updated_ms = self.clock_ms
-        self.by_status[new][task.id] = None
-        self._count(task.queue, new, +1)
-        if new in (SUCCEEDED, DEAD, CANCELLED):
-            task.finished_ms = self.clock_ms
+        task.updated_ms = clock
+        by_status[new][task_id] = None
+        key = (queue, str(new))
+        counts[key] = counts.get(key, 0) + 1
+        if new is QUEUED:
+            ready_key = (queue, task.priority)
+            self.ready_counts[ready_key] = self.ready_counts.get(ready_key, 0) + 1
+        elif new in TERMINAL:
+            task.finished_ms = clock
             task.ready_at_ms = None
             if new in EXPIRING:
-                heapq.heappush(self.expiry_heap, (self.clock_ms + task.result_ttl_ms, task.id))
+                heapq.heappush(self.expiry_heap, (clock + task.result_ttl_ms, task_id))
 
     def _count(self, queue: str, status: Status, delta: int) -> None:
         key = (queue, str(status))
@@ -111,11 +114,57 @@ class Indexes:
         if task.status is QUEUED:
             return
         self._move(task, QUEUED)
-        task.seq = self.next_seq
-        self.next_seq += 1
+        seq = task.seq = self.next_seq
+        self.next_seq = seq + 1
         task.ready_at_ms = None
-        levels = self.ready.setdefault(task.queue, {})
-        levels.setdefault(task.priority, deque()).append((task.seq, task.id))
+        self._ready_entries(task.queue, task.priority).append((seq, task.id))
+
+    def _enqueue_new(self, tasks: list[Task]) -> None:
+        """``_enqueue`` for tasks just created, in order, as one batch submit makes them.
+
+        Every task makes the same move, None -> QUEUED: the table is consulted
+        once, each task is checked to be new, and the counters are updated
+        once per run of tasks with the same queue and priority.
+        """
+        if not tasks:
+            return
+        if QUEUED not in TRANSITIONS[None]:
+            raise AssertionError("illegal transition None -> queued")
+        queued, clock, seq = self.by_status[QUEUED], self.clock_ms, self.next_seq
+        queue, prio, run = tasks[0].queue, tasks[0].priority, 0
+        entries = self._ready_entries(queue, prio)
+        for task in tasks:
+            if task.status is not None:
+                raise AssertionError(f"illegal transition {task.status} -> queued for {task.id}")
+            if task.queue != queue or task.priority != prio:
+                self._queued_run(queue, prio, run)
+                queue, prio, run = task.queue, task.priority, 0
+                entries = self._ready_entries(queue, prio)
+            task.status = QUEUED
+            task.updated_ms = clock
+            task.ready_at_ms = None
+            task.seq = seq
+            queued[task.id] = None
+            entries.append((seq, task.id))
+            seq += 1
+            run += 1
+        self._queued_run(queue, prio, run)
+        self.next_seq = seq
+
+    def _queued_run(self, queue: str, prio: int, n: int) -> None:
+        if n:
+            key = (queue, str(QUEUED))
+            self.counts[key] = self.counts.get(key, 0) + n
+            self.ready_counts[(queue, prio)] = self.ready_counts.get((queue, prio), 0) + n
+
+    def _ready_entries(self, queue: str, prio: int) -> deque[tuple[int, str]]:
+        levels = self.ready.get(queue)
+        if levels is None:
+            levels = self.ready[queue] = {}
+        entries = levels.get(prio)
+        if entries is None:
+            entries = levels[prio] = deque()
+        return entries
 
     def _schedule(self, task: Task, ready_at_ms: int) -> None:
         self._move(task, SCHEDULED)

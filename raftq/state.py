@@ -41,6 +41,7 @@ from raftq.commands import (
     Release,
     Requeue,
     Submit,
+    TaskSpec,
     Tick,
 )
 from raftq.indexes import CANCELLED, DEAD, LEASED, QUEUED, SCHEDULED, SUCCEEDED, Indexes
@@ -90,7 +91,7 @@ class State(Indexes):
     def _dispatch(self, cmd: Command) -> Result:
         body = cmd.body
         if isinstance(body, Submit):
-            return [self._submit_one(spec) for spec in body.tasks]
+            return self._submit(body.tasks)
         if isinstance(body, Claim):
             return self._claim(body)
         if isinstance(body, Extend):
@@ -158,28 +159,34 @@ class State(Indexes):
 
     # --------------------------------------------------------------- commands
 
-    def _submit_one(self, spec: Any) -> Result:
-        existing = self.tasks.get(spec.id)
-        if existing is not None:
-            return {"id": spec.id, "created": False, "status": str(existing.status)}
-        task = Task(
-            spec.id,
-            spec.name,
-            spec.queue,
-            spec.priority,
-            spec.payload,
-            spec.max_attempts,
-            spec.timeout_ms,
-            spec.retry_backoff_ms,
-            spec.result_ttl_ms,
-            self.clock_ms,
-        )
-        self.tasks[task.id] = task
-        if spec.ready_at_ms > self.clock_ms:
-            self._schedule(task, spec.ready_at_ms)
-        else:
-            self._enqueue(task)
-        return {"id": task.id, "created": True, "status": str(task.status)}
+    def _submit(self, specs: list[TaskSpec]) -> list[dict[str, Any]]:
+        tasks, clock = self.tasks, self.clock_ms
+        out: list[dict[str, Any]] = []
+        ready_now: list[Task] = []  # new tasks due now, queued together by _enqueue_new
+        for spec in specs:
+            task_id = spec.id
+            existing = tasks.get(task_id)
+            if existing is None:
+                task = tasks[task_id] = Task(
+                    task_id, spec.name, spec.queue, spec.priority, spec.payload,
+                    spec.max_attempts, spec.timeout_ms, spec.retry_backoff_ms,
+                    spec.result_ttl_ms, clock,
+                )
+                if spec.ready_at_ms <= clock:
+                    ready_now.append(task)
+                    out.append({"id": task_id, "created": True, "status": "queued"})
+                    continue
+            # Anything else queues the new tasks before it first: sequence numbers
+            # follow the specs' order, and an existing task may be one of them.
+            self._enqueue_new(ready_now)
+            ready_now = []
+            if existing is None:
+                self._schedule(task, spec.ready_at_ms)
+            else:
+                task = existing
+            out.append({"id": task_id, "created": existing is None, "status": str(task.status)})
+        self._enqueue_new(ready_now)
+        return out
 
     def _claim(self, claim: Claim) -> Result:
         self._touch_worker(claim.worker_id, claim.host, claim.pid, claim.queues)

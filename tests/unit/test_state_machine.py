@@ -38,6 +38,10 @@ class RecordingState(State):
         self.moves.append((task.status, new))
         super()._move(task, new)
 
+    def _enqueue_new(self, tasks: list[Task]) -> None:
+        self.moves += [(task.status, Status.QUEUED) for task in tasks]
+        super()._enqueue_new(tasks)
+
 
 def recording(state: State) -> RecordingState:
     rec = RecordingState.__new__(RecordingState)

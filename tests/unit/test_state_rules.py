@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from state_helpers import Harness, spec
+from state_helpers import Harness, check_consistency, spec
 
 from raftq import commands as c
 from raftq import snapshot
@@ -27,6 +27,27 @@ def test_submitting_an_existing_id_returns_it_and_creates_nothing() -> None:
     out = h.submit(spec("c"), spec("c"))
     assert [r["created"] for r in out] == [True, False]
     assert h.state.counts[("default", "queued")] == 2
+
+
+def test_a_mixed_batch_keeps_the_order_of_its_specs() -> None:
+    h = Harness()
+    h.submit(spec("old"))
+    out = h.submit(
+        spec("a", queue="q"), spec("b", queue="q", priority=1),
+        spec("later", ready_at_ms=h.now_ms + 10), spec("c", queue="q"),
+        spec("old"), spec("c", queue="q"), spec("d"),
+    )
+    assert [(r["id"], r["created"], r["status"]) for r in out] == [
+        ("a", True, "queued"), ("b", True, "queued"), ("later", True, "scheduled"),
+        ("c", True, "queued"), ("old", False, "queued"), ("c", False, "queued"),
+        ("d", True, "queued"),
+    ]
+    seqs = [h.task(i).seq for i in ("old", "a", "b", "later", "c", "d")]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    check_consistency(h.state)
+    assert h.state.ready_counts == {("default", 128): 2, ("q", 128): 2, ("q", 1): 1}
+    h.tick(10)
+    assert [t["id"] for t in h.claim(queues=["default"], max=5)] == ["old", "d", "later"]
 
 
 def test_a_request_id_is_applied_at_most_once() -> None:
