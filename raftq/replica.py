@@ -123,6 +123,7 @@ class Replica:
         self._tick_scheduled = False
         self._periodic: asyncio.Handle | None = None
         self._snapshot_pid: int | None = None
+        self._replicated_mark: tuple[int, int] = (0, 0)
         self.on_commit_latency: Callable[[float], None] | None = None
 
     # ------------------------------------------------------------- lifecycle
@@ -140,7 +141,7 @@ class Replica:
             serializer=self._serialize,
             serializeChecker=self._snapshot_status,
             deserializer=self._deserialize,
-            appendEntriesUseBatch=False,
+            appendEntriesUseBatch=True,  # sends driven by _replicate
             appendEntriesPeriod=t.append_entries_period_s,
             raftMinTimeout=t.raft_min_timeout_s,
             raftMaxTimeout=t.raft_max_timeout_s,
@@ -182,8 +183,26 @@ class Replica:
             return
         try:
             machine.doTick(0.0)
+            if machine._isLeader():
+                self._replicate(machine)
         except Exception:  # PySyncObj's own thread logs and carries on; so do we
             log.exception("raft tick failed")
+
+    def _replicate(self, machine: _Machine) -> None:
+        """Send AppendEntries once per tick when the log or the commit index moved.
+
+        Left to itself (``appendEntriesUseBatch=False``) PySyncObj sends every
+        follower a message for each command it appends and again after each
+        apply, and pokes a pipe for each proposal: several small messages per
+        entry, each a pickle, a compression, an encryption and a loopback
+        send, and each answered. Batching on (heartbeats every
+        ``append_entries_period_s``) plus this one send per tick carries the
+        same news in one message.
+        """
+        mark = (machine._SyncObj__getCurrentLogIndex(), machine._SyncObj__raftCommitIndex)
+        if mark != self._replicated_mark:
+            self._replicated_mark = mark
+            machine._SyncObj__sendAppendEntries()
 
     def _periodic_tick(self) -> None:
         """Heartbeats, election timeouts and reconnects need time to pass."""
@@ -281,25 +300,26 @@ class Replica:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
+        # A timer rather than asyncio.wait_for(shield(...)): the answer then
+        # reaches the handler in one event-loop step instead of four, and a
+        # late answer finds the future done and is dropped.
+        timer = self._loop.call_later(timeout_s or self.proposal_timeout_s, _expire, fut)
         try:
-            return await asyncio.wait_for(
-                asyncio.shield(fut), timeout_s or self.proposal_timeout_s
-            )
-        except TimeoutError:
-            fut.cancel()  # a late answer is dropped; the caller already gave up
-            raise OutcomeUnknown(
-                "the proposal was not confirmed in time; it may or may not have been applied: "
-                "retry with the same ids"
-            ) from None
+            return await fut
         finally:
+            timer.cancel()
             self._inflight -= 1
 
     def _flush(self) -> None:
         self._flush_scheduled = False
         step = self.tuning.max_group
+        sent = False
         while self._pending and self._entries_in_flight < self.tuning.max_entries_in_flight:
             batch, self._pending = self._pending[:step], self._pending[step:]
             self._send(batch)
+            sent = True
+        if sent:  # hand the entries to Raft now rather than one loop step later
+            self._tick()
 
     def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
         machine = self._machine
@@ -322,7 +342,6 @@ class Replica:
         except Exception:  # defensive: never leave futures hanging
             log.exception("proposal failed to enqueue")
             self._resolve(entry, None, FAIL_REASON.REQUEST_DENIED)
-        self._schedule_tick()
 
     def _entry_done(self, entry: _Entry) -> None:
         if entry.done:
@@ -399,6 +418,13 @@ def _write_snapshot(path: str, state: State, raft_data: Any) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(part, path)
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(OutcomeUnknown(
+            "the proposal was not confirmed in time; it may or may not have been applied: "
+            "retry with the same ids"))
 
 
 def _failure(error: int) -> Exception:
