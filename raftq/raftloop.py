@@ -19,6 +19,8 @@ from typing import Any
 import pysyncobj.syncobj as syncobj_module
 from pysyncobj.poller import POLL_EVENT_TYPE
 
+from raftq.raftwire import WireCipher, install_no_compression
+
 EventCallback = Callable[[int, int], None]
 
 
@@ -54,15 +56,20 @@ class LoopPoller:
 
 
 def build_on_loop(factory: Callable[[], Any], poller: LoopPoller) -> Any:
-    """Construct a SyncObj whose poller is ``poller``.
+    """Construct a SyncObj whose poller is ``poller`` and whose peer messages
+    are sealed by ``raftq.raftwire``.
 
     SyncObj creates its poller, binds its server and opens its wake-up pipe in
     its constructor, through the module-level ``createPoller``; swapping that
     function for the duration of the call is the one way in.
     """
-    original = syncobj_module.createPoller
+    original_poller = syncobj_module.createPoller
+    original_encryptor = syncobj_module.getEncryptor
     syncobj_module.createPoller = lambda _kind: poller
+    syncobj_module.getEncryptor = WireCipher  # see raftq.raftwire
+    install_no_compression()
     try:
         return factory()
     finally:
-        syncobj_module.createPoller = original
+        syncobj_module.createPoller = original_poller
+        syncobj_module.getEncryptor = original_encryptor
