@@ -206,24 +206,21 @@ def _lease(v: Any) -> tuple[str, int]:
 
 
 def _specs(rows: Any) -> list[TaskSpec]:
-    """The specs of a Submit. Rows of the right shape are checked in one expression
+    """The specs of a Submit. Rows of the usual shape are checked in one expression
     (every node decodes every task); any other row goes through ``_spec``, which
-    raises the precise error."""
+    accepts it or raises the precise error."""
     out: list[TaskSpec] = []
     append = out.append
-    m = _MAX_INT
     for row in _list(rows):
         if type(row) is list and len(row) == 10:
             id, name, queue, prio, payload, ready_at, attempts, timeout, backoff, ttl = row
             if (
                 type(id) is str and type(name) is str and type(queue) is str
                 and type(payload) is bytes
-                and type(prio) is int and -m <= prio <= m
-                and type(ready_at) is int and -m <= ready_at <= m
-                and type(attempts) is int and -m <= attempts <= m
-                and type(timeout) is int and -m <= timeout <= m
-                and type(backoff) is int and -m <= backoff <= m
-                and type(ttl) is int and -m <= ttl <= m
+                and type(prio) is int and type(ready_at) is int and type(attempts) is int
+                and type(timeout) is int and type(backoff) is int and type(ttl) is int
+                # all in [0, 2**53): negative ones and 2**53 itself take the long way
+                and (prio | ready_at | attempts | timeout | backoff | ttl) >> 53 == 0
             ):
                 append(TaskSpec(id, name, queue, prio, payload, ready_at, attempts, timeout,
                                 backoff, ttl))

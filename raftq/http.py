@@ -221,6 +221,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, server: Server) -> None:
         self.server = server
+        self.loop = asyncio.get_running_loop()  # once: each lookup costs a getpid()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
@@ -288,7 +289,7 @@ class _Connection(asyncio.Protocol):
         transport.write(self.serialize(response, keep_alive=False, head=False))
         if transport.can_write_eof():
             transport.write_eof()
-            asyncio.get_running_loop().call_later(2.0, transport.close)
+            self.loop.call_later(2.0, transport.close)
         else:
             transport.close()
 
@@ -361,7 +362,7 @@ class _Connection(asyncio.Protocol):
 
     def start(self, request: Request) -> None:
         self.busy = True
-        asyncio.get_running_loop().create_task(self.handle(request))
+        self.loop.create_task(self.handle(request))
 
     async def handle(self, request: Request) -> None:
         route = self.server.router.resolve(request)
