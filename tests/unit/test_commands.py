@@ -161,3 +161,42 @@ def test_well_framed_garbage_decodes_or_raises_decode_error(
     cmd = _decode_or_reject(_pack([c.VERSION, op, request_id, now_ms, body]))
     if cmd is not None:
         _apply_cleanly(cmd)
+
+
+_ROW = ["a", "n", "q", 1, b"", 0, 3, 1, 1, 1]
+
+
+@pytest.mark.parametrize("index", [3, 5, 6, 7, 8, 9])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [(0, True), (-1, True), (2**53 - 1, True), (2**53, True), (-(2**53), True),
+     (2**53 + 1, False), (-(2**53) - 1, False), (2**64 - 1, False), (True, False), (1.0, False)],
+)
+def test_task_spec_integers_are_checked_at_the_edges(index: int, value: Any, ok: bool) -> None:
+    row = list(_ROW)
+    row[index] = value
+    data = _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [_ROW, row]])
+    if ok:
+        cmd = c.decode(data)
+        assert isinstance(cmd, c.Command) and isinstance(cmd.body, c.Submit)
+        assert c.encode(cmd) == data
+    else:
+        with pytest.raises(c.DecodeError):
+            c.decode(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(row=st.lists(_scalars, min_size=10, max_size=10) | st.tuples(
+    st.text(max_size=3), st.text(max_size=3), st.text(max_size=3), _scalars, st.binary(max_size=3),
+    _scalars, _scalars, _scalars, _scalars, _scalars,
+).map(list))
+def test_task_spec_rows_decode_like_the_field_by_field_check(row: list[Any]) -> None:
+    try:
+        want: Any = c._spec(row)
+    except c.DecodeError:
+        want = c.DecodeError
+    try:
+        got: Any = c._specs([row])[0]
+    except c.DecodeError:
+        got = c.DecodeError
+    assert got == want
