@@ -6,7 +6,9 @@ arguments as opaque msgpack bytes so the state never decodes user data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 
@@ -113,13 +115,15 @@ class Task:
         self.lease_worker = ""
         self.lease_expires_ms = 0
         self.result: bytes | None = None
-        self.errors: list[list[Any]] = []  # [attempt, at_ms, {"type","message","traceback"}]
+        # [attempt, at_ms, {"type","message","traceback"}] per failed attempt; a shared
+        # empty tuple until the first one (most tasks never fail, and it packs as [])
+        self.errors: Sequence[list[Any]] = ()
         self.finished_ms: int | None = None
 
     def to_plain(self) -> list[Any]:
-        return [
-            str(self.status) if f == "status" else getattr(self, f) for f in self.FIELDS
-        ]
+        row = list(_get_fields(self))
+        row[_STATUS] = str(self.status)
+        return row
 
     @classmethod
     def from_plain(cls, row: list[Any]) -> Task:
@@ -128,3 +132,7 @@ class Task:
             setattr(task, field, value)
         task.status = Status(str(task.status))
         return task
+
+
+_get_fields = attrgetter(*Task.FIELDS)
+_STATUS = Task.FIELDS.index("status")

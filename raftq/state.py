@@ -150,7 +150,7 @@ class State(Indexes):
             "message": f"lease of worker {task.lease_worker} expired",
             "traceback": "",
         }
-        task.errors.append([task.attempts, self.clock_ms, error])
+        task.errors = [*task.errors, [task.attempts, self.clock_ms, error]]
         self._clear_lease(task)
         if task.attempts >= task.max_attempts:
             self._move(task, DEAD)
@@ -263,7 +263,7 @@ class State(Indexes):
             task.lease_token = lease_token  # kept so a repeated completion is recognised
             self._move(task, SUCCEEDED)
             return {"id": o.id, "ok": True, "status": str(task.status)}
-        task.errors.append([task.attempts, self.clock_ms, o.error])
+        task.errors = [*task.errors, [task.attempts, self.clock_ms, o.error]]
         if o.retry and task.attempts < task.max_attempts:
             delay = backoff_ms(task.id, task.attempts, task.retry_backoff_ms)
             self._schedule(task, self.clock_ms + delay)
