@@ -196,7 +196,7 @@ def test_release_requeues_without_spending_an_attempt() -> None:
     token = h.claim_one()
     assert h.release("a", token) == {"id": "a", "ok": True}
     task = h.task("a")
-    assert (task.status, task.attempts, task.errors) == (Status.QUEUED, 0, [])
+    assert (task.status, task.attempts, list(task.errors)) == (Status.QUEUED, 0, [])
     # released to the back of its level
     assert [t["id"] for t in h.claim(max=2)] == ["b", "a"]
     assert h.task("a").attempts == 1
