@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
+from functools import lru_cache
 from typing import Any
 
 import msgpack
@@ -123,13 +124,33 @@ def task_spec(
                       result_ttl_ms=result_ttl_ms, max_payload=max_payload)
 
 
+def task_specs(
+    bodies: list[Any], *, new_id: Callable[[], str], now_ms: int, result_ttl_ms: int,
+    max_payload: int,
+) -> list[TaskSpec]:
+    """The specs of a batch's ``tasks`` (errors name ``tasks[i]``); their ids must be unique."""
+    specs: list[TaskSpec] = []
+    for i, body in enumerate(bodies):
+        spec = None
+        if type(body) is dict and body.keys() <= TASK_FIELDS:
+            spec = _plain_task_spec(body, new_id, result_ttl_ms, max_payload)
+        if spec is None:
+            spec = _task_spec(body, where=f"tasks[{i}]", new_id=new_id, now_ms=now_ms,
+                              result_ttl_ms=result_ttl_ms, max_payload=max_payload)
+        specs.append(spec)
+    if len({spec.id for spec in specs}) != len(specs):
+        raise InvalidRequest("task ids in a batch must be unique", field="tasks")
+    return specs
+
+
 # msgpack of ``[[], {}]``: the payload of a task without arguments.
 _NO_ARGS = b"\x92\x90\x80"
 _packer = msgpack.Packer(use_bin_type=True)
 
 
-def _name(value: Any) -> bool:
-    return type(value) is str and len(value) <= MAX_ID_LEN and NAME_RE.match(value) is not None
+@lru_cache(maxsize=1024)  # a batch names the same task and queue over and over
+def _good_name(value: str) -> bool:
+    return len(value) <= MAX_ID_LEN and NAME_RE.match(value) is not None
 
 
 def _plain_task_spec(
@@ -157,7 +178,7 @@ def _plain_task_spec(
     elif type(prio) is str:
         prio = PRIORITY_NAMES.get(prio)
     if not (
-        _name(name) and _name(queue)
+        type(name) is str and _good_name(name) and type(queue) is str and _good_name(queue)
         and type(args) is list and type(kwargs) is dict
         and type(prio) is int and 0 <= prio <= 255
         and type(attempts) is int and 1 <= attempts <= 1000

@@ -87,3 +87,32 @@ def test_the_common_shape_takes_one_pass() -> None:
                             5_000)
     assert _outcome(v.task_spec, {"name": "noop", "args": ["x" * 100]})[0] == \
         PayloadTooLarge.__name__
+
+
+def _batch(bodies: list[Any]) -> Any:
+    return v.task_specs(bodies, new_id=_ids(), now_ms=1_000, result_ttl_ms=5_000,
+                        max_payload=MAX_PAYLOAD)
+
+
+def test_a_batch_is_its_task_specs_in_order() -> None:
+    bodies = [{"name": "a"}, {"name": "b", "delay_ms": 5, "id": "x"}, {"name": "c", "queue": "q"}]
+    new_id = _ids()
+    want = [v.task_spec(b, where="", new_id=new_id, now_ms=1_000, result_ttl_ms=5_000,
+                        max_payload=MAX_PAYLOAD) for b in bodies]
+    assert _batch(bodies) == want
+
+
+@pytest.mark.parametrize(
+    ("bodies", "field"),
+    [
+        ([{"name": "a"}, {"name": "bad name"}], "tasks[1].name"),
+        ([{"name": "a"}, 7], "tasks[1]"),
+        ([{"name": "a"}, {"name": "b", "colour": 1}], "tasks[1].colour"),
+        ([{"name": "a", "args": ["x" * 100]}], "tasks[0].args"),
+        ([{"name": "a", "id": "x"}, {"name": "b", "id": "x"}], "tasks"),
+    ],
+)
+def test_a_batch_names_the_bad_task(bodies: list[Any], field: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        _batch(bodies)
+    assert info.value.field == field
