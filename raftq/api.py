@@ -41,6 +41,7 @@ from raftq.errors import (
 from raftq.http import Handler, Request, Response, json_response
 from raftq.metrics import Metrics
 from raftq.model import TERMINAL, Status
+from raftq.parking import Parking
 from raftq.replica import Replica
 from raftq.views import claimed_json, task_json
 
@@ -91,6 +92,8 @@ class Api:
         self.metrics = metrics
         self.new_id = Ids()
         self.status = StatusApi(config, replica, metrics)
+        self.parking = Parking(replica.add_to_next_entry, now_ms)
+        replica.before_flush = self.parking.before_flush
 
     # ------------------------------------------------------------ plumbing
 
@@ -270,10 +273,21 @@ class Api:
                 attempt += 1
                 cmd = Command(claim, f"{base}:{attempt}", now_ms())
                 result = raise_for(await self.replica.propose(cmd))
-                if result["tasks"] or deadline - time.monotonic() <= 0:
-                    break
             else:
-                await self.replica.wait_changed(min(remaining, 1.0))
+                # Wait, parked: a submit to one of our queues through this
+                # node takes the claim along in its entry (raftq.parking).
+                parked = self.parking.park(claim, f"{base}:{attempt + 1}",
+                                           lambda: request.gone)
+                try:
+                    await self.replica.wait_changed(min(remaining, 1.0))
+                finally:
+                    self.parking.leave(parked)
+                if parked.future is None:
+                    continue
+                attempt += 1
+                result = raise_for(await parked.future)
+            if result["tasks"] or deadline - time.monotonic() <= 0:
+                break
         leases = [(t["id"], t["lease_token"]) for t in result["tasks"]]
         if leases and request.gone:
             # The worker left while its claim was in flight: hand the tasks back

@@ -125,6 +125,9 @@ class Replica:
         self._snapshot_pid: int | None = None
         self._replicated_mark: tuple[int, int] = (0, 0)
         self.on_commit_latency: Callable[[float], None] | None = None
+        # Called with the commands about to be proposed, just before they go
+        # into entries; it may add more with ``add_to_next_entry``.
+        self.before_flush: Callable[[list[Command]], None] | None = None
 
     # ------------------------------------------------------------- lifecycle
 
@@ -310,10 +313,32 @@ class Replica:
             timer.cancel()
             self._inflight -= 1
 
+    def add_to_next_entry(self, cmd: Command, timeout_s: float | None = None
+                          ) -> asyncio.Future[Any]:
+        """Put ``cmd`` in the entry being formed; for ``before_flush`` hooks.
+
+        The returned future has ``propose``'s timeout and outcomes.
+        """
+        assert self._loop is not None
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        self._inflight += 1
+        self._pending.append((cmd, fut))
+        timer = self._loop.call_later(timeout_s or self.proposal_timeout_s, _expire, fut)
+
+        def done(_: asyncio.Future[Any]) -> None:
+            timer.cancel()
+            self._inflight -= 1
+
+        fut.add_done_callback(done)
+        return fut
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         step = self.tuning.max_group
         sent = False
+        if (self.before_flush is not None and self._pending
+                and self._entries_in_flight < self.tuning.max_entries_in_flight):
+            self.before_flush([c for c, _ in self._pending])
         while self._pending and self._entries_in_flight < self.tuning.max_entries_in_flight:
             batch, self._pending = self._pending[:step], self._pending[step:]
             self._send(batch)
