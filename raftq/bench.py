@@ -9,7 +9,6 @@ See docs/performance.md for what each figure means and the latest results.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import platform
@@ -18,12 +17,12 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from raftq import aio
 from raftq.bench_sections import SECTIONS, BenchConfig
 from raftq.bench_site import Sites
 from raftq.bench_stats import Row, format_table
@@ -32,20 +31,6 @@ QUICK = {
     "submit_tasks": 2_000, "batch_tasks": 10_000, "e2e_tasks": 2_000, "latency_count": 100,
     "result_count": 50, "kills": 2, "memory_sizes": [10_000], "runs": 1,
 }
-
-
-T = TypeVar("T")
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on uvloop when installed, as the nodes do: the load
-    generator's own CPU per request is taken from the nodes it measures."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
 
 
 def machine() -> dict[str, Any]:
@@ -79,10 +64,10 @@ def run_bench(cfg: BenchConfig, sections: list[str], sites: Sites,
         started = time.perf_counter()
         try:
             with sites.site(name) as site:
-                term = run(site.term())
-                section_rows = run(SECTIONS[name](site, cfg, say))
-                elections = run(site.term()) - term
-                agree = run(site.digests_agree())
+                term = aio.run(site.term())
+                section_rows = aio.run(SECTIONS[name](site, cfg, say))
+                elections = aio.run(site.term()) - term
+                agree = aio.run(site.digests_agree())
         except Exception as exc:  # one broken section must not lose the others
             say(f"  {name} failed: {type(exc).__name__}: {exc}")
             report["sections"][name] = {"error": f"{type(exc).__name__}: {exc}"}

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from raftq import aio
 from raftq.api import Api, now_ms
 from raftq.commands import Command, Tick
 from raftq.config import NodeConfig
@@ -130,10 +131,4 @@ def run_node(config: NodeConfig) -> None:
         level=getattr(logging, config.log_level.upper(), logging.INFO),
         format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s",
     )
-    try:
-        import uvloop
-    except ImportError:  # optional speed-up
-        asyncio.run(Node(config).run())
-    else:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(Node(config).run())
+    aio.run(Node(config).run())

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raftq import errors
+from raftq import aio, errors
 from raftq.aclient import AsyncClient
 from raftq.calls import Json
 from raftq.outbox import Lease, Outbox
@@ -356,7 +356,7 @@ def run_worker(config: WorkerConfig, registry: Registry | None = None) -> Worker
         worker.install_signal_handlers()
         await worker.run()
 
-    asyncio.run(main())
+    aio.run(main())
     assert worker is not None
     return worker
 
