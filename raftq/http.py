@@ -67,9 +67,6 @@ class Request:
             self._query = query
         return self._query
 
-    def header(self, name: str, default: str = "") -> str:
-        return self.headers.get(name.lower(), default)
-
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
