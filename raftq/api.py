@@ -199,10 +199,9 @@ class Api:
             raise InvalidRequest(f"tasks must be a list of 1-{v.MAX_BATCH} task specs",
                                  field="tasks")
         request_id, stamp = self.stamp(request)
-        specs = [self.spec(t, f"tasks[{i}]", stamp) for i, t in enumerate(tasks)]
-        ids = [s.id for s in specs]
-        if len(set(ids)) != len(ids):
-            raise InvalidRequest("task ids in a batch must be unique", field="tasks")
+        specs = v.task_specs(tasks, new_id=self.new_id, now_ms=stamp,
+                             result_ttl_ms=self.config.result_ttl_ms,
+                             max_payload=self.config.max_payload_bytes)
         outcomes = raise_for(await self.replica.propose(Command(Submit(specs), request_id,
                                                                 stamp)))
         self.metrics.submitted(sum(1 for o in outcomes if o["created"]))
