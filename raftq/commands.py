@@ -9,6 +9,7 @@ replicated method PySyncObj knows about.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -132,7 +133,7 @@ class Group:
     commands: list[Command] = field(default_factory=list)
 
 
-_OP_OF: dict[type, Op] = {
+_OP_OF: dict[type, int] = {
     Submit: Op.SUBMIT,
     Claim: Op.CLAIM,
     Extend: Op.EXTEND,
@@ -254,41 +255,55 @@ def _optional_str(v: Any) -> str | None:
     return None if v is None else _str(v)
 
 
-def _body_from_plain(op: Op, p: Any) -> Body:
-    """The typed body; every field's type is checked, so ``apply`` never sees a wrong one."""
-    if op is Op.SUBMIT:
-        return Submit(_specs(p))
-    if op is Op.CLAIM:
-        worker_id, queues, max_, lease_ms, host, pid = _list(p, 6)
-        return Claim(
-            _str(worker_id), [_str(q) for q in _list(queues)], _int(max_), _int(lease_ms),
-            _str(host), _int(pid),
-        )
-    if op is Op.EXTEND:
-        worker_id, leases, lease_ms = _list(p, 3)
-        return Extend(_str(worker_id), [_lease(x) for x in _list(leases)], _int(lease_ms))
-    if op is Op.RELEASE:
-        worker_id, leases = _list(p, 2)
-        return Release(_str(worker_id), [_lease(x) for x in _list(leases)])
-    if op is Op.FINISH:
-        worker_id, items = _list(p, 2)
-        return Finish(_str(worker_id), [_outcome(row) for row in _list(items)])
-    if op is Op.CANCEL:
-        return Cancel(_str(_list(p, 1)[0]))
-    if op is Op.REQUEUE:
-        return Requeue(_str(_list(p, 1)[0]))
-    if op is Op.PURGE:
-        task_id, queue = _list(p, 2)
-        return Purge(_optional_str(task_id), _optional_str(queue))
-    if op is Op.TICK:
-        return Tick()
-    if op is Op.BARRIER:
-        return Barrier()
-    raise DecodeError(f"unknown op {op}")
+def _claim(p: Any) -> Claim:
+    worker_id, queues, max_, lease_ms, host, pid = _list(p, 6)
+    return Claim(
+        _str(worker_id), [_str(q) for q in _list(queues)], _int(max_), _int(lease_ms),
+        _str(host), _int(pid),
+    )
+
+
+def _extend(p: Any) -> Extend:
+    worker_id, leases, lease_ms = _list(p, 3)
+    return Extend(_str(worker_id), [_lease(x) for x in _list(leases)], _int(lease_ms))
+
+
+def _release(p: Any) -> Release:
+    worker_id, leases = _list(p, 2)
+    return Release(_str(worker_id), [_lease(x) for x in _list(leases)])
+
+
+def _finish(p: Any) -> Finish:
+    worker_id, items = _list(p, 2)
+    return Finish(_str(worker_id), [_outcome(row) for row in _list(items)])
+
+
+def _purge(p: Any) -> Purge:
+    task_id, queue = _list(p, 2)
+    return Purge(_optional_str(task_id), _optional_str(queue))
+
+
+# The typed body of each op; every field's type is checked, so ``apply`` never
+# sees a wrong one. Keyed by the plain integer: no enum lookup per command.
+_BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
+    Op.SUBMIT: lambda p: Submit(_specs(p)),
+    Op.CLAIM: _claim,
+    Op.EXTEND: _extend,
+    Op.RELEASE: _release,
+    Op.FINISH: _finish,
+    Op.CANCEL: lambda p: Cancel(_str(_list(p, 1)[0])),
+    Op.REQUEUE: lambda p: Requeue(_str(_list(p, 1)[0])),
+    Op.PURGE: _purge,
+    Op.TICK: lambda p: Tick(),
+    Op.BARRIER: lambda p: Barrier(),
+}
+
+
+_GROUP = int(Op.GROUP)
 
 
 def _to_plain(cmd: Command) -> list[Any]:
-    return [int(_OP_OF[type(cmd.body)]), cmd.request_id, cmd.now_ms, _body_to_plain(cmd.body)]
+    return [_OP_OF[type(cmd.body)], cmd.request_id, cmd.now_ms, _body_to_plain(cmd.body)]
 
 
 def encode(cmd: Command | Group) -> bytes:
@@ -301,7 +316,10 @@ def encode(cmd: Command | Group) -> bytes:
 
 def _from_plain(row: Any) -> Command:
     op, request_id, now_ms, body = _list(row, 4)
-    return Command(_body_from_plain(Op(_int(op)), body), _str(request_id), _int(now_ms))
+    body_from_plain = _BODY_FROM_PLAIN.get(op) if type(op) is int else None
+    if body_from_plain is None:
+        raise DecodeError(f"unknown op {op!r:.40}")
+    return Command(body_from_plain(body), _str(request_id), _int(now_ms))
 
 
 def decode(data: bytes) -> Command | Group:
@@ -310,7 +328,7 @@ def decode(data: bytes) -> Command | Group:
         version, op, request_id, now_ms, body = msgpack.unpackb(data, raw=False)
         if version != VERSION:
             raise DecodeError(f"command version {version} is not {VERSION}")
-        if op == Op.GROUP:
+        if op == _GROUP:
             return Group([_from_plain(row) for row in _list(body)])
         return _from_plain([op, request_id, now_ms, body])
     except DecodeError:

@@ -73,6 +73,8 @@ def _pack(obj: Any) -> bytes:
         _pack(None),
         _pack({"op": 1}),
         _pack([c.VERSION, 99, "r", 0, []]),  # unknown op
+        _pack([c.VERSION, True, "r", 0, [["a", "n", "q", 1, b"", 0, 3, 1, 1, 1]]]),  # bool op
+        _pack([c.VERSION, 1.0, "r", 0, []]),
         _pack([c.VERSION, int(c.Op.TICK), "r", 0]),  # short envelope
         _pack([c.VERSION, int(c.Op.TICK), "r", "soon", []]),  # now_ms not a number
         _pack([c.VERSION, int(c.Op.CLAIM), "r", 0, ["w"]]),  # short body
