@@ -1,25 +1,25 @@
 """The asyncio Python client: ``AsyncClient`` and its ``AsyncTaskHandle``.
 
-The coroutine twin of ``raftq.client.Client`` over aiohttp, with the same
+The coroutine twin of ``raftq.client.Client`` (over ``raftq.httpclient``), with the same
 failover and idempotent retries (both come from ``raftq.calls``), plus the
 worker-facing calls (claim, extend, release, complete, fail, complete_many)
-that the worker runtime drives. The aiohttp session is opened lazily inside
-the running loop; close it with ``await client.close()`` or ``async with``.
+that the worker runtime drives. Its connections are opened lazily inside
+the running loop; close them with ``await client.close()`` or ``async with``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import aiohttp
-
 from raftq import calls, errors
 from raftq.calls import Call, Json, JsonList
+from raftq.httpclient import Pool
 
 log = logging.getLogger("raftq.client")
 
@@ -57,7 +57,7 @@ class AsyncClient:
         self.nodes = calls.resolve_nodes(nodes, os.environ)
         self.timeout = timeout
         self._failover = calls.Failover(self.nodes, retry_for)
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None  # made inside the running loop
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -66,27 +66,20 @@ class AsyncClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     # -- transport ------------------------------------------------------------
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0), raise_for_status=False)
-        return self._session
-
     async def _send(self, node: str, call: Call) -> tuple[int, Any, float | None]:
-        timeout = aiohttp.ClientTimeout(total=self.timeout + call.wait_s)
-        async with self._http().request(
-            call.method, node + call.target, json=call.body, headers=call.headers(),
-            timeout=timeout,
-        ) as response:
-            raw = await response.read()
-            retry_after = calls.retry_after_seconds(response.headers.get("Retry-After"))
-            return response.status, calls.decode_body(raw), retry_after
+        if self._pool is None:
+            self._pool = Pool()
+        body = None if call.body is None else json.dumps(call.body).encode()
+        answer = await self._pool.request(node, call.method, call.target, body, call.headers(),
+                                          self.timeout + call.wait_s)
+        retry_after = calls.retry_after_seconds(answer.headers.get("retry-after"))
+        return answer.status, calls.decode_body(answer.body), retry_after
 
     async def _call(self, call: Call, node: str | None = None) -> Any:
         attempts = self._failover.attempts()
@@ -95,7 +88,7 @@ class AsyncClient:
             retry_after = None
             try:
                 status, body, retry_after = await self._send(target, call)
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            except (TimeoutError, OSError) as exc:
                 error: errors.RaftqError = calls.unreachable(target, exc)
             else:
                 if status < 300:

@@ -171,7 +171,7 @@ class Defaults:
             return self._client
 
     def async_client(self) -> AsyncClient:
-        # An aiohttp session belongs to one event loop: one client per loop.
+        # An AsyncClient's connections belong to one event loop: one client per loop.
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._async_clients.get(id(loop))
