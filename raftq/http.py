@@ -133,8 +133,10 @@ class Router:
         for method, pattern, handler in routes:
             self.add(method, pattern, handler)
 
-    def resolve(self, request: Request) -> Handler | Response:
-        """The handler for ``request`` (filling its ``match_info``), or a 404/405."""
+    def resolve(self, request: Request) -> Handler:
+        """The handler for ``request`` (filling its ``match_info``); for a path
+        or method without a route, one that answers 404 or 405 (so those pass
+        through the middleware and its metrics like any other answer)."""
         path = request.path
         methods = self._exact.get(path)
         if methods is not None:
@@ -148,16 +150,20 @@ class Router:
                     methods = candidates
                     break
             else:
-                return error_json(404, "not_found", f"no route for {path}")
-        method = request.method
-        if method == "HEAD":
-            method = "GET"
-        handler = methods.get(method)
+                return _answer(error_json(404, "not_found", f"no route for {path}"))
+        handler = methods.get("GET" if request.method == "HEAD" else request.method)
         if handler is None:
             allowed = ", ".join(sorted(methods))
-            return error_json(405, "method_not_allowed", f"{request.method} is not allowed "
-                              f"on {request.route}; use {allowed}", headers={"Allow": allowed})
+            return _answer(error_json(405, "method_not_allowed", f"{request.method} is not "
+                                      f"allowed on {request.route}; use {allowed}",
+                                      headers={"Allow": allowed}))
         return handler
+
+
+def _answer(response: Response) -> Handler:
+    async def answer(request: Request) -> Response:
+        return response
+    return answer
 
 
 class _Clock:
@@ -367,15 +373,11 @@ class _Connection(asyncio.Protocol):
         self.loop.create_task(self.handle(request))
 
     async def handle(self, request: Request) -> None:
-        route = self.server.router.resolve(request)
-        if isinstance(route, Response):
-            response = route
-        else:
-            try:
-                response = await self.server.middleware(request, route)
-            except Exception:  # the middleware maps errors; this is the last guard
-                log.exception("unhandled error on %s %s", request.method, request.path)
-                response = error_json(500, "internal", "internal error; see the node log")
+        try:
+            response = await self.server.middleware(request, self.server.router.resolve(request))
+        except Exception:  # the middleware maps errors; this is the last guard
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = error_json(500, "internal", "internal error; see the node log")
         self.finish(request, response)
 
     def finish(self, request: Request, response: Response) -> None:

@@ -29,8 +29,13 @@ async def slow(request: Request) -> Response:
     return json_response({"slow": request.query.get("n")})
 
 
+SEEN: list[tuple[str, int]] = []  # (route, status) of what passed the middleware
+
+
 async def passthrough(request: Request, handler: Handler) -> Response:
-    return await handler(request)
+    response = await handler(request)
+    SEEN.append((request.route, response.status))
+    return response
 
 
 def serve(check: Callable[[Server], Awaitable[None]]) -> None:
@@ -107,10 +112,12 @@ def test_routes_match_the_raw_path_and_decode_parameters() -> None:
 def test_unknown_path_and_wrong_method_get_json_errors() -> None:
     async def check(server: Server) -> None:
         raw = get("/nope") + b"DELETE /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        SEEN.clear()
         (s1, _, b1), (s2, h2, b2) = responses(await exchange(server.port, raw))
         assert s1 == 404 and json.loads(b1)["error"]["code"] == "not_found"
         assert s2 == 405 and json.loads(b2)["error"]["code"] == "method_not_allowed"
         assert h2["allow"] == "GET, POST"
+        assert SEEN == [("unmatched", 404), ("/echo", 405)]  # counted like any answer
 
     serve(check)
 
