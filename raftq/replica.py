@@ -297,33 +297,22 @@ class Replica:
             raise NoLeader("the cluster has no leader right now; retry shortly")
         if self._inflight >= self.max_inflight:
             raise Overloaded(f"{self._inflight} proposals in flight on this node; retry shortly")
-        fut: asyncio.Future[Any] = self._loop.create_future()
-        self._inflight += 1
-        self._pending.append((cmd, fut))
+        fut, timer = self._pend(cmd, timeout_s)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
-        # A timer rather than asyncio.wait_for(shield(...)): the answer then
-        # reaches the handler in one event-loop step instead of four, and a
-        # late answer finds the future done and is dropped.
-        timer = self._loop.call_later(timeout_s or self.proposal_timeout_s, _expire, fut)
         try:
             return await fut
         finally:
             timer.cancel()
             self._inflight -= 1
 
-    def add_to_next_entry(self, cmd: Command, timeout_s: float | None = None
-                          ) -> asyncio.Future[Any]:
+    def add_to_next_entry(self, cmd: Command) -> asyncio.Future[Any]:
         """Put ``cmd`` in the entry being formed; for ``before_flush`` hooks.
 
         The returned future has ``propose``'s timeout and outcomes.
         """
-        assert self._loop is not None
-        fut: asyncio.Future[Any] = self._loop.create_future()
-        self._inflight += 1
-        self._pending.append((cmd, fut))
-        timer = self._loop.call_later(timeout_s or self.proposal_timeout_s, _expire, fut)
+        fut, timer = self._pend(cmd, None)
 
         def done(_: asyncio.Future[Any]) -> None:
             timer.cancel()
@@ -331,6 +320,20 @@ class Replica:
 
         fut.add_done_callback(done)
         return fut
+
+    def _pend(self, cmd: Command, timeout_s: float | None
+              ) -> tuple[asyncio.Future[Any], asyncio.TimerHandle]:
+        """Queue ``cmd`` for the next entry; its future fails with OutcomeUnknown
+        after the timeout. The caller cancels the timer and counts the
+        proposal out of ``_inflight`` once the future is done."""
+        assert self._loop is not None
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        self._inflight += 1
+        self._pending.append((cmd, fut))
+        # A timer rather than asyncio.wait_for(shield(...)): the answer then
+        # reaches the handler in one event-loop step instead of four, and a
+        # late answer finds the future done and is dropped.
+        return fut, self._loop.call_later(timeout_s or self.proposal_timeout_s, _expire, fut)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
