@@ -74,16 +74,21 @@ def test_requests_reuse_one_keep_alive_connection() -> None:
 
 
 def test_an_idle_connection_the_server_closed_is_replaced_without_an_error() -> None:
+    closed = asyncio.Event()
+
     async def one_answer_then_close(reader: asyncio.StreamReader,
                                     writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(answer(b"ok"))  # keep-alive by the headers, then hang up anyway
         await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        closed.set()
 
     async def check(url: str, accepted: list[int]) -> None:
         pool = Pool()
         assert (await pool.request(url, "GET", "/a", None, {}, 5)).body == b"ok"
-        await asyncio.sleep(0.05)  # let the close arrive
+        await closed.wait()  # the pooled connection is dead now
         assert (await pool.request(url, "GET", "/b", None, {}, 5)).body == b"ok"
         assert len(accepted) == 2
         await pool.close()
