@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from raftq.commands import Claim, Command, Submit, TaskSpec
 from raftq.parking import Parking
@@ -22,20 +25,24 @@ def submit(*specs: TaskSpec) -> Command:
 class Entry:
     """Stands in for the replica: records what was added to the next entry."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.added: list[Command] = []
 
     def add(self, cmd: Command) -> asyncio.Future[Any]:
         self.added.append(cmd)
         return self.loop.create_future()
 
-    def __del__(self) -> None:
-        self.loop.close()
+
+@pytest.fixture
+def entry() -> Iterator[Entry]:
+    loop = asyncio.new_event_loop()
+    yield Entry(loop)
+    loop.close()
 
 
-def test_a_submit_to_a_waited_queue_takes_the_claim_along_with_its_own_request_id() -> None:
-    entry = Entry()
+def test_a_submit_to_a_waited_queue_takes_the_claim_along_with_its_own_request_id(
+        entry: Entry) -> None:
     parking = Parking(entry.add, lambda: 42)
     parked = parking.park(Claim("w1", ["a", "b"], 1, 1000), "key:3")
     parking.before_flush([submit(spec("b"))])
@@ -46,8 +53,8 @@ def test_a_submit_to_a_waited_queue_takes_the_claim_along_with_its_own_request_i
     assert len(entry.added) == 1
 
 
-def test_other_queues_delayed_tasks_other_commands_and_hang_ups_leave_claims_waiting() -> None:
-    entry = Entry()
+def test_other_queues_delayed_tasks_other_commands_and_hang_ups_leave_claims_waiting(
+        entry: Entry) -> None:
     parking = Parking(entry.add, lambda: 0)
     parked = parking.park(Claim("w1", ["a"], 1, 1000), "k:1")
     parking.before_flush([submit(spec("b")), submit(spec("a", ready_at_ms=99)),
@@ -61,8 +68,8 @@ def test_other_queues_delayed_tasks_other_commands_and_hang_ups_leave_claims_wai
     assert entry.added == []  # its worker hung up: it must not lease anything
 
 
-def test_only_as_many_claims_ride_as_there_is_new_work_oldest_first() -> None:
-    entry = Entry()
+def test_only_as_many_claims_ride_as_there_is_new_work_oldest_first(
+        entry: Entry) -> None:
     parking = Parking(entry.add, lambda: 0)
     first = parking.park(Claim("w1", ["a"], 1, 1000), "k1:1")
     second = parking.park(Claim("w2", ["a"], 1, 1000), "k2:1")
