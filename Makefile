@@ -16,7 +16,7 @@ up: $(STAMP)
 	$(BIN)/raftq up
 
 lint: $(STAMP)
-	$(BIN)/ruff check raftq tests chaos
+	$(BIN)/ruff check raftq tests chaos bench examples
 	$(BIN)/mypy
 
 unit: $(STAMP)

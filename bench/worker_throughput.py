@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from raftq import Client  # noqa: E402
-from raftq.localcluster import LocalCluster  # noqa: E402
+from raftq.local.cluster import LocalCluster  # noqa: E402
 
 
 def main() -> None:
@@ -49,7 +49,7 @@ def main() -> None:
         for n in range(args.workers):
             log = open(base / f"worker{n}.log", "ab")  # noqa: SIM115
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "raftq", "worker", "--app", "raftq.examples_tasks",
+                [sys.executable, "-m", "raftq", "worker", "--app", "raftq.local.examples",
                  "--nodes", ",".join(cluster.http_urls), "--pool", args.pool,
                  "--concurrency", str(args.concurrency), "--prefetch", str(args.prefetch),
                  "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, env=env))

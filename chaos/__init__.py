@@ -1,2 +1,6 @@
-"""raftq's chaos harness: real faults against real nodes, a recorded history,
-and a checker's verdict. Run it with ``python -m chaos`` (see ``__main__``)."""
+"""The repository's entry point to raftq's chaos harness.
+
+The harness itself is packaged as ``raftq.chaos`` (so ``raftq chaos run --smoke``
+works for anyone who installed raftq); ``python -m chaos`` runs the same thing
+from a checkout, and results are kept in ``chaos/RESULTS.md``.
+"""

@@ -1,3 +1,3 @@
-from raftq.cli import main
+from raftq.cli.main import main
 
 main()

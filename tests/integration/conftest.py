@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from raftq.localcluster import LocalCluster
+from raftq.local.cluster import LocalCluster
 
 # Each cluster gets its own ports so a test never meets a previous test's sockets.
 _ports = itertools.count(int(os.environ.get("RAFTQ_TEST_PORT_BASE", "19100")), 10)

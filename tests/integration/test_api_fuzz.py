@@ -9,7 +9,7 @@ from clusterkit import http
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftq.localcluster import LocalCluster
+from raftq.local.cluster import LocalCluster
 
 ENDPOINTS = [
     ("POST", "/v1/tasks"),

@@ -8,7 +8,7 @@ import sys
 
 from clusterkit import http
 
-from raftq.localcluster import LocalCluster
+from raftq.local.cluster import LocalCluster
 
 
 def raftq(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:

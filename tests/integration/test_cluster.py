@@ -12,7 +12,7 @@ from pathlib import Path
 
 from clusterkit import http, wait_for
 
-from raftq.localcluster import LocalCluster
+from raftq.local.cluster import LocalCluster
 
 
 def submit(url: str, **spec: object) -> dict[str, object]:

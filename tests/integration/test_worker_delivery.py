@@ -11,7 +11,7 @@ from collections import Counter
 from workerkit import ROOT, Workers, fresh_cluster, wait_for, workers  # noqa: F401
 
 from raftq import Client
-from raftq.localcluster import LocalCluster
+from raftq.local.cluster import LocalCluster
 
 
 def test_1000_tasks_submitted_across_nodes_run_once_each_on_two_workers(

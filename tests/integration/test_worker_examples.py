@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from workerkit import ROOT, Workers, shared_cluster, shared_workers  # noqa: F401
 
-from raftq.localcluster import LocalCluster
+from raftq.local.cluster import LocalCluster
 
 
 def load_example() -> Any:
@@ -26,7 +26,7 @@ def test_the_aiohttp_example_submits_and_reads_the_result(
     shared_cluster: LocalCluster, shared_workers: Workers  # noqa: F811
 ) -> None:
     example = load_example()
-    shared_workers.start("--app", "raftq.examples_tasks")  # a later --app wins over the kit's
+    shared_workers.start("--app", "raftq.local.examples")  # a later --app wins over the kit's
 
     async def main() -> None:
         runner = web.AppRunner(example.make_app(shared_cluster.http_urls))
@@ -58,9 +58,9 @@ def test_delay_and_delay_async_submit_through_the_configured_cluster(
     shared_cluster: LocalCluster, shared_workers: Workers  # noqa: F811
 ) -> None:
     import raftq
-    from raftq import examples_tasks
+    from raftq.local import examples as examples_tasks
 
-    shared_workers.start("--app", "raftq.examples_tasks", "--pool", "async")
+    shared_workers.start("--app", "raftq.local.examples", "--pool", "async")
     raftq.configure(nodes=shared_cluster.http_urls)
     try:
         assert examples_tasks.add.delay(2, 3).result(timeout=30) == 5

@@ -13,7 +13,7 @@ from workerkit import (  # noqa: F401
 )
 
 from raftq import Client
-from raftq.localcluster import LocalCluster
+from raftq.local.cluster import LocalCluster
 
 
 def test_killing_the_leader_while_workers_run_loses_and_duplicates_nothing(

@@ -10,7 +10,7 @@ import pytest
 from workerkit import Workers, shared_cluster, shared_workers, wait_for  # noqa: F401
 
 from raftq import Client, TaskFailed, errors
-from raftq.localcluster import LocalCluster
+from raftq.local.cluster import LocalCluster
 
 
 def test_a_raising_task_backs_off_dies_with_every_error_and_runs_again_when_requeued(

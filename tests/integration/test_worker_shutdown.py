@@ -9,7 +9,7 @@ import time
 from workerkit import Workers, shared_cluster, shared_workers, wait_for  # noqa: F401
 
 from raftq import Client
-from raftq.localcluster import LocalCluster
+from raftq.local.cluster import LocalCluster
 
 
 def test_sigterm_during_200_slow_tasks_loses_nothing_and_runs_nothing_twice(

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from raftq.localcluster import LocalCluster
+from raftq.local.cluster import LocalCluster
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -11,9 +11,9 @@ from typing import Any
 
 import msgpack
 
-from raftq import commands as c
-from raftq.model import DEFAULT_PRIORITY, DEFAULT_QUEUE, DEFAULT_RESULT_TTL_MS, Status, Task
-from raftq.state import State
+from raftq.state import commands as c
+from raftq.state.machine import State
+from raftq.state.model import DEFAULT_PRIORITY, DEFAULT_QUEUE, DEFAULT_RESULT_TTL_MS, Status, Task
 
 PAYLOAD = bytes(msgpack.packb([[1, 2], {}], use_bin_type=True))
 ERROR = {"type": "ValueError", "message": "boom", "traceback": ""}

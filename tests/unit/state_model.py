@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from raftq import commands as c
-from raftq.model import EXPIRING, TRANSITIONS, WORKER_FORGET_MS, Status
-from raftq.state import backoff_ms
+from raftq.state import commands as c
+from raftq.state.machine import backoff_ms
+from raftq.state.model import EXPIRING, TRANSITIONS, WORKER_FORGET_MS, Status
 
 
 def normalize(result: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from raftq.bench_http import Conn, _read_body, noop_spec
+from raftq.bench.http import Conn, _read_body, noop_spec
 
 
 def _body(raw: bytes) -> bytes:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from raftq.bench_stats import (
+from raftq.bench.stats import (
     Row,
     Target,
     fmt_number,

@@ -5,18 +5,14 @@ harness's TCP fault proxy, which needs no privileges."""
 from __future__ import annotations
 
 import socket
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-# chaos/ is a top-level package of the repository, not part of the installed raftq.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from chaos.checker import DrainState, check  # noqa: E402
-from chaos.history import FAIL, OK, UNKNOWN, HistoryWriter, read_history  # noqa: E402
-from chaos.net import link  # noqa: E402
-from chaos.proxy import FaultProxy  # noqa: E402
+from raftq.chaos.checker import DrainState, check
+from raftq.chaos.history import FAIL, OK, UNKNOWN, HistoryWriter, read_history
+from raftq.chaos.net import link
+from raftq.chaos.proxy import FaultProxy
 
 LEASE_MS = 1000.0
 T0 = 1_700_000_000_000.0

@@ -1,4 +1,4 @@
-"""Unit tests of raftq.calls: what the clients send, and how answers become results."""
+"""Unit tests of raftq.client.calls: what the clients send, and how answers become results."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from raftq import calls, errors
+from raftq import errors
+from raftq.client import calls
 
 
 def test_task_spec_converts_seconds_and_always_has_an_id() -> None:

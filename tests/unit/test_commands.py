@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from state_helpers import ERROR, Harness, check_consistency, internal_errors, spec
 
-from raftq import commands as c
-from raftq.state import State
+from raftq.state import commands as c
+from raftq.state.machine import State
 
 EXAMPLES: list[c.Body] = [
     c.Submit([spec("a"), spec("b", queue="q", priority=7, ready_at_ms=99)]),

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from raftq.http import Handler, Request, Response, Router, Server, json_response
+from raftq.server.http import Handler, Request, Response, Server, json_response
+from raftq.server.router import Router
 
 MAX_BODY = 1000
 

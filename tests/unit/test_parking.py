@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from raftq.commands import Claim, Command, Submit, TaskSpec
-from raftq.parking import Parking
+from raftq.server.parking import Parking
+from raftq.state.commands import Claim, Command, Submit, TaskSpec
 
 
 def spec(queue: str, ready_at_ms: int = 0) -> TaskSpec:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from raftq.raftwire import WireCipher
+from raftq.raft.wire import WireCipher
 
 
 def test_a_sealed_message_opens_with_the_same_secret_and_keeps_its_timestamp() -> None:

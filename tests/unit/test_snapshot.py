@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from state_helpers import ERROR, PAYLOAD, Harness, check_consistency, internal_errors, spec
 
-from raftq import commands as c
-from raftq import snapshot
-from raftq.state import State
+from raftq.state import commands as c
+from raftq.state import snapshot
+from raftq.state.machine import State
 
 IDS = [f"t{i}" for i in range(8)]
 QUEUES = ["a", "b"]

@@ -16,10 +16,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from state_helpers import ERROR, PAYLOAD, check_consistency, internal_errors
 from state_model import Model, normalize
 
-from raftq import commands as c
-from raftq import snapshot
-from raftq.model import TRANSITIONS, Status, Task
-from raftq.state import State
+from raftq.state import commands as c
+from raftq.state import snapshot
+from raftq.state.machine import State
+from raftq.state.model import TRANSITIONS, Status, Task
 
 IDS = [f"t{i}" for i in range(12)]
 QUEUES = ["a", "b", "c"]

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from state_helpers import Harness, check_consistency, spec
 
-from raftq import commands as c
-from raftq import snapshot
-from raftq.model import DEDUPE_CAPACITY, PRIORITY_NAMES, WORKER_FORGET_MS
+from raftq.state import commands as c
+from raftq.state import snapshot
+from raftq.state.model import DEDUPE_CAPACITY, PRIORITY_NAMES, WORKER_FORGET_MS
 
 
 def test_submitting_an_existing_id_returns_it_and_creates_nothing() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import raftq
 from raftq import errors
-from raftq.task import Defaults, Registry, TaskFunction, task
+from raftq.client.task import Defaults, Registry, TaskFunction, task
 
 
 class Recorder:
@@ -44,8 +44,8 @@ def test_bare_decorator_uses_the_default_registry() -> None:
     def unit_test_only_task() -> str:
         return "ran"
 
-    assert raftq.task.__module__ == "raftq.task"
-    from raftq.task import default_registry
+    assert raftq.task.__module__ == "raftq.client.task"
+    from raftq.client.task import default_registry
 
     assert default_registry.get("unit_test_only_task") is unit_test_only_task
     assert unit_test_only_task() == "ran"

@@ -1,4 +1,4 @@
-"""Unit tests of raftq.pools: outcomes of running tasks, and timeouts per pool kind."""
+"""Unit tests of raftq.worker.pools: outcomes of running tasks, and timeouts per pool kind."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import asyncio
 import json
 import time
 
-from raftq.pools import (
+from raftq.client.task import Registry, task
+from raftq.worker.pools import (
     NOT_SERIALIZABLE,
     TIMEOUT,
     UNKNOWN_TASK,
@@ -17,7 +18,6 @@ from raftq.pools import (
     ThreadPool,
     execute,
 )
-from raftq.task import Registry, task
 
 reg = Registry()
 
@@ -115,7 +115,7 @@ def test_async_pool_cancels_a_coroutine_past_its_timeout() -> None:
 
 def test_process_pool_kills_a_stuck_task_and_replaces_its_process() -> None:
     async def main() -> None:
-        pool = ProcessPool(1, Registry(), ["raftq.examples_tasks"])
+        pool = ProcessPool(1, Registry(), ["raftq.local.examples"])
         await pool.start()
         try:
             first = next(iter(pool._all)).process

@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from raftq import errors
-from raftq.pools import ThreadPool
-from raftq.task import Registry, task
-from raftq.worker import Worker, WorkerConfig
+from raftq.client.task import Registry, task
+from raftq.worker.pools import ThreadPool
+from raftq.worker.runtime import Worker, WorkerConfig
 
 reg = Registry()
 finished: set[str] = set()

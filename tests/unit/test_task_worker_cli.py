@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from raftq.worker_cli import worker_command, workers_command
+from raftq.worker.cli import worker_command, workers_command
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -54,7 +54,7 @@ def test_a_module_without_tasks_is_refused(apps: Path) -> None:
     (["--queues", ","], "--queues"),
 ])
 def test_bad_flags_name_the_flag(args: list[str], flag: str) -> None:
-    code, out = run("--app", "raftq.examples_tasks", *args)
+    code, out = run("--app", "raftq.local.examples", *args)
     assert code == 2 and flag in out and "Traceback" not in out, out
 
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raftq import validate as v
-from raftq.commands import TaskSpec
 from raftq.errors import InvalidRequest, PayloadTooLarge
+from raftq.server import validate as v
+from raftq.state.commands import TaskSpec
 
 MAX_PAYLOAD = 64
 

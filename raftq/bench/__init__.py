@@ -1,0 +1,1 @@
+"""``raftq bench``: load generation and figures against a local or given cluster."""

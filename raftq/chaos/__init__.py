@@ -1,0 +1,1 @@
+"""The fault-injection harness (``raftq chaos``, ``python -m chaos``)."""

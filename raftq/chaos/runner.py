@@ -1,0 +1,327 @@
+"""One chaos run, start to verdict.
+
+Bring up the network and the nodes, start the workload and the sampler, let
+the nemesis hit the cluster for the run's duration, heal everything, drain
+(stop submitting, let the workers finish, read every task back through the
+leader, compare replica digests), then judge the history with the checker and
+write ``report.json`` and ``summary.txt`` into the run's directory. Node logs
+and data are deleted when the run passes, kept when it fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import secrets
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raftq.chaos.checker import DrainState, Verdict, check
+from raftq.chaos.cluster import Cluster, wait_for
+from raftq.chaos.history import HistoryWriter, now_ms, read_history
+from raftq.chaos.http import call
+from raftq.chaos.nemesis import Context, Nemesis, Scenario
+from raftq.chaos.net import Faults, NetnsNetwork, Network, ProxyNetwork, netns_available
+from raftq.chaos.workload import StatusSampler, Submitter, WorkerPool, submit
+
+# Relative to where the harness is run: chaos/runs in a checkout (git-ignored).
+RUNS_DIR = Path(os.environ.get("RAFTQ_CHAOS_RUNS", "chaos/runs"))
+
+
+@dataclass
+class Settings:
+    duration_s: float
+    seed: int
+    mode: str = "auto"
+    lease_ms: int = 5000
+    submitters: int = 3
+    submit_rate: float = 2.0
+    workers: int = 4
+    keep: bool = False
+    recovery_limit_ms: float = 5000.0
+    node_settings: dict[str, Any] | None = None
+    work_ms: tuple[int, int] = (5, 40)
+    """Each task's simulated work in a harness worker, drawn from this range."""
+    max_tasks: int = 8
+    batch_max: int = 8
+    """The largest batch a submitter sends (40% of its submissions are batches)."""
+
+
+DEFAULT_NODE_SETTINGS: dict[str, Any] = {"tick_ms": 200}
+
+
+def make_network(mode: str, node_ids: list[str], seed: int) -> Network:
+    if mode == "auto":
+        mode = "netns" if netns_available() is None else "proxy"
+    if mode == "netns":
+        why = netns_available()
+        if why is not None:
+            raise SystemExit(f"netns mode unavailable: {why}")
+        return NetnsNetwork(node_ids, tag=f"rqc{secrets.token_hex(2)}")
+    return ProxyNetwork(node_ids, seed=seed)
+
+
+class Run:
+    def __init__(self, scenario: Scenario, settings: Settings, run_dir: Path | None = None) -> None:
+        self.scenario = scenario
+        settings = dataclasses.replace(settings, **scenario.workload)
+        self.settings = settings
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.run_dir = run_dir or RUNS_DIR / f"{stamp}-{scenario.name}-s{settings.seed}"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.rng = random.Random(settings.seed)
+        node_ids = [f"n{i}" for i in range(1, scenario.nodes + 1)]
+        self.net = make_network(settings.mode, node_ids, settings.seed)
+        self.history = HistoryWriter(self.run_dir / "history-runner.jsonl", "runner")
+        self.cluster = Cluster(
+            self.net, self.run_dir, secret=secrets.token_hex(16),
+            node_settings={**DEFAULT_NODE_SETTINGS, **scenario.node_settings,
+                           **(settings.node_settings or {})},
+        )
+        self.workers = WorkerPool(self.cluster, self.run_dir, lease_ms=settings.lease_ms,
+                                  seed=settings.seed, max_tasks=settings.max_tasks,
+                                  work_ms=settings.work_ms)
+        self.abort = threading.Event()
+        """Set (by a signal) to end the fault phase early; the run still heals and judges."""
+
+    def log(self, message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {self.scenario.name}: {message}", flush=True)
+
+    def execute(self) -> dict[str, Any]:
+        s = self.settings
+        self.net.setup()
+        try:
+            return self._execute(s)
+        finally:
+            self.workers.stop_all(timeout=5)
+            self.cluster.stop_all()
+            self.cluster.close()
+            self.net.teardown()
+            self.history.close()
+
+    def _execute(self, s: Settings) -> dict[str, Any]:
+        self.log(f"network {self.net.mode}, {len(self.cluster.node_ids)} nodes, "
+                 f"{s.duration_s:.0f} s, seed {s.seed}, dir {self.run_dir}")
+        self.cluster.write_configs()
+        for node in self.cluster.node_ids:
+            self.cluster.start(node)
+        leader = self.cluster.wait_leader(timeout=60)
+        if leader is None:
+            raise RuntimeError(f"no leader elected within 60 s; logs in {self.run_dir}/logs")
+        self.log(f"leader {leader}")
+
+        sampler = StatusSampler(self.cluster, self.history)
+        sampler.start()
+        tag = f"{self.scenario.name}-{s.seed}-{secrets.token_hex(3)}"
+        submitters = [
+            Submitter(f"s{i}", self.cluster, self.history, seed=s.seed * 100 + i,
+                      rate_per_s=s.submit_rate, run_tag=tag, batch_max=s.batch_max)
+            for i in range(1, s.submitters + 1)
+        ]
+        for sub in submitters:
+            sub.start()
+        for _ in range(s.workers):
+            self.workers.spawn()
+        for _ in range(self.scenario.real_workers):
+            self.workers.spawn(real=True)
+
+        ctx = Context(self.cluster, self.net, self.workers, self.history, self.rng, s.lease_ms)
+        nemesis = Nemesis(self.scenario, ctx)
+        probe_seq = iter(range(1, 1_000_000))
+        probe_lock = threading.Lock()
+        probe_rng = random.Random(s.seed + 1)  # keeps the nemesis's draws the seed's alone
+
+        def probe() -> None:
+            """Write until a write succeeds, so every heal has a measured recovery."""
+            with probe_lock:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    ids = [f"{tag}-probe-{next(probe_seq)}"]
+                    if submit(self.cluster, self.history, ids, probe_rng, process="probe"):
+                        return
+                    time.sleep(0.1)
+
+        nemesis.after_heal = probe
+        nemesis.start()
+        self.abort.wait(s.duration_s)
+        ctx.stopping.set()
+        nemesis.join(timeout=120)
+        nemesis.heal()
+        self._make_whole()
+        t_final_heal = now_ms()
+        self.history.record({"type": "fault", "phase": "heal", "fault": "final",
+                             "targets": [], "t": t_final_heal})
+        backlog = self._backlog()
+        self.log(f"healed; draining {backlog} unfinished tasks")
+        probe()
+        for sub in submitters:
+            sub.stopping.set()
+        for sub in submitters:
+            sub.join(timeout=10)
+
+        t_all_terminal = self._wait_terminal(timeout=2 * s.lease_ms / 1000 + 60)
+        self.workers.stop_all()
+        ids = self._attempted_ids()
+        tasks, unreadable = self._read_back(ids)
+        converged, digests = self._digests()
+        sampler.stopping.set()
+        sampler.join(timeout=5)
+
+        drain = DrainState(tasks=tasks, unreadable=unreadable, t_final_heal=t_final_heal,
+                           t_all_terminal=t_all_terminal, digests=digests,
+                           digests_converged=converged)
+        self.history.close()
+        ops = read_history(sorted(self.run_dir.glob("history-*.jsonl")))
+        verdict = check(ops, drain, lease_ms=s.lease_ms,
+                        recovery_limit_ms=s.recovery_limit_ms)
+        return self._report(verdict, nemesis, drain)
+
+    def _make_whole(self) -> None:
+        """Undo whatever is still broken: network, paused or dead nodes and workers."""
+        self.net.apply(Faults())
+        for node in self.cluster.node_ids:
+            self.cluster.resume(node)
+            if not self.cluster.alive(node):
+                self.cluster.start(node)
+        self.cluster.wait_serving(self.cluster.node_ids)
+        for worker in list(self.workers.paused):
+            self.workers.resume(worker)
+        alive = self.workers.alive()
+        real = sum(self.workers.is_real(w) for w in alive)
+        for _ in range(self.settings.workers - (len(alive) - real)):
+            self.workers.spawn()
+        for _ in range(self.scenario.real_workers - real):
+            self.workers.spawn(real=True)
+
+    def _leader_url(self) -> str:
+        leader = self.cluster.wait_leader(timeout=10)
+        return self.cluster.url(leader or self.cluster.node_ids[0])
+
+    def _backlog(self) -> int | None:
+        """Tasks queued, scheduled or leased, by the leader's count; ``None`` if unknown."""
+        reply = call(self._leader_url(), "GET", "/v1/queues", timeout=2)
+        if reply.status != 200 or not isinstance(reply.body, dict):
+            return None
+        return sum(int(q.get("queued", 0)) + int(q.get("scheduled", 0)) + int(q.get("leased", 0))
+                   for q in reply.body.get("queues", {}).values())
+
+    def _wait_terminal(self, timeout: float) -> float | None:
+        """When the leader's queues first showed nothing queued, scheduled or leased."""
+        if wait_for(lambda: self._backlog() == 0, timeout, interval=0.25):
+            return now_ms()
+        self.log("queues never drained")
+        return None
+
+    def _attempted_ids(self) -> list[str]:
+        ops = read_history(sorted(self.run_dir.glob("history-*.jsonl")))
+        ids: set[str] = set()
+        for op in ops:
+            if op["type"] == "submit":
+                ids.update(op["task_ids"])
+        return sorted(ids)
+
+    def _read_back(self, ids: list[str]) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
+        """Every task, read linearizably; unknown submissions that never landed are dropped."""
+        tasks: dict[str, dict[str, Any] | None] = {}
+        unreadable: list[str] = []
+        urls = self.cluster.urls
+
+        def read(i_tid: tuple[int, str]) -> tuple[str, int | None, Any]:
+            i, tid = i_tid
+            reply = None
+            for attempt in range(6):
+                reply = call(urls[(i + attempt) % len(urls)], "GET",
+                             f"/v1/tasks/{tid}?consistency=leader", timeout=5)
+                if reply.status in (200, 404):
+                    break
+                time.sleep(0.2 * (attempt + 1))
+            assert reply is not None
+            body = reply.body.get("task") if isinstance(reply.body, dict) else None
+            return tid, reply.status, body
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for tid, status, body in pool.map(read, enumerate(ids)):
+                if status == 200:
+                    tasks[tid] = body
+                elif status == 404:
+                    tasks[tid] = None
+                else:
+                    unreadable.append(tid)
+        return tasks, unreadable
+
+    def _digests(self, timeout: float = 30.0) -> tuple[bool, dict[str, str]]:
+        """Poll every node's digest until all agree at one applied index (or two differ)."""
+        by_index: dict[int, dict[str, str]] = {}
+        deadline = time.monotonic() + timeout
+        n = len(self.cluster.node_ids)
+        while time.monotonic() < deadline:
+            for node, st in self.cluster.statuses(digest=True, timeout=2).items():
+                if st is not None and st.raw.get("digest") is not None:
+                    by_index.setdefault(int(st.applied_index or 0), {})[node] = str(
+                        st.raw["digest"])
+            for index, digests in by_index.items():
+                if len(set(digests.values())) > 1:
+                    self.log(f"digests differ at applied index {index}: {digests}")
+                    return False, digests
+                if len(digests) == n:
+                    return True, digests
+            time.sleep(0.1)
+        self.log("replicas never reported digests at a common applied index")
+        return False, {}
+
+    def _report(self, verdict: Verdict, nemesis: Nemesis, drain: DrainState) -> dict[str, Any]:
+        s = self.settings
+        report = {
+            "scenario": self.scenario.name,
+            "description": self.scenario.description,
+            "seed": s.seed,
+            "duration_s": s.duration_s,
+            "network": self.net.mode,
+            "nodes": len(self.cluster.node_ids),
+            "lease_ms": s.lease_ms,
+            "run_dir": str(self.run_dir),
+            "verdict": verdict.to_json(),
+            "timeline": nemesis.timeline,
+            "digests": drain.digests,
+        }
+        (self.run_dir / "report.json").write_text(json.dumps(report, indent=2))
+        summary = summarize(report)
+        (self.run_dir / "summary.txt").write_text(summary + "\n")
+        print(summary, flush=True)
+        if verdict.ok and not s.keep:
+            for sub in ("data", "logs"):
+                shutil.rmtree(self.run_dir / sub, ignore_errors=True)
+        return report
+
+
+def summarize(report: dict[str, Any]) -> str:
+    v = report["verdict"]
+    faults = sum(1 for e in report["timeline"] if e["phase"] == "start")
+    lines = [
+        f"== {report['scenario']} (seed {report['seed']}, {report['duration_s']:.0f} s, "
+        f"{report['nodes']} nodes, {report['network']}): {'PASS' if v['ok'] else 'FAIL'}",
+        f"   faults {faults}; tasks acknowledged {v['acknowledged']} "
+        f"(attempted {v['attempted']}), succeeded {v['completed']}, dead {v['dead']}",
+        f"   lost {v['lost']}, unexpected {v['unexpected']}, duplicated while lease valid "
+        f"{v['duplicated_while_valid']}, after expiry {v['duplicated_after_expiry']}, "
+        f"stale accepted {v['stale_accepted']} (stale rejected {v['stale_rejected']}, "
+        f"redelivered {v['redelivered']})",
+        f"   max failover {v['max_failover_ms']} ms, max boot {v['max_boot_ms']} ms, "
+        f"max recovery after heal {v['max_recovery_ms']} ms, drain {v['drain_ms']} ms "
+        f"(limit {v['drain_limit_ms']:.0f}), leaders/term ok "
+        f"{not v['multiple_leaders']}, digests equal {v['digests_converged']}",
+    ]
+    if v["real_worker_executions"]:
+        lines.append(f"   raftq worker: {v['real_worker_executions']} runs, "
+                     f"{v['real_worker_reexecuted']} tasks run more than once by it")
+    lines += [f"   FAIL: {f}" for f in v["failures"]]
+    if not v["ok"]:
+        lines.append(f"   logs kept in {report['run_dir']}")
+    return "\n".join(lines)

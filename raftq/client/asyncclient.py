@@ -1,0 +1,229 @@
+"""The asyncio Python client: ``AsyncClient`` and its ``AsyncTaskHandle``.
+
+The coroutine twin of ``raftq.client.Client`` (over ``raftq.client.transport``), with the same
+failover and idempotent retries (both come from ``raftq.client.calls``), plus the
+worker-facing calls (claim, extend, release, complete, fail, complete_many)
+that the worker runtime drives. Its connections are opened lazily inside
+the running loop; close them with ``await client.close()`` or ``async with``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from raftq import errors
+from raftq.client import calls
+from raftq.client.calls import Call, Json, JsonList
+from raftq.client.transport import Pool
+
+log = logging.getLogger("raftq.client")
+
+
+class AsyncTaskHandle:
+    """A submitted task, for coroutines: its id, ``await get()`` and ``await result()``."""
+
+    def __init__(self, client: AsyncClient, task_id: str, task: Json | None = None,
+                 created: bool = True) -> None:
+        self.client = client
+        self.id = task_id
+        self.task = task or {}
+        self.created = created
+
+    async def get(self) -> Json:
+        return await self.client.get(self.id)
+
+    async def result(self, timeout: float | None = None) -> Any:
+        return await self.client.result(self.id, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"AsyncTaskHandle({self.id!r})"
+
+
+class AsyncClient:
+    """Async client for a raftq cluster; arguments as for ``raftq.Client``."""
+
+    def __init__(
+        self,
+        nodes: Sequence[str] | str | None = None,
+        *,
+        timeout: float = 10.0,
+        retry_for: float = 30.0,
+    ) -> None:
+        self.nodes = calls.resolve_nodes(nodes, os.environ)
+        self.timeout = timeout
+        self._failover = calls.Failover(self.nodes, retry_for)
+        self._pool: Pool | None = None  # made inside the running loop
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    # -- transport ------------------------------------------------------------
+
+    async def _send(self, node: str, call: Call) -> tuple[int, Any, float | None]:
+        if self._pool is None:
+            self._pool = Pool()
+        body = None if call.body is None else json.dumps(call.body).encode()
+        answer = await self._pool.request(node, call.method, call.target, body, call.headers(),
+                                          self.timeout + call.wait_s)
+        retry_after = calls.retry_after_seconds(answer.headers.get("retry-after"))
+        return answer.status, calls.decode_body(answer.body), retry_after
+
+    async def _call(self, call: Call, node: str | None = None) -> Any:
+        attempts = self._failover.attempts()
+        while True:
+            target = node or attempts.node
+            retry_after = None
+            try:
+                status, body, retry_after = await self._send(target, call)
+            except (TimeoutError, OSError) as exc:
+                error: errors.RaftqError = calls.unreachable(target, exc)
+            else:
+                if status < 300:
+                    return call.pick(body)
+                error = errors.from_json(status, body)
+                if status not in calls.RETRY_STATUSES:
+                    raise error
+            if node is not None:
+                raise error
+            delay = attempts.retry_delay(error, retry_after)
+            log.debug("%s %s failed on %s (%s); retrying in %.2fs", call.method, call.path,
+                      target, error, delay)
+            await asyncio.sleep(delay)
+
+    # -- tasks ----------------------------------------------------------------
+
+    async def submit(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        queue: str = "default",
+        priority: str | int = "normal",
+        delay: float | None = None,
+        eta: Any = None,
+        id: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        retry_backoff: float | None = None,
+        result_ttl: float | None = None,
+    ) -> AsyncTaskHandle:
+        spec = calls.task_spec({
+            "name": name, "args": args, "kwargs": dict(kwargs or {}), "queue": queue,
+            "priority": priority, "delay": delay, "eta": eta, "id": id,
+            "max_attempts": max_attempts, "timeout": timeout, "retry_backoff": retry_backoff,
+            "result_ttl": result_ttl,
+        })
+        body = await self._call(calls.submit(spec))
+        return AsyncTaskHandle(self, spec["id"], body.get("task"), bool(body.get("created", True)))
+
+    async def submit_many(self, specs: Sequence[Mapping[str, Any]]) -> list[AsyncTaskHandle]:
+        wire = [calls.task_spec(spec) for spec in specs]
+        handles: list[AsyncTaskHandle] = []
+        for start in range(0, len(wire), calls.MAX_BATCH):
+            chunk = wire[start:start + calls.MAX_BATCH]
+            results = await self._call(calls.submit_batch(chunk))
+            for spec, res in zip(chunk, results, strict=True):
+                handles.append(AsyncTaskHandle(self, spec["id"], calls.batch_view(res),
+                                               bool(res.get("created", True))))
+        return handles
+
+    async def get(self, id: str, *, wait: float | None = None) -> Json:
+        wait_ms = 0 if wait is None else min(calls.MAX_WAIT_MS, int(wait * 1000))
+        task: Json = await self._call(calls.get_task(id, wait_ms))
+        return task
+
+    async def result(self, id: str, timeout: float | None = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait_ms = calls.wait_ms_for(deadline, time.monotonic())
+            task = await self._call(calls.get_task(id, wait_ms))
+            if task.get("status") in calls.TERMINAL:
+                return calls.outcome(task)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise calls.not_done(id, str(task.get("status")), timeout)
+
+    async def list(self, status: str | None = None, queue: str | None = None,
+                   limit: int = 100) -> JsonList:
+        tasks: JsonList = await self._call(calls.list_tasks(status, queue, limit))
+        return tasks
+
+    async def cancel(self, id: str) -> Json:
+        task: Json = await self._call(calls.cancel(id))
+        return task
+
+    async def dead_letters(self, queue: str | None = None, limit: int = 100) -> JsonList:
+        tasks: JsonList = await self._call(calls.dead_letters(queue, limit))
+        return tasks
+
+    async def requeue(self, id: str) -> Json:
+        task: Json = await self._call(calls.requeue(id))
+        return task
+
+    async def purge(self, id: str | None = None, queue: str | None = None) -> Json:
+        body: Json = await self._call(calls.purge(id, queue))
+        return body
+
+    # -- cluster --------------------------------------------------------------
+
+    async def queues(self) -> Json:
+        body: Json = await self._call(calls.queues())
+        return body
+
+    async def workers(self) -> JsonList:
+        body: JsonList = await self._call(calls.workers())
+        return body
+
+    async def cluster(self) -> Json:
+        body: Json = await self._call(calls.cluster())
+        return body
+
+    async def node(self, url: str | None = None) -> Json:
+        body: Json = await self._call(calls.node(), node=url.rstrip("/") if url else None)
+        return body
+
+    # -- worker-facing --------------------------------------------------------
+
+    async def claim(self, worker_id: str, queues: Sequence[str] = ("default",), max: int = 1, *,
+                    lease_ms: int = 30_000, wait_ms: int = 0, host: str = "",
+                    pid: int = 0) -> JsonList:
+        tasks: JsonList = await self._call(
+            calls.claim(worker_id, queues, max, lease_ms, wait_ms, host, pid))
+        return tasks
+
+    async def extend(self, worker_id: str, leases: Sequence[tuple[str, int]],
+                     lease_ms: int = 30_000) -> JsonList:
+        out: JsonList = await self._call(calls.extend(worker_id, leases, lease_ms))
+        return out
+
+    async def release(self, worker_id: str, leases: Sequence[tuple[str, int]]) -> JsonList:
+        out: JsonList = await self._call(calls.release(worker_id, leases))
+        return out
+
+    async def complete(self, id: str, lease_token: int, result: Any = None) -> Json:
+        task: Json = await self._call(calls.complete(id, lease_token, result))
+        return task
+
+    async def fail(self, id: str, lease_token: int, error: Json | str,
+                   retry: bool = True) -> Json:
+        task: Json = await self._call(calls.fail(id, lease_token, error, retry))
+        return task
+
+    async def complete_many(self, worker_id: str, items: JsonList) -> JsonList:
+        out: JsonList = await self._call(calls.complete_many(worker_id, items))
+        return out
+

@@ -1,0 +1,300 @@
+"""The synchronous Python client: ``Client`` and its ``TaskHandle``.
+
+``Client`` talks JSON over HTTP (stdlib ``http.client``, kept-alive connections
+per node, safe to share between threads) to any node of the cluster, fails
+over to another node on connection errors and 502/503/504, and retries every
+mutating call so that a retry can never act twice: submissions carry a task id
+made here, other mutating calls an ``Idempotency-Key`` that every retry reuses.
+Errors come back as the ``raftq.errors`` tree. What each call sends is defined
+once in ``raftq.client.calls``; ``AsyncClient`` (in ``raftq.client.asyncclient``) mirrors this
+class as coroutines and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from raftq import errors
+from raftq.client import calls
+from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
+from raftq.client.calls import Call, Json, JsonList
+
+__all__ = ["AsyncClient", "AsyncTaskHandle", "Client", "TaskHandle"]
+
+log = logging.getLogger("raftq.client")
+
+
+class TaskHandle:
+    """A submitted task: its id, plus shortcuts to read it and wait for its result."""
+
+    def __init__(self, client: Client, task_id: str, task: Json | None = None,
+                 created: bool = True) -> None:
+        self.client = client
+        self.id = task_id
+        self.task = task or {}
+        self.created = created
+
+    def get(self) -> Json:
+        return self.client.get(self.id)
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self.client.result(self.id, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"TaskHandle({self.id!r})"
+
+
+class _Pool:
+    """Idle kept-alive connections per node; each request borrows one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[http.client.HTTPConnection]] = {}
+        self._pid = os.getpid()
+
+    def get(self, node: str, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            if self._pid != os.getpid():
+                # Forked (a pre-fork web server): the parent's sockets are not ours.
+                self._idle, self._pid = {}, os.getpid()
+            idle = self._idle.get(node)
+            if idle:
+                conn = idle.pop()
+                conn.timeout = timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
+                return conn, True
+        parts = urlsplit(node)
+        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        return cls(parts.netloc, timeout=timeout), False
+
+    def put(self, node: str, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.setdefault(node, []).append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            conns = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+
+class Client:
+    """Sync client for a raftq cluster.
+
+    ``nodes``: node URLs (a list or a comma-separated string); default
+    ``RAFTQ_NODES``, else the three local nodes of ``make up``. ``timeout`` is
+    the socket timeout of one request (long-polls add their wait to it);
+    ``retry_for`` bounds how long one call keeps failing over before it raises
+    the last ``Unavailable``.
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[str] | str | None = None,
+        *,
+        timeout: float = 10.0,
+        retry_for: float = 30.0,
+    ) -> None:
+        self.nodes = calls.resolve_nodes(nodes, os.environ)
+        self.timeout = timeout
+        self._failover = calls.Failover(self.nodes, retry_for)
+        self._pool = _Pool()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- transport ------------------------------------------------------------
+
+    def _send(self, node: str, call: Call) -> tuple[int, Any, float | None]:
+        base = urlsplit(node).path
+        payload = None if call.body is None else json.dumps(call.body).encode()
+        timeout = self.timeout + call.wait_s
+        for fresh_retry in (False, True):
+            conn, reused = self._pool.get(node, timeout)
+            try:
+                conn.request(call.method, base + call.target, body=payload, headers=call.headers())
+                response = conn.getresponse()
+                raw = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                # A kept-alive connection the server closed meanwhile: one more
+                # try on a fresh one before blaming the node (not after a
+                # timeout, which a fresh connection would only repeat).
+                stale = isinstance(exc, ConnectionError | http.client.RemoteDisconnected)
+                if reused and stale and not fresh_retry:
+                    continue
+                raise
+            if response.will_close:
+                conn.close()
+            else:
+                self._pool.put(node, conn)
+            body = calls.decode_body(raw)
+            retry_after = calls.retry_after_seconds(response.getheader("Retry-After"))
+            return response.status, body, retry_after
+        raise AssertionError("unreachable")
+
+    def _call(self, call: Call, node: str | None = None) -> Any:
+        attempts = self._failover.attempts()
+        while True:
+            target = node or attempts.node
+            retry_after = None
+            try:
+                status, body, retry_after = self._send(target, call)
+            except (OSError, http.client.HTTPException) as exc:
+                error: errors.RaftqError = calls.unreachable(target, exc)
+            else:
+                if status < 300:
+                    return call.pick(body)
+                error = errors.from_json(status, body)
+                if status not in calls.RETRY_STATUSES:
+                    raise error
+            if node is not None:
+                raise error
+            delay = attempts.retry_delay(error, retry_after)
+            log.debug("%s %s failed on %s (%s); retrying in %.2fs", call.method, call.path,
+                      target, error, delay)
+            time.sleep(delay)
+
+    # -- tasks ----------------------------------------------------------------
+
+    def submit(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        queue: str = "default",
+        priority: str | int = "normal",
+        delay: float | None = None,
+        eta: Any = None,
+        id: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        retry_backoff: float | None = None,
+        result_ttl: float | None = None,
+    ) -> TaskHandle:
+        spec = calls.task_spec({
+            "name": name, "args": args, "kwargs": dict(kwargs or {}), "queue": queue,
+            "priority": priority, "delay": delay, "eta": eta, "id": id,
+            "max_attempts": max_attempts, "timeout": timeout, "retry_backoff": retry_backoff,
+            "result_ttl": result_ttl,
+        })
+        body = self._call(calls.submit(spec))
+        return TaskHandle(self, spec["id"], body.get("task"), bool(body.get("created", True)))
+
+    def submit_many(self, specs: Sequence[Mapping[str, Any]]) -> list[TaskHandle]:
+        """Submit many tasks through the batch endpoint, 1,000 per request, in order."""
+        wire = [calls.task_spec(spec) for spec in specs]
+        handles: list[TaskHandle] = []
+        for start in range(0, len(wire), calls.MAX_BATCH):
+            chunk = wire[start:start + calls.MAX_BATCH]
+            results = self._call(calls.submit_batch(chunk))
+            for spec, res in zip(chunk, results, strict=True):
+                handles.append(TaskHandle(self, spec["id"], calls.batch_view(res),
+                                          bool(res.get("created", True))))
+        return handles
+
+    def get(self, id: str, *, wait: float | None = None) -> Json:
+        wait_ms = 0 if wait is None else min(calls.MAX_WAIT_MS, int(wait * 1000))
+        task: Json = self._call(calls.get_task(id, wait_ms))
+        return task
+
+    def result(self, id: str, timeout: float | None = None) -> Any:
+        """Wait for the task to finish; its result, ``TaskFailed`` or ``TimeoutError``.
+
+        ``timeout=None`` waits for as long as it takes; ``0`` looks once.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait_ms = calls.wait_ms_for(deadline, time.monotonic())
+            task = self._call(calls.get_task(id, wait_ms))
+            if task.get("status") in calls.TERMINAL:
+                return calls.outcome(task)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise calls.not_done(id, str(task.get("status")), timeout)
+
+    def list(self, status: str | None = None, queue: str | None = None,
+             limit: int = 100) -> JsonList:
+        tasks: JsonList = self._call(calls.list_tasks(status, queue, limit))
+        return tasks
+
+    def cancel(self, id: str) -> Json:
+        task: Json = self._call(calls.cancel(id))
+        return task
+
+    def dead_letters(self, queue: str | None = None, limit: int = 100) -> JsonList:
+        tasks: JsonList = self._call(calls.dead_letters(queue, limit))
+        return tasks
+
+    def requeue(self, id: str) -> Json:
+        task: Json = self._call(calls.requeue(id))
+        return task
+
+    def purge(self, id: str | None = None, queue: str | None = None) -> Json:
+        body: Json = self._call(calls.purge(id, queue))
+        return body
+
+    # -- cluster --------------------------------------------------------------
+
+    def queues(self) -> Json:
+        body: Json = self._call(calls.queues())
+        return body
+
+    def workers(self) -> JsonList:
+        body: JsonList = self._call(calls.workers())
+        return body
+
+    def cluster(self) -> Json:
+        body: Json = self._call(calls.cluster())
+        return body
+
+    def node(self, url: str | None = None) -> Json:
+        """One node's own view (``url``: that node, no failover; default: any node)."""
+        body: Json = self._call(calls.node(), node=url.rstrip("/") if url else None)
+        return body
+
+    # -- worker-facing --------------------------------------------------------
+
+    def claim(self, worker_id: str, queues: Sequence[str] = ("default",), max: int = 1, *,
+              lease_ms: int = 30_000, wait_ms: int = 0, host: str = "", pid: int = 0) -> JsonList:
+        tasks: JsonList = self._call(
+            calls.claim(worker_id, queues, max, lease_ms, wait_ms, host, pid))
+        return tasks
+
+    def extend(self, worker_id: str, leases: Sequence[tuple[str, int]],
+               lease_ms: int = 30_000) -> JsonList:
+        out: JsonList = self._call(calls.extend(worker_id, leases, lease_ms))
+        return out
+
+    def release(self, worker_id: str, leases: Sequence[tuple[str, int]]) -> JsonList:
+        out: JsonList = self._call(calls.release(worker_id, leases))
+        return out
+
+    def complete(self, id: str, lease_token: int, result: Any = None) -> Json:
+        task: Json = self._call(calls.complete(id, lease_token, result))
+        return task
+
+    def fail(self, id: str, lease_token: int, error: Json | str, retry: bool = True) -> Json:
+        task: Json = self._call(calls.fail(id, lease_token, error, retry))
+        return task
+
+    def complete_many(self, worker_id: str, items: JsonList) -> JsonList:
+        out: JsonList = self._call(calls.complete_many(worker_id, items))
+        return out
+

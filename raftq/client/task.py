@@ -1,0 +1,241 @@
+"""The ``@task`` decorator, the task registry and the default client behind ``.delay()``.
+
+``@task`` registers a function (sync or ``async def``) under a name in a
+``Registry`` (the process-wide ``default_registry`` unless one is given) and returns a
+``TaskFunction``: calling it runs the function here and now, while
+``.delay()``, ``.submit()`` and ``await .delay_async()`` submit it to the
+cluster. The worker runtime looks tasks up by name in the same registry.
+
+Which cluster ``.delay()`` talks to is decided on first use, never at import:
+``raftq.configure(nodes=...)`` if it was called, else ``RAFTQ_NODES``, else the
+local defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from raftq import errors
+from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
+from raftq.client.sync import Client, TaskHandle
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """Per-task submission defaults; ``None`` leaves the node's default."""
+
+    queue: str = "default"
+    priority: str | int = "normal"
+    max_attempts: int | None = None
+    timeout: float | None = None
+    retry_backoff: float | None = None
+
+
+class TaskFunction(Generic[P, R]):
+    """A registered task. Call it to run it locally; ``delay`` it to run it on a worker."""
+
+    def __init__(self, fn: Callable[P, R], name: str, options: TaskOptions,
+                 defaults: Defaults) -> None:
+        self.fn = fn
+        self.name = name
+        self.options = options
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._defaults = defaults
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", name)
+        self.__qualname__ = getattr(fn, "__qualname__", name)
+        self.__module__ = getattr(fn, "__module__", __name__)
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<task {self.name!r} ({self.__module__}.{self.__qualname__})>"
+
+    def _submit_kwargs(self, queue: str | None, priority: str | int | None,
+                       delay: float | None, id: str | None) -> dict[str, Any]:
+        opts = self.options
+        return {
+            "queue": queue or opts.queue,
+            "priority": opts.priority if priority is None else priority,
+            "delay": delay,
+            "id": id,
+            "max_attempts": opts.max_attempts,
+            "timeout": opts.timeout,
+            "retry_backoff": opts.retry_backoff,
+        }
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
+        """Submit ``self(*args, **kwargs)`` with the task's defaults."""
+        return self._defaults.client().submit(self.name, args, kwargs,
+                                              **self._submit_kwargs(None, None, None, None))
+
+    def submit(
+        self,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        priority: str | int | None = None,
+        queue: str | None = None,
+        delay: float | None = None,
+        id: str | None = None,
+        client: Client | None = None,
+    ) -> TaskHandle:
+        """Submit with explicit options (``delay`` in seconds, ``id`` for idempotency)."""
+        return (client or self._defaults.client()).submit(
+            self.name, args, kwargs, **self._submit_kwargs(queue, priority, delay, id))
+
+    async def delay_async(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTaskHandle:
+        """``delay`` for coroutines, through the default ``AsyncClient`` of this event loop."""
+        return await self._defaults.async_client().submit(
+            self.name, args, kwargs, **self._submit_kwargs(None, None, None, None))
+
+    async def submit_async(
+        self,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        priority: str | int | None = None,
+        queue: str | None = None,
+        delay: float | None = None,
+        id: str | None = None,
+        client: AsyncClient | None = None,
+    ) -> AsyncTaskHandle:
+        return await (client or self._defaults.async_client()).submit(
+            self.name, args, kwargs, **self._submit_kwargs(queue, priority, delay, id))
+
+
+class Registry:
+    """Task name -> ``TaskFunction``. Registering a different function under a taken name fails."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskFunction[Any, Any]] = {}
+
+    def add(self, fn: TaskFunction[Any, Any]) -> None:
+        old = self._tasks.get(fn.name)
+        # Re-importing a module (importlib.reload) re-registers the same
+        # function: fine. A second function under one name is a bug.
+        where = (fn.__module__, fn.__qualname__)
+        if old is not None and (old.__module__, old.__qualname__) != where:
+            raise errors.ConfigError(
+                f"task name {fn.name!r} is taken by {old.__module__}.{old.__qualname__}; "
+                f"pass @task(name=...) to {fn.__module__}.{fn.__qualname__}"
+            )
+        self._tasks[fn.name] = fn
+
+    def get(self, name: str) -> TaskFunction[Any, Any] | None:
+        return self._tasks.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+@dataclass
+class Defaults:
+    """Where ``.delay()`` submits: set by ``configure``, clients made on first use."""
+
+    nodes: Sequence[str] | str | None = None
+    timeout: float = 10.0
+    _client: Client | None = None
+    _async_clients: dict[int, tuple[asyncio.AbstractEventLoop, AsyncClient]] = field(
+        default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def configure(self, nodes: Sequence[str] | str | None, timeout: float) -> None:
+        with self._lock:
+            self.nodes, self.timeout = nodes, timeout
+            if self._client is not None:
+                self._client.close()
+            self._client = None
+            self._async_clients.clear()
+
+    def client(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                self._client = Client(self.nodes, timeout=self.timeout)
+            return self._client
+
+    def async_client(self) -> AsyncClient:
+        # An AsyncClient's connections belong to one event loop: one client per loop.
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._async_clients.get(id(loop))
+            if entry is None or entry[0] is not loop:
+                for key, (old_loop, _) in list(self._async_clients.items()):
+                    if old_loop.is_closed():
+                        del self._async_clients[key]
+                entry = (loop, AsyncClient(self.nodes, timeout=self.timeout))
+                self._async_clients[id(loop)] = entry
+            return entry[1]
+
+
+# Process-wide, but inert: nothing is read or opened until first use.
+default_registry = Registry()
+defaults = Defaults()
+
+
+def configure(nodes: Sequence[str] | str | None = None, *, timeout: float = 10.0) -> None:
+    """Choose the cluster that ``.delay()`` and friends submit to."""
+    defaults.configure(nodes, timeout)
+
+
+@overload
+def task(fn: Callable[P, R], /) -> TaskFunction[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    queue: str = "default",
+    priority: str | int = "normal",
+    max_attempts: int | None = None,
+    timeout: float | None = None,
+    retry_backoff: float | None = None,
+    registry: Registry | None = None,
+) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
+
+
+def task(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    queue: str = "default",
+    priority: str | int = "normal",
+    max_attempts: int | None = None,
+    timeout: float | None = None,
+    retry_backoff: float | None = None,
+    registry: Registry | None = None,
+) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
+    """Register a function as a task: ``@task`` or ``@task(name=..., queue=..., ...)``.
+
+    ``timeout`` and ``retry_backoff`` are seconds. The name defaults to the
+    function's ``__name__``.
+    """
+    options = TaskOptions(queue, priority, max_attempts, timeout, retry_backoff)
+    target = registry if registry is not None else default_registry
+
+    def wrap(f: Callable[P, R]) -> TaskFunction[P, R]:
+        if not callable(f):
+            raise TypeError("@task decorates a function")
+        wrapped = TaskFunction(f, name or f.__name__, options, defaults)
+        target.add(wrapped)
+        return wrapped
+
+    return wrap(fn) if fn is not None else wrap

@@ -1,0 +1,1 @@
+"""The PySyncObj adapter: the replica, its event-loop integration, the peer-message cipher."""

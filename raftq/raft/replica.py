@@ -1,0 +1,412 @@
+"""The PySyncObj adapter: one replicated entry point, futures for asyncio.
+
+PySyncObj runs on the event loop (see ``raftq.raft.loop``). It calls
+``_Machine.apply_entry`` with each committed entry (encoded command bytes) in
+log order on every node, on the same thread as the HTTP handlers, so handlers
+read the state without locking.
+
+Proposals made in the same event-loop turn are coalesced into one Raft entry
+(group commit): one ``Group`` command whose result is the list of the members'
+results. Each proposal has its own timeout and the number in flight is bounded;
+a proposal that times out has an *unknown* outcome (Raft may still commit it),
+which the request ids and the state's dedupe table make safe to retry.
+
+Hazards handled here (see DESIGN.md): ``apply_entry`` never raises (a raising
+entry wedges PySyncObj); the snapshot serializer is msgpack, never pickle; the
+cluster password is mandatory because PySyncObj's peer protocol is pickle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+
+from raftq.errors import ConfigError, NoLeader, OutcomeUnknown, Overloaded
+from raftq.raft.loop import LoopPoller, build_on_loop
+from raftq.raft.snapshots import SnapshotWriter, read_snapshot
+from raftq.state.commands import Command, DecodeError, Group, decode, encode
+from raftq.state.machine import State
+
+log = logging.getLogger(__name__)
+
+ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
+# How often Raft's timers are looked at when no socket event wakes it.
+TICK_PERIOD_S = 0.01
+
+
+@dataclass(slots=True)
+class RaftTuning:
+    """PySyncObj settings; the defaults trade its 100 ms batching for latency."""
+
+    append_entries_period_s: float = 0.05
+    # Election timeouts: long enough that a node starved of CPU for a few
+    # hundred milliseconds (2 cores, three nodes and their load) does not
+    # start needless elections; short enough to fail over in about a second.
+    raft_min_timeout_s: float = 0.6
+    raft_max_timeout_s: float = 1.2
+    leader_fallback_timeout_s: float = 2.0
+    connection_timeout_s: float = 1.5
+    connection_retry_s: float = 0.5
+    log_compaction_min_entries: int = 20_000
+    log_compaction_min_time_s: float = 300.0
+    max_group: int = 512  # commands coalesced into one entry
+    # Entries this node has proposed and not yet seen committed. Proposals
+    # arriving while the window is full wait and go together in the next
+    # entry: throughput grows with load instead of the entry count.
+    max_entries_in_flight: int = 2
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One proposed Raft entry and the futures of the commands inside it."""
+
+    futures: list[asyncio.Future[Any]]
+    started: float
+    done: bool = False
+    timer: asyncio.TimerHandle | None = None
+
+
+class _Machine(SyncObj):  # type: ignore[misc]
+    def __init__(self, self_addr: str, partners: list[str], conf: Any, owner: Replica):
+        self._owner = owner
+        super().__init__(self_addr, partners, conf)
+
+    @replicated  # type: ignore[untyped-decorator]
+    def apply_entry(self, data: bytes) -> Any:
+        return self._owner._apply_entry(data)
+
+
+class Replica:
+    def __init__(
+        self,
+        *,
+        self_addr: str,
+        partner_addrs: list[str],
+        data_dir: str,
+        secret: str,
+        tuning: RaftTuning | None = None,
+        proposal_timeout_s: float = 5.0,
+        max_inflight: int = 10_000,
+    ) -> None:
+        if not secret:
+            raise ConfigError(
+                "the cluster secret is empty: every node needs the same non-empty `secret` "
+                "(or `secret_file`, or RAFTQ_CLUSTER_SECRET); an open raft port is remote "
+                "code execution"
+            )
+        self.tuning = tuning or RaftTuning()
+        self.self_addr = self_addr
+        self.partner_addrs = list(partner_addrs)
+        self.data_dir = data_dir
+        self.proposal_timeout_s = proposal_timeout_s
+        self.max_inflight = max_inflight
+        self.state = State()
+        self._secret = secret
+        self._machine: _Machine | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[Command, asyncio.Future[Any]]] = []
+        self._flush_scheduled = False
+        self._entries_in_flight = 0
+        self._inflight = 0
+        self._changed = asyncio.Event()
+        self._tick_scheduled = False
+        self._periodic: asyncio.Handle | None = None
+        self._snapshots = SnapshotWriter()
+        self._replicated_mark: tuple[int, int] = (0, 0)
+        self.on_commit_latency: Callable[[float], None] | None = None
+        # Called with the commands about to be proposed, just before they go
+        # into entries; it may add more with ``add_to_next_entry``.
+        self.before_flush: Callable[[list[Command]], None] | None = None
+
+    # ------------------------------------------------------------- lifecycle
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._changed = asyncio.Event()
+        os.makedirs(self.data_dir, exist_ok=True)
+        t = self.tuning
+        conf = SyncObjConf(
+            autoTick=False,
+            password=self._secret,
+            journalFile=os.path.join(self.data_dir, "raft.journal"),
+            fullDumpFile=os.path.join(self.data_dir, "raft.snapshot"),
+            serializer=self._serialize,
+            serializeChecker=self._snapshot_status,
+            deserializer=self._deserialize,
+            appendEntriesUseBatch=True,  # sends driven by _replicate
+            appendEntriesPeriod=t.append_entries_period_s,
+            raftMinTimeout=t.raft_min_timeout_s,
+            raftMaxTimeout=t.raft_max_timeout_s,
+            leaderFallbackTimeout=t.leader_fallback_timeout_s,
+            connectionTimeout=t.connection_timeout_s,
+            connectionRetryTime=t.connection_retry_s,
+            logCompactionMinEntries=t.log_compaction_min_entries,
+            logCompactionMinTime=t.log_compaction_min_time_s,
+            logCompactionSplit=True,
+            commandsWaitLeader=False,
+            dynamicMembershipChange=False,
+        )
+        poller = LoopPoller(loop, self._schedule_tick)
+        self._machine = build_on_loop(
+            lambda: _Machine(self.self_addr, self.partner_addrs, conf, self), poller
+        )
+        self._periodic = loop.call_soon(self._periodic_tick)
+
+    def stop(self) -> None:
+        if self._periodic is not None:
+            self._periodic.cancel()
+            self._periodic = None
+        if self._machine is not None:
+            self._machine.destroy()
+            self._machine = None
+
+    # ---------------------------------------------------------------- ticking
+
+    def _schedule_tick(self) -> None:
+        """Run one Raft tick soon (socket events and proposals coalesce into it)."""
+        if not self._tick_scheduled and self._loop is not None:
+            self._tick_scheduled = True
+            self._loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self._tick_scheduled = False
+        machine = self._machine
+        if machine is None:
+            return
+        try:
+            machine.doTick(0.0)
+            if machine._isLeader():
+                self._replicate(machine)
+        except Exception:  # PySyncObj's own thread logs and carries on; so do we
+            log.exception("raft tick failed")
+
+    def _replicate(self, machine: _Machine) -> None:
+        """Send AppendEntries once per tick when the log or the commit index moved.
+
+        Left to itself (``appendEntriesUseBatch=False``) PySyncObj sends every
+        follower a message for each command it appends and again after each
+        apply, and pokes a pipe for each proposal: several small messages per
+        entry, each a pickle, a compression, an encryption and a loopback
+        send, and each answered. Batching on (heartbeats every
+        ``append_entries_period_s``) plus this one send per tick carries the
+        same news in one message.
+        """
+        mark = (machine._SyncObj__getCurrentLogIndex(), machine._SyncObj__raftCommitIndex)
+        if mark != self._replicated_mark:
+            self._replicated_mark = mark
+            machine._SyncObj__sendAppendEntries()
+
+    def _periodic_tick(self) -> None:
+        """Heartbeats, election timeouts and reconnects need time to pass."""
+        self._tick()
+        assert self._loop is not None
+        self._periodic = self._loop.call_later(TICK_PERIOD_S, self._periodic_tick)
+
+    # ------------------------------------------------ called by PySyncObj
+
+    def _apply_entry(self, data: bytes) -> Any:
+        try:
+            cmd = decode(data)
+        except DecodeError as exc:
+            log.error("undecodable log entry skipped: %s", exc)
+            return {"error": "bad_command", "message": str(exc)}
+        result = self.state.apply(cmd)
+        self._notify_changed()
+        return result
+
+    def _notify_changed(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    def _serialize(self, tmp_filename: str, raft_data: Any) -> None:
+        self._snapshots.write(tmp_filename, self.state, raft_data)
+
+    def _snapshot_status(self) -> int:
+        return self._snapshots.status()
+
+    def _deserialize(self, filename: str) -> tuple[Any, Any, Any]:
+        self.state, last, before_last, cluster = read_snapshot(filename)
+        self._notify_changed()
+        return last, before_last, cluster
+
+    # ----------------------------------------------------- the asyncio side
+
+    async def wait_changed(self, timeout_s: float) -> None:
+        """Return after the next applied entry, or after ``timeout_s``."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
+        except TimeoutError:
+            pass
+
+    async def propose(self, cmd: Command, timeout_s: float | None = None) -> Any:
+        """Commit ``cmd`` through Raft and return the state machine's result."""
+        machine = self._machine
+        if machine is None or self._loop is None:
+            raise NoLeader("this node is not running")
+        if machine._getLeader() is None:
+            raise NoLeader("the cluster has no leader right now; retry shortly")
+        if self._inflight >= self.max_inflight:
+            raise Overloaded(f"{self._inflight} proposals in flight on this node; retry shortly")
+        fut, timer = self._pend(cmd, timeout_s)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+        try:
+            return await fut
+        finally:
+            timer.cancel()
+            self._inflight -= 1
+
+    def add_to_next_entry(self, cmd: Command) -> asyncio.Future[Any]:
+        """Put ``cmd`` in the entry being formed; for ``before_flush`` hooks.
+
+        The returned future has ``propose``'s timeout and outcomes.
+        """
+        fut, timer = self._pend(cmd, None)
+
+        def done(_: asyncio.Future[Any]) -> None:
+            timer.cancel()
+            self._inflight -= 1
+
+        fut.add_done_callback(done)
+        return fut
+
+    def _pend(self, cmd: Command, timeout_s: float | None
+              ) -> tuple[asyncio.Future[Any], asyncio.TimerHandle]:
+        """Queue ``cmd`` for the next entry; its future fails with OutcomeUnknown
+        after the timeout. The caller cancels the timer and counts the
+        proposal out of ``_inflight`` once the future is done."""
+        assert self._loop is not None
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        self._inflight += 1
+        self._pending.append((cmd, fut))
+        # A timer rather than asyncio.wait_for(shield(...)): the answer then
+        # reaches the handler in one event-loop step instead of four, and a
+        # late answer finds the future done and is dropped.
+        return fut, self._loop.call_later(timeout_s or self.proposal_timeout_s, _expire, fut)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        step = self.tuning.max_group
+        sent = False
+        if (self.before_flush is not None and self._pending
+                and self._entries_in_flight < self.tuning.max_entries_in_flight):
+            self.before_flush([c for c, _ in self._pending])
+        while self._pending and self._entries_in_flight < self.tuning.max_entries_in_flight:
+            batch, self._pending = self._pending[:step], self._pending[step:]
+            self._send(batch)
+            sent = True
+        if sent:  # hand the entries to Raft now rather than one loop step later
+            self._tick()
+
+    def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+        machine = self._machine
+        loop = self._loop
+        assert machine is not None and loop is not None
+        futures = [f for _, f in batch]
+        data = encode(batch[0][0]) if len(batch) == 1 else encode(Group([c for c, _ in batch]))
+        started = time.perf_counter()
+        entry = _Entry(futures, started)
+        self._entries_in_flight += 1
+        # PySyncObj may never call back (a resync drops pending callbacks):
+        # the window slot is freed after the proposal timeout regardless.
+        entry.timer = loop.call_later(self.proposal_timeout_s, self._entry_done, entry)
+
+        def on_result(result: Any, error: int) -> None:  # called inside a tick
+            self._resolve(entry, result, error)
+
+        try:
+            machine.apply_entry(data, callback=on_result)
+        except Exception:  # defensive: never leave futures hanging
+            log.exception("proposal failed to enqueue")
+            self._resolve(entry, None, FAIL_REASON.REQUEST_DENIED)
+
+    def _entry_done(self, entry: _Entry) -> None:
+        if entry.done:
+            return
+        entry.done = True
+        if entry.timer is not None:
+            entry.timer.cancel()
+        self._entries_in_flight -= 1
+        if self._pending and not self._flush_scheduled:
+            self._flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
+    def _resolve(self, entry: _Entry, result: Any, error: int) -> None:
+        self._entry_done(entry)
+        if error == FAIL_REASON.SUCCESS and self.on_commit_latency is not None:
+            self.on_commit_latency(time.perf_counter() - entry.started)
+        futures = entry.futures
+        for i, fut in enumerate(futures):
+            if fut.done():
+                continue
+            if error != FAIL_REASON.SUCCESS:
+                fut.set_exception(_failure(error))
+            elif len(futures) == 1:
+                fut.set_result(result)
+            elif isinstance(result, list) and len(result) == len(futures):
+                fut.set_result(result[i])
+            else:  # the group itself was rejected (e.g. an internal error)
+                fut.set_result(result)
+
+    # ---------------------------------------------------------------- status
+
+    def raft_status(self) -> dict[str, Any]:
+        machine = self._machine
+        if machine is None:
+            return {"role": "stopped", "leader": None, "term": 0, "commit_index": 0,
+                    "applied_index": 0, "has_quorum": False, "partners": {}}
+        status = machine.getStatus()
+        leader = status.get("leader")
+        partners = {
+            addr: status.get(f"partner_node_status_server_{addr}", 0) == 2
+            for addr in self.partner_addrs
+        }
+        return {
+            "role": ROLE_NAMES.get(status.get("state", 0), "unknown"),
+            "leader": leader.address if leader is not None else None,
+            "term": status.get("raft_term", 0),
+            "commit_index": status.get("commit_idx", 0),
+            "applied_index": status.get("last_applied", 0),
+            "leader_commit_index": status.get("leader_commit_idx") or 0,
+            "has_quorum": bool(status.get("has_quorum", False)),
+            "log_len": status.get("log_len", 0),
+            "partners": partners,
+        }
+
+    def is_leader(self) -> bool:
+        machine = self._machine
+        return machine is not None and bool(machine._isLeader())
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(OutcomeUnknown(
+            "the proposal was not confirmed in time; it may or may not have been applied: "
+            "retry with the same ids"))
+
+
+def _failure(error: int) -> Exception:
+    if error == FAIL_REASON.MISSING_LEADER:
+        return NoLeader("the cluster has no leader right now; retry shortly")
+    if error == FAIL_REASON.QUEUE_FULL:
+        return Overloaded("the raft command queue is full; retry shortly")
+    return OutcomeUnknown(
+        f"raft reported {_reason_name(error)}; the command may or may not have been applied: "
+        "retry with the same ids"
+    )
+
+
+def _reason_name(error: int) -> str:
+    for name in dir(FAIL_REASON):
+        if not name.startswith("_") and getattr(FAIL_REASON, name) == error:
+            return name
+    return str(error)

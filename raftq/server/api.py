@@ -1,0 +1,382 @@
+"""HTTP handlers: parse and validate, stamp the command, propose, map errors.
+
+Handlers hold no queue logic. Writes are proposed through the local replica
+(PySyncObj forwards a follower's command to the leader); reads come from the
+local replica unless ``?consistency=leader`` asks to commit a barrier first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import secrets
+import time
+from typing import Any
+
+from raftq.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RaftqError,
+    StaleLease,
+    Unavailable,
+)
+from raftq.raft.replica import Replica
+from raftq.server import validate as v
+from raftq.server.config import NodeConfig
+from raftq.server.http import Handler, Request, Response, json_response
+from raftq.server.metrics import Metrics
+from raftq.server.parking import Parking
+from raftq.server.status import StatusApi
+from raftq.server.views import claimed_json, task_json
+from raftq.state.commands import (
+    Barrier,
+    Body,
+    Cancel,
+    Claim,
+    Command,
+    Extend,
+    Finish,
+    Purge,
+    Release,
+    Requeue,
+    Submit,
+)
+from raftq.state.model import TERMINAL, Status
+
+log = logging.getLogger(__name__)
+Route = tuple[str, str, Handler]
+
+_ERRORS: dict[str, type[RaftqError]] = {
+    "not_found": NotFound,
+    "stale_lease": StaleLease,
+    "conflict": Conflict,
+}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def raise_for(result: Any) -> Any:
+    """Turn a state-machine rejection into the matching exception."""
+    if isinstance(result, dict) and "error" in result:
+        cls = _ERRORS.get(result["error"], RaftqError)
+        raise cls(str(result.get("message", result["error"])))
+    return result
+
+
+def error_response(exc: RaftqError) -> Response:
+    headers = None
+    if isinstance(exc, Unavailable):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return json_response(exc.to_json(), status=exc.status, headers=headers)
+
+
+class Ids:
+    """Unique ids without a syscall each: a random per-process prefix and a counter."""
+
+    def __init__(self) -> None:
+        self.prefix = secrets.token_hex(12)
+        self.counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):08x}"
+
+
+class Api:
+    def __init__(self, config: NodeConfig, replica: Replica, metrics: Metrics) -> None:
+        self.config = config
+        self.replica = replica
+        self.metrics = metrics
+        self.new_id = Ids()
+        self.status = StatusApi(config, replica, metrics)
+        self.parking = Parking(replica.add_to_next_entry, now_ms)
+        replica.before_flush = self.parking.before_flush
+
+    # ------------------------------------------------------------ plumbing
+
+    def routes(self) -> list[Route]:
+        from raftq.server.dashboard import dashboard
+
+        return [
+            ("POST", "/v1/tasks", self.submit),
+            ("POST", "/v1/tasks/batch", self.submit_batch),
+            ("GET", "/v1/tasks", self.list_tasks),
+            ("GET", "/v1/tasks/{id}", self.get_task),
+            ("DELETE", "/v1/tasks/{id}", self.cancel),
+            ("POST", "/v1/tasks/{id}/complete", self.complete),
+            ("POST", "/v1/tasks/{id}/fail", self.fail),
+            ("POST", "/v1/completions", self.completions),
+            ("POST", "/v1/claims", self.claim),
+            ("POST", "/v1/leases/extend", self.extend),
+            ("POST", "/v1/leases/release", self.release),
+            ("GET", "/v1/dead-letters", self.dead_letters),
+            ("POST", "/v1/dead-letters/{id}/requeue", self.requeue),
+            ("DELETE", "/v1/dead-letters/{id}", self.purge_one),
+            ("DELETE", "/v1/dead-letters", self.purge_all),
+            ("GET", "/v1/queues", self.queues),
+            ("GET", "/v1/workers", self.workers),
+            ("GET", "/", dashboard),
+            *self.status.routes(),
+        ]
+
+    async def middleware(self, request: Request, handler: Handler) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except RaftqError as exc:
+            response = error_response(exc)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = json_response(
+                {"error": {"code": "internal", "message": "internal error; see the node log"}},
+                status=500)
+        self.metrics.observe_request(request.method, request.route, response.status,
+                                     time.perf_counter() - started)
+        return response
+
+    def body(self, request: Request) -> Any:
+        if request.content_type not in ("application/json", "", "application/octet-stream"):
+            raise InvalidRequest(f"Content-Type must be application/json, not "
+                                 f"{request.content_type}", field="Content-Type")
+        try:
+            return json.loads(request.body)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidRequest(f"body is not valid JSON: {exc}") from None
+
+    def stamp(self, request: Request) -> tuple[str, int]:
+        """The request id (the Idempotency-Key, else a new one) and the time."""
+        key = request.headers.get("idempotency-key", "")
+        if len(key) > 200:
+            raise InvalidRequest("Idempotency-Key must be at most 200 characters",
+                                 field="Idempotency-Key")
+        return key or self.new_id(), now_ms()
+
+    def command(self, request: Request, body: Body) -> Command:
+        return Command(body, *self.stamp(request))
+
+    async def propose(self, request: Request, body: Body) -> Any:
+        return await self.replica.propose(self.command(request, body))
+
+    def task_view(self, task_id: str) -> dict[str, Any] | None:
+        task = self.replica.state.tasks.get(task_id)
+        return task_json(task) if task is not None else None
+
+    async def maybe_barrier(self, request: Request) -> None:
+        consistency = request.query.get("consistency", "local")
+        if consistency not in ("local", "leader"):
+            raise InvalidRequest("consistency must be local or leader", field="consistency")
+        if consistency == "leader":
+            await self.propose(request, Barrier())
+
+    # -------------------------------------------------------------- tasks
+
+    def spec(self, body: Any, where: str, stamp: int) -> Any:
+        return v.task_spec(body, where=where, new_id=self.new_id, now_ms=stamp,
+                           result_ttl_ms=self.config.result_ttl_ms,
+                           max_payload=self.config.max_payload_bytes)
+
+    def submitted(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        task = self.task_view(outcome["id"])
+        if task is None:  # dropped by its result TTL in the meantime
+            task = {"id": outcome["id"], "status": outcome["status"]}
+        return {"task": task, "created": outcome["created"]}
+
+    async def submit(self, request: Request) -> Response:
+        request_id, stamp = self.stamp(request)
+        spec = self.spec(self.body(request), "", stamp)
+        (outcome,) = raise_for(await self.replica.propose(Command(Submit([spec]), request_id,
+                                                                  stamp)))
+        self.metrics.submitted(1 if outcome["created"] else 0)
+        return json_response(self.submitted(outcome), status=201 if outcome["created"] else 200)
+
+    async def submit_batch(self, request: Request) -> Response:
+        body = v.obj(self.body(request), {"tasks"})
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list) or not 0 < len(tasks) <= v.MAX_BATCH:
+            raise InvalidRequest(f"tasks must be a list of 1-{v.MAX_BATCH} task specs",
+                                 field="tasks")
+        request_id, stamp = self.stamp(request)
+        specs = v.task_specs(tasks, new_id=self.new_id, now_ms=stamp,
+                             result_ttl_ms=self.config.result_ttl_ms,
+                             max_payload=self.config.max_payload_bytes)
+        outcomes = raise_for(await self.replica.propose(Command(Submit(specs), request_id,
+                                                                stamp)))
+        self.metrics.submitted(sum(1 for o in outcomes if o["created"]))
+        return json_response({"results": outcomes})
+
+    async def get_task(self, request: Request) -> Response:
+        task_id = request.match_info["id"]
+        wait = v.wait_ms(request.query.get("wait_ms"))
+        await self.maybe_barrier(request)
+        deadline = time.monotonic() + wait / 1000
+        while True:
+            task = self.task_view(task_id)
+            remaining = deadline - time.monotonic()
+            if task is None and remaining <= 0:
+                raise NotFound(f"no task {task_id}")
+            if task is not None and (task["status"] in TERMINAL or remaining <= 0):
+                return json_response({"task": task})
+            await self.replica.wait_changed(remaining)
+
+    async def list_tasks(self, request: Request) -> Response:
+        q = request.query
+        unknown = sorted(set(q) - {"status", "queue", "limit", "consistency"})
+        if unknown:
+            raise InvalidRequest(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
+        status = None
+        if "status" in q:
+            try:
+                status = Status(q["status"])
+            except ValueError:
+                raise InvalidRequest(f"status must be one of {', '.join(Status)}",
+                                     field="status") from None
+        limit = v.wait_ms(q.get("limit", "100"), "limit") if "limit" in q else 100
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit must be 1-1000", field="limit")
+        await self.maybe_barrier(request)
+        state = self.replica.state
+        ids = state.list_ids(status, q.get("queue"), limit)
+        tasks = [task_json(state.tasks[i]) for i in ids]
+        return json_response({"tasks": tasks})
+
+    async def cancel(self, request: Request) -> Response:
+        task_id = request.match_info["id"]
+        raise_for(await self.propose(request, Cancel(task_id)))
+        return json_response({"task": self.task_view(task_id)})
+
+    # ------------------------------------------------------------ workers
+
+    async def claim(self, request: Request) -> Response:
+        body = v.obj(self.body(request),
+                     {"worker_id", "queues", "max", "lease_ms", "wait_ms", "host", "pid"})
+        worker_id = v.string(body, "worker_id")
+        queues = v.string_list(body, "queues", ["default"])
+        claim = Claim(worker_id, queues, v.integer(body, "max", default=1, lo=1, hi=v.MAX_CLAIM),
+                      v.lease_ms(body), str(body.get("host", ""))[:200],
+                      v.integer(body, "pid", default=0))
+        deadline = time.monotonic() + v.wait_ms(body.get("wait_ms")) / 1000
+        # Each proposal of this long-poll gets its own request id derived from
+        # the request's: a repeat of the request replays the same sequence,
+        # and a second proposal is not mistaken for a repeat of the first.
+        base, _ = self.stamp(request)
+        attempt = 0
+        while True:
+            if request.gone:
+                return json_response({"tasks": []})  # nobody to hand leases to
+            remaining = deadline - time.monotonic()
+            ready = self.replica.state.ready_count(queues)
+            if ready or remaining <= 0:
+                attempt += 1
+                cmd = Command(claim, f"{base}:{attempt}", now_ms())
+                result = raise_for(await self.replica.propose(cmd))
+            else:
+                # Wait, parked: a submit to one of our queues through this
+                # node takes the claim along in its entry (raftq.server.parking).
+                parked = self.parking.park(claim, f"{base}:{attempt + 1}",
+                                           lambda: request.gone)
+                try:
+                    await self.replica.wait_changed(min(remaining, 1.0))
+                finally:
+                    self.parking.leave(parked)
+                if parked.future is None:
+                    continue
+                attempt += 1
+                result = raise_for(await parked.future)
+            if result["tasks"] or deadline - time.monotonic() <= 0:
+                break
+        leases = [(t["id"], t["lease_token"]) for t in result["tasks"]]
+        if leases and request.gone:
+            # The worker left while its claim was in flight: hand the tasks back
+            # now rather than leaving them leased until the lease expires.
+            await self.propose(request, Release(worker_id, leases))
+            return json_response({"tasks": []})
+        tasks = self.replica.state.tasks
+        out = [claimed_json(tasks[t["id"]], t) for t in result["tasks"] if t["id"] in tasks]
+        self.metrics.claimed(len(out))
+        return json_response({"tasks": out})
+
+    async def extend(self, request: Request) -> Response:
+        body = v.obj(self.body(request), {"worker_id", "leases", "lease_ms"})
+        cmd = Extend(v.string(body, "worker_id"), v.leases(body), v.lease_ms(body))
+        return json_response(raise_for(await self.propose(request, cmd)))
+
+    async def release(self, request: Request) -> Response:
+        body = v.obj(self.body(request), {"worker_id", "leases"})
+        cmd = Release(v.string(body, "worker_id"), v.leases(body))
+        return json_response(raise_for(await self.propose(request, cmd)))
+
+    async def finish_one(self, request: Request, failed: bool) -> Response:
+        task_id = request.match_info["id"]
+        body = self.body(request)
+        if isinstance(body, dict) and failed and "error" not in body:
+            raise InvalidRequest("error is required", field="error")
+        if isinstance(body, dict) and not failed and "error" in body:
+            raise InvalidRequest("unknown field 'error' (use /fail)", field="error")
+        outcome = v.outcome(body, "", self.config.max_payload_bytes, task_id)
+        (result,) = await self.propose(request, Finish("", [outcome]))
+        raise_for(result)
+        self.metrics.finished(result["status"])
+        return json_response({"task": self.task_view(task_id)})
+
+    async def complete(self, request: Request) -> Response:
+        return await self.finish_one(request, failed=False)
+
+    async def fail(self, request: Request) -> Response:
+        return await self.finish_one(request, failed=True)
+
+    async def completions(self, request: Request) -> Response:
+        body = v.obj(self.body(request), {"worker_id", "items"})
+        items = body.get("items")
+        if not isinstance(items, list) or not 0 < len(items) <= v.MAX_CLAIM:
+            raise InvalidRequest(f"items must be a list of 1-{v.MAX_CLAIM}", field="items")
+        outcomes = [v.outcome(it, f"items[{i}]", self.config.max_payload_bytes)
+                    for i, it in enumerate(items)]
+        worker_id = v.string(body, "worker_id", default="") if body.get("worker_id") else ""
+        results = raise_for(await self.propose(request, Finish(worker_id, outcomes)))
+        out = []
+        for r in results:
+            if "error" in r:
+                out.append({"id": r.get("id"), "ok": False, "code": r["error"],
+                            "message": r.get("message", "")})
+            else:
+                self.metrics.finished(r["status"])
+                out.append({"id": r["id"], "ok": True, "status": r["status"]})
+        return json_response({"results": out})
+
+    async def workers(self, request: Request) -> Response:
+        return json_response({"workers": self.replica.state.workers_view()})
+
+    # ------------------------------------------------------- dead letters
+
+    async def dead_letters(self, request: Request) -> Response:
+        limit = v.wait_ms(request.query.get("limit", "100"), "limit")
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit must be 1-1000", field="limit")
+        await self.maybe_barrier(request)
+        state = self.replica.state
+        ids = state.list_ids(Status.DEAD, request.query.get("queue"), limit)
+        tasks = [task_json(state.tasks[i]) for i in ids]
+        return json_response({"tasks": tasks})
+
+    async def requeue(self, request: Request) -> Response:
+        task_id = request.match_info["id"]
+        raise_for(await self.propose(request, Requeue(task_id)))
+        return json_response({"task": self.task_view(task_id)})
+
+    async def purge_one(self, request: Request) -> Response:
+        task_id = request.match_info["id"]
+        raise_for(await self.propose(request, Purge(task_id, None)))
+        return json_response({"id": task_id, "purged": True})
+
+    async def purge_all(self, request: Request) -> Response:
+        result = raise_for(await self.propose(request, Purge(None, request.query.get("queue"))))
+        return json_response({"purged": result["purged"]})
+
+    # ------------------------------------------------------------- queues
+
+    async def queues(self, request: Request) -> Response:
+        await self.maybe_barrier(request)
+        return json_response({"queues": self.replica.state.depths()})

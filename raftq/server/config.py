@@ -1,0 +1,155 @@
+"""Node configuration: a YAML file, validated, with paths relative to it.
+
+The cluster secret comes from, in order: the RAFTQ_CLUSTER_SECRET environment
+variable, ``secret`` in the file, or ``secret_file``. A node without one
+refuses to start: PySyncObj's peer protocol is pickle, so an open raft port is
+remote code execution.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from raftq.errors import ConfigError
+from raftq.state.model import DEFAULT_RESULT_TTL_MS
+
+SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
+
+
+@dataclass(slots=True)
+class Peer:
+    id: str
+    raft_address: str
+    http_address: str
+
+
+@dataclass(slots=True)
+class NodeConfig:
+    node_id: str
+    raft_address: str
+    http_address: str
+    data_dir: str
+    secret: str
+    peers: list[Peer] = field(default_factory=list)
+    tick_ms: int = 100
+    proposal_timeout_ms: int = 5_000
+    max_inflight: int = 10_000
+    max_payload_bytes: int = 1 << 20
+    result_ttl_ms: int = DEFAULT_RESULT_TTL_MS
+    log_level: str = "INFO"
+    log_compaction_min_entries: int = 20_000
+    log_compaction_min_time_ms: int = 300_000
+
+    @property
+    def http_host_port(self) -> tuple[str, int]:
+        return _split_address(self.http_address, "http_address")
+
+    def all_nodes(self) -> list[Peer]:
+        me = Peer(self.node_id, self.raft_address, self.http_address)
+        return sorted([me, *self.peers], key=lambda p: p.id)
+
+
+_KNOWN = {
+    "node_id", "raft_address", "http_address", "data_dir", "secret", "secret_file", "peers",
+    "tick_ms", "proposal_timeout_ms", "max_inflight", "max_payload_bytes", "result_ttl_ms",
+    "log_level", "log_compaction_min_entries", "log_compaction_min_time_ms",
+}
+
+
+def _split_address(value: str, key: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"`{key}` must look like host:port, got {value!r}", field=key)
+    return host, int(port)
+
+
+def _str(raw: dict[str, Any], key: str, where: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: `{key}` is required and must be a non-empty string", field=key)
+    return value
+
+
+def _int(raw: dict[str, Any], key: str, default: int, where: str) -> int:
+    value = raw.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{where}: `{key}` must be a positive integer", field=key)
+    return value
+
+
+def load(path: str | os.PathLike[str]) -> NodeConfig:
+    p = Path(path)
+    where = str(p)
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {where} does not exist") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {where} could not be read: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings")
+    unknown = sorted(set(raw) - _KNOWN)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}", field=unknown[0])
+    base = p.parent
+
+    node_id = _str(raw, "node_id", where)
+    raft_address = _str(raw, "raft_address", where)
+    http_address = _str(raw, "http_address", where)
+    _split_address(raft_address, "raft_address")
+    _split_address(http_address, "http_address")
+    data_dir = str((base / _str(raw, "data_dir", where)).resolve())
+
+    peers_raw = raw.get("peers", [])
+    if not isinstance(peers_raw, list):
+        raise ConfigError(f"{where}: `peers` must be a list", field="peers")
+    peers: list[Peer] = []
+    for i, item in enumerate(peers_raw):
+        ctx = f"{where}: peers[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{ctx} must be a mapping with id, raft_address, http_address")
+        peer = Peer(
+            _str(item, "id", ctx), _str(item, "raft_address", ctx), _str(item, "http_address", ctx)
+        )
+        _split_address(peer.raft_address, f"peers[{i}].raft_address")
+        peers.append(peer)
+
+    secret = os.environ.get(SECRET_ENV) or raw.get("secret") or ""
+    if not secret and raw.get("secret_file"):
+        secret_path = base / str(raw["secret_file"])
+        try:
+            secret = secret_path.read_text().strip()
+        except OSError:
+            raise ConfigError(
+                f"{where}: secret_file {secret_path} cannot be read; create it with "
+                f"`raftq gen-secret > {secret_path}` (the same file on every node)",
+                field="secret_file",
+            ) from None
+    if not isinstance(secret, str) or not secret:
+        raise ConfigError(
+            f"{where}: no cluster secret. Set `secret` or `secret_file` in the config, or "
+            f"{SECRET_ENV} in the environment; every node needs the same one",
+            field="secret",
+        )
+
+    return NodeConfig(
+        node_id=node_id,
+        raft_address=raft_address,
+        http_address=http_address,
+        data_dir=data_dir,
+        secret=secret,
+        peers=peers,
+        tick_ms=_int(raw, "tick_ms", 100, where),
+        proposal_timeout_ms=_int(raw, "proposal_timeout_ms", 5_000, where),
+        max_inflight=_int(raw, "max_inflight", 10_000, where),
+        max_payload_bytes=_int(raw, "max_payload_bytes", 1 << 20, where),
+        result_ttl_ms=_int(raw, "result_ttl_ms", DEFAULT_RESULT_TTL_MS, where),
+        log_level=str(raw.get("log_level", "INFO")),
+        log_compaction_min_entries=_int(raw, "log_compaction_min_entries", 20_000, where),
+        log_compaction_min_time_ms=_int(raw, "log_compaction_min_time_ms", 300_000, where),
+    )

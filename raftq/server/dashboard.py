@@ -1,0 +1,53 @@
+"""The dashboard page: one static HTML page polling the node's JSON API."""
+
+from __future__ import annotations
+
+from raftq.server.http import Request, Response
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>raftq</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}
+th{background:#f4f4f4} .leader{font-weight:bold;color:#06c} .down{color:#c00}
+</style></head><body>
+<h1>raftq</h1>
+<h2>Cluster</h2><table id="cluster"></table>
+<h2>Queues</h2><table id="queues"></table>
+<h2>Workers</h2><table id="workers"></table>
+<h2>Dead letters</h2><table id="dead"></table>
+<script>
+const esc = s => String(s ?? "").replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
+function table(id, head, rows) {
+  document.getElementById(id).innerHTML = "<tr>" + head.map(h => "<th>" + esc(h) + "</th>").join("") + "</tr>" +
+    rows.map(r => "<tr>" + r.map(c => "<td>" + c + "</td>").join("") + "</tr>").join("");
+}
+async function get(path) { const r = await fetch(path); return r.json(); }
+async function refresh() {
+  try {
+    const c = await get("/v1/cluster");
+    table("cluster", ["node", "role", "term", "commit", "applied", "lag", "http"],
+      c.nodes.map(n => [esc(n.id), `<span class="${n.role === "leader" ? "leader" : n.reachable ? "" : "down"}">${esc(n.role)}</span>`,
+        esc(n.term), esc(n.commit_index), esc(n.applied_index), esc(n.lag), esc(n.http_address)]));
+    const q = await get("/v1/queues");
+    table("queues", ["queue", "queued", "scheduled", "leased", "succeeded", "dead", "cancelled"],
+      Object.entries(q.queues).map(([name, d]) => [esc(name), d.queued, d.scheduled, d.leased, d.succeeded, d.dead, d.cancelled]));
+    const w = await get("/v1/workers");
+    table("workers", ["worker", "host", "pid", "queues", "running", "last seen"],
+      w.workers.map(x => [esc(x.worker_id), esc(x.host), esc(x.pid), esc(x.queues.join(",")), esc(x.running), new Date(x.last_seen_ms).toLocaleTimeString()]));
+    const d = await get("/v1/dead-letters?limit=20");
+    table("dead", ["task", "name", "attempts", "last error"],
+      d.tasks.map(t => [esc(t.id), esc(t.name), esc(t.attempts), esc((t.errors.at(-1) || {error: {}}).error.message)]));
+  } catch (e) { console.log(e); }
+}
+refresh(); setInterval(refresh, 1000);
+</script></body></html>
+"""
+
+
+_PAGE_BYTES = PAGE.encode()
+
+
+async def dashboard(request: Request) -> Response:
+    return Response(_PAGE_BYTES, content_type="text/html; charset=utf-8")

@@ -1,0 +1,135 @@
+"""A raftq node: config, replica, HTTP API, metrics and the leader's tick loop."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import signal
+import time
+from typing import Any
+
+import aiohttp
+
+from raftq import aio
+from raftq.errors import RaftqError
+from raftq.raft.replica import RaftTuning, Replica
+from raftq.server.api import Api, now_ms
+from raftq.server.config import NodeConfig
+from raftq.server.http import Server
+from raftq.server.metrics import Metrics
+from raftq.server.router import Router
+from raftq.state.commands import Command, Tick
+from raftq.state.model import Status
+
+log = logging.getLogger(__name__)
+
+GC_YOUNG_PERIOD_S = 1.0
+GC_FULL_PERIOD_S = 3600.0
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        peers = [p.raft_address for p in config.peers]
+        self.replica = Replica(
+            self_addr=config.raft_address,
+            partner_addrs=peers,
+            data_dir=config.data_dir,
+            secret=config.secret,
+            proposal_timeout_s=config.proposal_timeout_ms / 1000,
+            max_inflight=config.max_inflight,
+            tuning=RaftTuning(
+                log_compaction_min_entries=config.log_compaction_min_entries,
+                log_compaction_min_time_s=config.log_compaction_min_time_ms / 1000,
+            ),
+        )
+        self.metrics = Metrics()
+        self.metrics.attach_gauges(self._gauges)
+        self.replica.on_commit_latency = self.metrics.observe_commit
+        self.api = Api(config, self.replica, self.metrics)
+        self._stopping = asyncio.Event()
+
+    def _gauges(self) -> dict[str, Any]:
+        state = self.replica.state
+        snap = {
+            "counts": dict(state.counts),
+            "ready_counts": dict(state.ready_counts),
+            "leased": len(state.by_status[Status.LEASED]),
+            "dead": len(state.by_status[Status.DEAD]),
+            "workers": len(state.workers),
+        }
+        snap["raft"] = self.replica.raft_status()
+        return snap
+
+    def make_server(self) -> Server:
+        router = Router()
+        router.add_all(self.api.routes())
+        return Server(router, self.api.middleware,
+                      max_body=self.config.max_payload_bytes * 2 + 65536)
+
+    async def _tick_loop(self) -> None:
+        """The leader proposes a tick so leases expire and delayed tasks wake up."""
+        period = self.config.tick_ms / 1000
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            if self.replica.is_leader():
+                try:
+                    await self.replica.propose(Command(Tick(), "", now_ms()), timeout_s=2.0)
+                except RaftqError as exc:
+                    log.debug("tick not committed: %s", exc)
+            delay = max(period - (time.monotonic() - started), 0.0)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def _collect_garbage(self) -> None:
+        """Python's automatic full collections walk every object: with a million
+        queued tasks that stops the node for about a second, long enough for
+        Raft to hold an election. Young objects are collected every second
+        instead, and the old generation once an hour."""
+        gc.disable()
+        last_full = time.monotonic()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), GC_YOUNG_PERIOD_S)
+                except TimeoutError:
+                    pass
+                gc.collect(1)
+                if time.monotonic() - last_full >= GC_FULL_PERIOD_S:
+                    gc.collect()
+                    last_full = time.monotonic()
+        finally:
+            gc.enable()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        self.replica.start(loop)
+        self.api.status.peer_session = aiohttp.ClientSession()
+        server = self.make_server()
+        host, port = self.config.http_host_port
+        await server.start(host, port)
+        log.info("node %s: http on %s, raft on %s, data in %s", self.config.node_id,
+                 self.config.http_address, self.config.raft_address, self.config.data_dir)
+        ticker = asyncio.create_task(self._tick_loop())
+        collector = asyncio.create_task(self._collect_garbage())
+        await self._stopping.wait()
+        log.info("node %s: shutting down", self.config.node_id)
+        ticker.cancel()
+        collector.cancel()
+        await server.close()
+        await self.api.status.peer_session.close()
+        self.replica.stop()
+        log.info("node %s: stopped", self.config.node_id)
+
+
+def run_node(config: NodeConfig) -> None:
+    logging.basicConfig(
+        level=getattr(logging, config.log_level.upper(), logging.INFO),
+        format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s",
+    )
+    aio.run(Node(config).run())

@@ -1,0 +1,135 @@
+"""HTTP handlers about the cluster rather than the queue: node and cluster
+status, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from raftq.raft.replica import Replica
+from raftq.server.config import NodeConfig
+from raftq.server.http import Handler, Request, Response, json_response
+from raftq.server.metrics import Metrics
+from raftq.state import snapshot
+
+
+class StatusApi:
+    def __init__(self, config: NodeConfig, replica: Replica, metrics: Metrics) -> None:
+        self.config = config
+        self.replica = replica
+        self.metrics = metrics
+        self.peer_session: aiohttp.ClientSession | None = None  # made when the node starts
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("GET", "/v1/node", self.node),
+            ("GET", "/v1/cluster", self.cluster),
+            ("GET", "/healthz", self.healthz),
+            ("GET", "/readyz", self.readyz),
+            ("GET", "/metrics", self.metrics_page),
+        ]
+
+    def node_view(self, with_digest: bool = False) -> dict[str, Any]:
+        status = self.replica.raft_status()
+        leader_id = self.id_of(status["leader"])
+        out = {
+            "id": self.config.node_id,
+            "raft_address": self.config.raft_address,
+            "http_address": self.config.http_address,
+            "role": status["role"],
+            "leader": leader_id,
+            "term": status["term"],
+            "commit_index": status["commit_index"],
+            "applied_index": status["applied_index"],
+            "leader_commit_index": status["leader_commit_index"],
+            "has_quorum": status["has_quorum"],
+            "peers_connected": {self.id_of(a): ok for a, ok in status["partners"].items()},
+        }
+        if with_digest:
+            out["digest"] = snapshot.digest(self.replica.state)
+            out["clock_ms"] = self.replica.state.clock_ms
+        return out
+
+    def id_of(self, raft_address: str | None) -> str | None:
+        if raft_address is None:
+            return None
+        for peer in self.config.all_nodes():
+            if peer.raft_address == raft_address:
+                return peer.id
+        return raft_address
+
+    async def node(self, request: Request) -> Response:
+        return json_response(self.node_view(request.query.get("digest") in ("1", "true")))
+
+    async def fetch_peer(self, http_address: str) -> dict[str, Any] | None:
+        if self.peer_session is None:
+            return None
+        try:
+            async with self.peer_session.get(
+                f"http://{http_address}/v1/node", timeout=aiohttp.ClientTimeout(total=0.7)
+            ) as resp:
+                if resp.status != 200:
+                    return None
+                data: dict[str, Any] = await resp.json()
+                return data
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
+
+    async def cluster(self, request: Request) -> Response:
+        me = self.node_view()
+        peers = [p for p in self.config.all_nodes() if p.id != self.config.node_id]
+        views = await asyncio.gather(*(self.fetch_peer(p.http_address) for p in peers))
+        by_id: dict[str, dict[str, Any] | None] = {me["id"]: me}
+        by_id.update({p.id: view for p, view in zip(peers, views, strict=True)})
+        nodes = []
+        leader_commit = max(
+            (n["commit_index"] for n in by_id.values() if n and n["role"] == "leader"),
+            default=me["leader_commit_index"],
+        )
+        for peer in self.config.all_nodes():
+            view = by_id.get(peer.id)
+            entry: dict[str, Any] = {
+                "id": peer.id,
+                "raft_address": peer.raft_address,
+                "http_address": peer.http_address,
+                "reachable": view is not None,
+            }
+            if view is not None:
+                entry.update(role=view["role"], term=view["term"],
+                             commit_index=view["commit_index"],
+                             applied_index=view["applied_index"],
+                             lag=max(leader_commit - view["applied_index"], 0))
+            else:
+                entry.update(role="unreachable", term=None, commit_index=None,
+                             applied_index=None, lag=None)
+            nodes.append(entry)
+        leaders = [n for n in nodes if n.get("role") == "leader"]
+        top_term = max((n["term"] for n in leaders), default=me["term"])
+        leader = next((n["id"] for n in leaders if n["term"] == top_term), me["leader"])
+        reachable = sum(1 for n in nodes if n["reachable"])
+        return json_response({
+            "leader": leader,
+            "term": top_term,
+            "has_quorum": leader is not None and reachable > len(nodes) // 2,
+            "nodes": nodes,
+        })
+
+    # ------------------------------------------------------------- health
+
+    async def healthz(self, request: Request) -> Response:
+        return json_response({"ok": True, "id": self.config.node_id})
+
+    async def readyz(self, request: Request) -> Response:
+        s = self.replica.raft_status()
+        ready = s["leader"] is not None and s["applied_index"] >= s["leader_commit_index"]
+        body = {"ready": ready, "leader": self.id_of(s["leader"]),
+                "applied_index": s["applied_index"],
+                "leader_commit_index": s["leader_commit_index"]}
+        return json_response(body, status=200 if ready else 503,
+                                 headers=None if ready else {"Retry-After": "1"})
+
+    async def metrics_page(self, request: Request) -> Response:
+        body, content_type = self.metrics.render()
+        return Response(body, content_type=content_type)

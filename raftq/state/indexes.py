@@ -1,0 +1,260 @@
+"""How the state machine indexes its tasks, and the reads built on the indexes.
+
+``Indexes`` holds the authoritative data (tasks, the clock, counters, the
+status index, the dedupe table, the worker registry) and the derived indexes:
+ready queues per queue and priority, the delayed heap, the lease heap and the
+expiry heap. Derived entries are deleted lazily: an entry is skipped when the
+task no longer matches it (its ``seq``, token or expiry moved on).
+
+Every status change goes through ``_move``, which checks it against
+``TRANSITIONS`` and keeps the status index and the counters exact. The rules of
+``raftq.state`` hold here too: no clock, no ids, no I/O, no set iteration.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict, deque
+from typing import Any
+
+from raftq.state.model import EXPIRING, TERMINAL, TRANSITIONS, WORKER_FORGET_MS, Status, Task
+
+# Plain names for the statuses: enum member lookups are slow on Python 3.11,
+# and apply runs them for every task on every node.
+QUEUED, SCHEDULED, LEASED = Status.QUEUED, Status.SCHEDULED, Status.LEASED
+SUCCEEDED, DEAD, CANCELLED = Status.SUCCEEDED, Status.DEAD, Status.CANCELLED
+
+
+class Indexes:
+    def __init__(self) -> None:
+        self.clock_ms = 0
+        self.next_seq = 1
+        self.next_token = 1
+        self.tasks: dict[str, Task] = {}
+        # status -> ordered set of task ids, in the order they entered it
+        self.by_status: dict[Status, dict[str, None]] = {s: {} for s in Status}
+        self.counts: dict[tuple[str, str], int] = {}  # (queue, status) -> n
+        self.ready_counts: dict[tuple[str, int], int] = {}  # (queue, priority) -> n
+        self.ready: dict[str, dict[int, deque[tuple[int, str]]]] = {}
+        self.delayed: list[tuple[int, int, str]] = []  # (ready_at_ms, seq, id)
+        self.lease_heap: list[tuple[int, int, str]] = []  # (expires_ms, token, id)
+        self.expiry_heap: list[tuple[int, str]] = []  # (drop_at_ms, id)
+        self.dedupe: OrderedDict[str, Any] = OrderedDict()
+        # worker_id -> [host, pid, queues, last_seen_ms]
+        self.workers: dict[str, list[Any]] = {}
+        self.worker_leases: dict[str, dict[str, None]] = {}
+
+
+    def _forget_workers(self) -> None:
+        """Drop workers unseen for WORKER_FORGET_MS that hold no lease (on ticks only)."""
+        horizon = self.clock_ms - WORKER_FORGET_MS
+        stale = [w for w, info in self.workers.items() if info[3] <= horizon]
+        for worker_id in stale:
+            if not self.worker_leases.get(worker_id):
+                del self.workers[worker_id]
+                self.worker_leases.pop(worker_id, None)
+
+    # ------------------------------------------------------------ mutation
+
+    def _leased(self, task_id: str, token: int) -> Task | None:
+        task = self.tasks.get(task_id)
+        if task is None or task.status is not LEASED or task.lease_token != token:
+            return None
+        return task
+
+    def _touch_worker(
+        self, worker_id: str, host: str = "", pid: int = 0, queues: list[str] | None = None
+    ) -> None:
+        if not worker_id:
+            return
+        info = self.workers.get(worker_id)
+        if info is None:
+            self.workers[worker_id] = [host, pid, list(queues or []), self.clock_ms]
+            return
+        if host:
+            info[0], info[1] = host, pid
+        if queues is not None:
+            info[2] = list(queues)
+        info[3] = self.clock_ms
+
+    def _move(self, task: Task, new: Status) -> None:
+        old = task.status
+        if new not in TRANSITIONS[old]:
+            raise AssertionError(f"illegal transition {old} -> {new} for {task.id}")
+        task_id, queue, clock = task.id, task.queue, self.clock_ms
+        by_status, counts = self.by_status, self.counts
+        if old is not None:
+            del by_status[old][task_id]
+            self._count(queue, old, -1)
+            if old is QUEUED:
+                self._ready_gone(task)
+        task.status = new
+        task.updated_ms = clock
+        by_status[new][task_id] = None
+        key = (queue, str(new))
+        counts[key] = counts.get(key, 0) + 1
+        if new is QUEUED:
+            ready_key = (queue, task.priority)
+            self.ready_counts[ready_key] = self.ready_counts.get(ready_key, 0) + 1
+        elif new in TERMINAL:
+            task.finished_ms = clock
+            task.ready_at_ms = None
+            if new in EXPIRING:
+                heapq.heappush(self.expiry_heap, (clock + task.result_ttl_ms, task_id))
+
+    def _count(self, queue: str, status: Status, delta: int) -> None:
+        key = (queue, str(status))
+        n = self.counts.get(key, 0) + delta
+        if n:
+            self.counts[key] = n
+        else:
+            self.counts.pop(key, None)
+
+    def _enqueue(self, task: Task) -> None:
+        if task.status is QUEUED:
+            return
+        self._move(task, QUEUED)
+        seq = task.seq = self.next_seq
+        self.next_seq = seq + 1
+        task.ready_at_ms = None
+        self._ready_entries(task.queue, task.priority).append((seq, task.id))
+
+    def _enqueue_new(self, tasks: list[Task]) -> None:
+        """``_enqueue`` for tasks just created, in order, as one batch submit makes them.
+
+        Every task makes the same move, None -> QUEUED: the table is consulted
+        once, each task is checked to be new, and the counters are updated
+        once per run of tasks with the same queue and priority.
+        """
+        if not tasks:
+            return
+        if QUEUED not in TRANSITIONS[None]:
+            raise AssertionError("illegal transition None -> queued")
+        queued, clock, seq = self.by_status[QUEUED], self.clock_ms, self.next_seq
+        queue, prio, run = tasks[0].queue, tasks[0].priority, 0
+        entries = self._ready_entries(queue, prio)
+        for task in tasks:
+            if task.status is not None:
+                raise AssertionError(f"illegal transition {task.status} -> queued for {task.id}")
+            if task.queue != queue or task.priority != prio:
+                self._queued_run(queue, prio, run)
+                queue, prio, run = task.queue, task.priority, 0
+                entries = self._ready_entries(queue, prio)
+            task.status = QUEUED
+            task.updated_ms = clock
+            task.ready_at_ms = None
+            task.seq = seq
+            queued[task.id] = None
+            entries.append((seq, task.id))
+            seq += 1
+            run += 1
+        self._queued_run(queue, prio, run)
+        self.next_seq = seq
+
+    def _queued_run(self, queue: str, prio: int, n: int) -> None:
+        if n:
+            key = (queue, str(QUEUED))
+            self.counts[key] = self.counts.get(key, 0) + n
+            self.ready_counts[(queue, prio)] = self.ready_counts.get((queue, prio), 0) + n
+
+    def _ready_entries(self, queue: str, prio: int) -> deque[tuple[int, str]]:
+        levels = self.ready.get(queue)
+        if levels is None:
+            levels = self.ready[queue] = {}
+        entries = levels.get(prio)
+        if entries is None:
+            entries = levels[prio] = deque()
+        return entries
+
+    def _schedule(self, task: Task, ready_at_ms: int) -> None:
+        self._move(task, SCHEDULED)
+        task.seq = self.next_seq
+        self.next_seq += 1
+        task.ready_at_ms = ready_at_ms
+        heapq.heappush(self.delayed, (ready_at_ms, task.seq, task.id))
+
+    def _pop_ready(self, queues: list[str]) -> Task | None:
+        """The oldest task of the highest priority across ``queues``."""
+        while True:
+            best: tuple[int, int, str] | None = None  # (priority, -seq, queue)
+            for queue in queues:
+                levels = self.ready.get(queue)
+                if not levels:
+                    continue
+                prio = max(levels)
+                head_seq = levels[prio][0][0]
+                if best is None or (prio, -head_seq) > (best[0], best[1]):
+                    best = (prio, -head_seq, queue)
+            if best is None:
+                return None
+            prio, _, queue = best
+            levels = self.ready[queue]
+            seq, task_id = levels[prio].popleft()
+            if not levels[prio]:
+                del levels[prio]
+                if not levels:
+                    del self.ready[queue]
+            task = self.tasks.get(task_id)
+            if task is not None and task.status is QUEUED and task.seq == seq:
+                return task
+
+    def _ready_gone(self, task: Task) -> None:
+        key = (task.queue, task.priority)
+        n = self.ready_counts[key] - 1
+        if n:
+            self.ready_counts[key] = n
+        else:
+            del self.ready_counts[key]
+
+    def _clear_lease(self, task: Task) -> None:
+        leases = self.worker_leases.get(task.lease_worker)
+        if leases is not None:
+            leases.pop(task.id, None)
+        task.lease_worker = ""
+        task.lease_expires_ms = 0
+
+    def _drop(self, task: Task) -> None:
+        if task.status is QUEUED:
+            self._ready_gone(task)
+        if task.status is not None:
+            del self.by_status[task.status][task.id]
+            self._count(task.queue, task.status, -1)
+        del self.tasks[task.id]
+
+    # ------------------------------------------------------------------ reads
+
+    def ready_count(self, queues: list[str]) -> int:
+        return sum(n for (q, _), n in self.ready_counts.items() if q in queues)
+
+    def depths(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for (queue, status), n in sorted(self.counts.items()):
+            entry = out.setdefault(queue, {s.value: 0 for s in Status} | {"ready_by_priority": {}})
+            entry[status] = n
+        for (queue, prio), n in sorted(self.ready_counts.items()):
+            entry = out.setdefault(queue, {s.value: 0 for s in Status} | {"ready_by_priority": {}})
+            entry["ready_by_priority"][str(prio)] = n
+        return out
+
+    def workers_view(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "worker_id": worker_id,
+                "host": info[0],
+                "pid": info[1],
+                "queues": info[2],
+                "running": len(self.worker_leases.get(worker_id, {})),
+                "last_seen_ms": info[3],
+            }
+            for worker_id, info in self.workers.items()
+        ]
+
+    def list_ids(self, status: Status | None, queue: str | None, limit: int) -> list[str]:
+        source = self.tasks if status is None else self.by_status[status]
+        out: list[str] = []
+        for task_id in source:
+            if queue is None or self.tasks[task_id].queue == queue:
+                out.append(task_id)
+                if len(out) >= limit:
+                    break
+        return out

@@ -1,0 +1,1 @@
+"""The worker runtime: claims, runs, heartbeats and completes tasks over ``raftq.client``."""

@@ -1,0 +1,172 @@
+"""The ``raftq worker`` and ``raftq workers`` commands (registered by ``raftq.cli``).
+
+Thin: parse and check the flags, import the app modules, hand over to
+``raftq.worker``. A bad flag or an app that cannot be imported ends with a
+message naming the flag or the module, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+from raftq import errors
+from raftq.client.calls import resolve_nodes
+from raftq.client.sync import Client
+from raftq.client.task import default_registry
+from raftq.worker.runtime import WorkerConfig, run_worker
+
+
+def default_concurrency(pool: str) -> int:
+    return {"thread": 8, "async": 100}.get(pool) or os.cpu_count() or 2
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def import_app(modules: list[str]) -> None:
+    """Import the modules that register the tasks; a failure names the module."""
+    # Like ``python -m``, let ``--app tasks`` find ./tasks.py.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            missing = f" ({exc.name} is missing)" if exc.name and exc.name != module else ""
+            raise click.BadParameter(
+                f"cannot import module {module!r}{missing}: {exc}", param_hint="--app"
+            ) from None
+        except Exception as exc:
+            where = ""
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            if tb is not None:
+                where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+            raise click.BadParameter(
+                f"importing module {module!r} raised {type(exc).__name__}: {exc}{where}",
+                param_hint="--app",
+            ) from None
+
+
+def _has_tasks_from(modules: list[str]) -> bool:
+    for name in default_registry.names():
+        fn = default_registry.get(name)
+        where = getattr(fn, "__module__", "")
+        if any(where == m or where.startswith(m + ".") for m in modules):
+            return True
+    return False
+
+
+@click.command("worker")
+@click.option("--app", "app", required=True, metavar="MODULE[,MODULE]",
+              help="Module(s) whose @task functions this worker runs.")
+@click.option("--nodes", envvar="RAFTQ_NODES", metavar="URL[,URL]",
+              help="Node URLs (default: $RAFTQ_NODES, else the three local nodes).")
+@click.option("--queues", default="default", show_default=True, metavar="Q[,Q]",
+              help="Queues to take tasks from.")
+@click.option("--concurrency", type=click.IntRange(1, 10_000), default=None,
+              help="Tasks run at once (default: thread 8, async 100, process CPU count).")
+@click.option("--pool", type=click.Choice(["thread", "async", "process"]), default="thread",
+              show_default=True, help="How tasks run.")
+@click.option("--lease-ms", type=click.IntRange(1_000, 3_600_000), default=30_000,
+              show_default=True, help="Lease length; renewed every third of it.")
+@click.option("--prefetch", type=click.IntRange(0, 10_000), default=0, show_default=True,
+              help="Extra tasks to claim beyond the free slots.")
+@click.option("--claim-wait-ms", type=click.IntRange(0, 60_000), default=5_000,
+              show_default=True, help="Long-poll time of one claim.")
+@click.option("--shutdown-timeout", type=click.FloatRange(0, None), default=30.0,
+              show_default=True, help="Seconds running tasks get to finish after SIGTERM.")
+@click.option("--worker-id", default="", help="Default: host-pid-random.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+def worker_command(app: str, nodes: str | None, queues: str, concurrency: int | None,
+                   pool: str, lease_ms: int, prefetch: int, claim_wait_ms: int,
+                   shutdown_timeout: float, worker_id: str, log_level: str) -> None:
+    """Run tasks from the cluster until SIGTERM/SIGINT (twice: at once)."""
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    modules = _split(app)
+    if not modules:
+        raise click.BadParameter("name at least one module", param_hint="--app")
+    before = len(default_registry)
+    import_app(modules)
+    if len(default_registry) == before and not _has_tasks_from(modules):
+        raise click.BadParameter(
+            f"{', '.join(modules)} registered no tasks (decorate functions with @raftq.task)",
+            param_hint="--app")
+    try:
+        node_urls = resolve_nodes(_split(nodes) or None, os.environ)
+    except errors.ConfigError as exc:
+        raise click.BadParameter(exc.message, param_hint="--nodes") from None
+    try:
+        config = WorkerConfig(
+            app=modules, nodes=node_urls, queues=_split(queues),
+            concurrency=concurrency or default_concurrency(pool), pool=pool,
+            lease_ms=lease_ms, claim_wait_ms=claim_wait_ms, prefetch=prefetch,
+            shutdown_timeout=shutdown_timeout, worker_id=worker_id)
+    except errors.ConfigError as exc:
+        raise click.UsageError(exc.message) from None
+    try:
+        worker = run_worker(config)
+    except errors.ConfigError as exc:
+        raise click.ClickException(exc.message) from None
+    stats = worker.stats
+    click.echo(f"worker {worker.id} stopped: {stats.succeeded} succeeded, {stats.failed} failed, "
+               f"{stats.released} handed back, {stats.rejected} refused", err=True)
+    if worker.pool.busy:
+        # Threads of tasks that overran their timeout or the shutdown deadline
+        # cannot be stopped; exiting normally would wait for them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+    if worker.held:
+        sys.exit(1)
+
+
+def _age(last_seen_ms: Any) -> str:
+    if not isinstance(last_seen_ms, int | float):
+        return "?"
+    return f"{max(0.0, time.time() - last_seen_ms / 1000):.1f}s ago"
+
+
+@click.command("workers")
+@click.option("--nodes", envvar="RAFTQ_NODES", metavar="URL[,URL]",
+              help="Node URLs (default: $RAFTQ_NODES, else the three local nodes).")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def workers_command(nodes: str | None, output: str) -> None:
+    """List the workers the cluster has seen (GET /v1/workers)."""
+    try:
+        with Client(_split(nodes) or None, retry_for=5.0) as client:
+            rows = client.workers()
+    except errors.RaftqError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    header = ("WORKER", "HOST", "PID", "QUEUES", "RUNNING", "LAST SEEN")
+    table = [header] + [
+        (str(w.get("worker_id", "")), str(w.get("host", "")), str(w.get("pid", "")),
+         ",".join(w.get("queues") or []), str(w.get("running", "")), _age(w.get("last_seen_ms")))
+        for w in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+    if not rows:
+        click.echo("(no workers seen)")
+
+
+if __name__ == "__main__":
+    worker_command()

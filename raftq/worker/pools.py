@@ -1,0 +1,314 @@
+"""Where a worker runs task functions: thread, async and process pools.
+
+A pool turns a claimed ``Job`` into an ``Outcome`` (a JSON-serialisable
+result, or an error with type, message and traceback and whether to retry)
+and enforces the job's timeout in the way its kind allows:
+
+- ``ThreadPool`` reports a timed-out task at once, but a Python thread cannot
+  be stopped: the slot stays busy until the function returns, so the worker
+  never runs more threads than its concurrency.
+- ``AsyncPool`` awaits ``async def`` tasks on the worker's loop (a timeout
+  cancels them) and runs plain functions in threads as ``ThreadPool`` does.
+- ``ProcessPool`` runs each task in a child process that imports the app; a
+  task past its timeout has its process killed and replaced.
+
+Jobs and outcomes cross the process boundary as JSON (no pickle). ``busy``
+counts occupied slots; ``on_free`` is called on the loop whenever one frees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from raftq import errors
+from raftq.client.task import Registry, default_registry
+
+# The error types a worker reports for failures that are not the task's own.
+UNKNOWN_TASK = "UnknownTask"
+TIMEOUT = "TimeoutError"
+NOT_SERIALIZABLE = "ResultNotSerializable"
+PROCESS_DIED = "WorkerProcessDied"
+# Frames of the worker's own machinery, left out of a task's traceback.
+_OWN_FRAMES = (__file__, os.path.dirname(asyncio.__file__))
+
+
+@dataclass(slots=True)
+class Job:
+    id: str
+    name: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What running a job came to; ``error`` is None on success."""
+
+    result: Any = None
+    error: dict[str, str] | None = None
+    retry: bool = True
+
+    @classmethod
+    def failure(cls, type_: str, message: str, tb: str = "", retry: bool = True) -> Outcome:
+        return cls(error={"type": type_, "message": message, "traceback": tb}, retry=retry)
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Outcome:
+        """The failure ``exc`` is, its traceback starting at the task's own frames."""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None and (
+            tb.tb_frame.f_code.co_filename.startswith(_OWN_FRAMES)
+        ):
+            tb = tb.tb_next
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        return cls.failure(type(exc).__qualname__, str(exc), text)
+
+    @classmethod
+    def success(cls, result: Any) -> Outcome:
+        try:
+            json.dumps(result, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            # Running it again would give the same value: no retry.
+            return cls.failure(NOT_SERIALIZABLE, f"the task's result is not JSON: {exc}",
+                               retry=False)
+        return cls(result=result)
+
+    @classmethod
+    def timeout(cls, timeout_s: float | None, how: str) -> Outcome:
+        return cls.failure(TIMEOUT, f"the task ran past its timeout of {timeout_s}s; {how}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"result": self.result, "error": self.error, "retry": self.retry}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outcome:
+        return cls(data.get("result"), data.get("error"), bool(data.get("retry", True)))
+
+    def item(self, task_id: str, lease_token: int) -> dict[str, Any]:
+        """The entry of a ``POST /v1/completions`` batch."""
+        if self.error is None:
+            return {"id": task_id, "lease_token": lease_token, "result": self.result}
+        return {"id": task_id, "lease_token": lease_token, "error": self.error,
+                "retry": self.retry}
+
+
+def unknown(name: str, registry: Registry) -> Outcome:
+    known = ", ".join(registry.names()) or "none"
+    return Outcome.failure(
+        UNKNOWN_TASK, f"no task named {name!r} is registered in this worker (it has: {known})",
+        retry=False)
+
+
+def execute(registry: Registry, job: Job) -> Outcome:
+    """Run a job to its outcome in the calling thread; never raises."""
+    fn = registry.get(job.name)
+    if fn is None:
+        return unknown(job.name, registry)
+    try:
+        if fn.is_async:
+            result = asyncio.run(fn.fn(*job.args, **job.kwargs))
+        else:
+            result = fn.fn(*job.args, **job.kwargs)
+    except BaseException as exc:  # noqa: BLE001 - a task's SystemExit is its failure too
+        return Outcome.from_exception(exc)
+    return Outcome.success(result)
+
+
+class Pool:
+    """Common slot accounting; subclasses implement ``run``."""
+
+    def __init__(self, concurrency: int, registry: Registry) -> None:
+        self.concurrency = concurrency
+        self.registry = registry
+        self.busy = 0
+        self.on_free: Callable[[], None] = lambda: None
+
+    async def start(self) -> None:
+        """Get ready to run jobs (the process pool starts its children)."""
+
+    async def run(self, job: Job) -> Outcome:
+        raise NotImplementedError
+
+    async def close(self, kill: bool = False) -> None:
+        """Let go of threads and processes (``kill``: stop running tasks if the kind can)."""
+
+    def _freed(self) -> None:
+        self.busy -= 1
+        self.on_free()
+
+
+class ThreadPool(Pool):
+    def __init__(self, concurrency: int, registry: Registry) -> None:
+        super().__init__(concurrency, registry)
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="raftq-task")
+
+    async def run(self, job: Job) -> Outcome:
+        return await self._in_thread(job)
+
+    async def _in_thread(self, job: Job) -> Outcome:
+        self.busy += 1
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, execute, self.registry, job)
+        future.add_done_callback(lambda _: self._freed())
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), job.timeout_s)
+        except TimeoutError:
+            return Outcome.timeout(job.timeout_s, "its thread cannot be stopped and runs on")
+
+    async def close(self, kill: bool = False) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class AsyncPool(ThreadPool):
+    async def run(self, job: Job) -> Outcome:
+        fn = self.registry.get(job.name)
+        if fn is None:
+            return unknown(job.name, self.registry)
+        if not fn.is_async:
+            return await self._in_thread(job)
+        self.busy += 1
+        # asyncio.timeout runs the coroutine in the caller's task (wait_for
+        # would start another one per job), and tells our deadline apart from
+        # a TimeoutError the task raised itself.
+        deadline = asyncio.timeout(job.timeout_s)
+        try:
+            async with deadline:
+                result = await fn.fn(*job.args, **job.kwargs)
+        except Exception as exc:
+            if deadline.expired():
+                return Outcome.timeout(job.timeout_s, "it was cancelled")
+            return Outcome.from_exception(exc)
+        finally:
+            self._freed()
+        return Outcome.success(result)
+
+
+def _child_main(modules: Sequence[str], conn: multiprocessing.connection.Connection) -> None:
+    """A process pool child: import the app, then run jobs sent as JSON until EOF."""
+    # Ctrl-C reaches the whole process group; only the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        conn.send_bytes(json.dumps({"ready": False, "error": repr(exc)}).encode())
+        return
+    conn.send_bytes(json.dumps({"ready": True}).encode())
+    while True:
+        try:
+            data = json.loads(conn.recv_bytes())
+        except EOFError:
+            return
+        job = Job(data["id"], data["name"], data["args"], data["kwargs"])
+        conn.send_bytes(json.dumps(execute(default_registry, job).to_json()).encode())
+
+
+class _Child:
+    def __init__(self, ctx: Any, modules: Sequence[str], start_timeout: float) -> None:
+        parent, child = ctx.Pipe()
+        self.conn: multiprocessing.connection.Connection = parent
+        self.process = ctx.Process(target=_child_main, args=(list(modules), child), daemon=True)
+        self.process.start()
+        child.close()
+        if not self.conn.poll(start_timeout):
+            self.kill()
+            raise errors.ConfigError(f"worker process did not start in {start_timeout}s")
+        try:
+            hello = json.loads(self.conn.recv_bytes())
+        except EOFError:
+            hello = {"ready": False, "error": "the process exited"}
+        if not hello.get("ready"):
+            self.kill()
+            raise errors.ConfigError(f"worker process could not import the app: {hello['error']}")
+
+    def call(self, job: Job) -> tuple[Outcome, bool]:
+        """Run one job; the outcome and whether this child can be reused."""
+        try:
+            self.conn.send_bytes(json.dumps(
+                {"id": job.id, "name": job.name, "args": job.args, "kwargs": job.kwargs}).encode())
+            if self.conn.poll(job.timeout_s):
+                return Outcome.from_json(json.loads(self.conn.recv_bytes())), True
+        except (EOFError, OSError):
+            code = self.process.exitcode
+            self.kill()
+            return Outcome.failure(PROCESS_DIED, f"the task's process exited (code {code})"), False
+        self.kill()
+        return Outcome.timeout(job.timeout_s, "its process was killed"), False
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+class ProcessPool(Pool):
+    def __init__(self, concurrency: int, registry: Registry, modules: Sequence[str],
+                 start_timeout: float = 60.0) -> None:
+        super().__init__(concurrency, registry)
+        self.modules = list(modules)
+        self.start_timeout = start_timeout
+        self._ctx = multiprocessing.get_context("spawn")
+        self._idle: list[_Child] = []
+        self._all: set[_Child] = set()
+        # Threads that wait on the children's pipes (and start children).
+        self._waiters = ThreadPoolExecutor(concurrency + 1, thread_name_prefix="raftq-proc")
+
+    def _spawn(self) -> _Child:
+        child = _Child(self._ctx, self.modules, self.start_timeout)
+        self._all.add(child)
+        return child
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        children = await asyncio.gather(
+            *(loop.run_in_executor(self._waiters, self._spawn) for _ in range(self.concurrency)))
+        self._idle.extend(children)
+
+    async def run(self, job: Job) -> Outcome:
+        loop = asyncio.get_running_loop()
+        self.busy += 1
+        try:
+            child = self._idle.pop() if self._idle else None
+            if child is None or not child.process.is_alive():
+                if child is not None:
+                    self._all.discard(child)
+                child = await loop.run_in_executor(self._waiters, self._spawn)
+            outcome, reusable = await loop.run_in_executor(self._waiters, child.call, job)
+            if reusable:
+                self._idle.append(child)
+            else:
+                self._all.discard(child)
+            return outcome
+        finally:
+            self._freed()
+
+    async def close(self, kill: bool = False) -> None:
+        for child in list(self._all):
+            child.kill()
+        self._all.clear()
+        self._idle.clear()
+        self._waiters.shutdown(wait=False, cancel_futures=True)
+
+
+def make_pool(kind: str, concurrency: int, registry: Registry,
+              modules: Sequence[str]) -> Pool:
+    if kind == "thread":
+        return ThreadPool(concurrency, registry)
+    if kind == "async":
+        return AsyncPool(concurrency, registry)
+    if kind == "process":
+        return ProcessPool(concurrency, registry, modules)
+    raise errors.ConfigError(f"--pool must be thread, async or process, not {kind!r}")

@@ -1,0 +1,362 @@
+"""The worker runtime: claim, run, heartbeat, report, shut down gracefully.
+
+One asyncio loop drives four activities around a table of held leases:
+
+- **claiming**: long-poll ``POST /v1/claims`` for at most the free slots
+  (concurrency plus prefetch, minus what is running or waiting to start), so
+  an idle worker sits in one cheap request and a busy one claims in batches;
+- **running**: each claimed task goes to the pool (``raftq.worker.pools``), which
+  enforces its timeout and turns it into an outcome;
+- **heartbeat**: every ``lease_ms / 3`` one ``POST /v1/leases/extend`` renews
+  every lease still held, including tasks whose outcome is not yet delivered,
+  so a slow delivery never lets another worker run the task a second time;
+- **delivery**: outcomes queue in an outbox (``raftq.worker.outbox``) that ``POST /v1/completions``
+  drains in batches; a batch that no node takes stays in the outbox and is
+  retried (on other nodes) until one does.
+
+The first SIGTERM/SIGINT stops claiming, hands back tasks claimed but not
+started (``/v1/leases/release``), lets running tasks finish up to
+``shutdown_timeout`` and delivers their outcomes; a second signal stops at
+once (those leases then expire and the tasks are redelivered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from raftq import aio, errors
+from raftq.client.asyncclient import AsyncClient
+from raftq.client.calls import Json
+from raftq.client.task import Registry, default_registry
+from raftq.worker.outbox import Lease, Outbox
+from raftq.worker.pools import Outcome, Pool, make_pool
+
+log = logging.getLogger("raftq.worker")
+
+@dataclass
+class WorkerConfig:
+    app: Sequence[str] = ()  # modules holding the tasks (process pool children import them)
+    nodes: Sequence[str] | str | None = None
+    queues: Sequence[str] = ("default",)
+    concurrency: int = 8
+    pool: str = "thread"
+    lease_ms: int = 30_000
+    claim_wait_ms: int = 5_000
+    prefetch: int = 0
+    shutdown_timeout: float = 30.0
+    worker_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise errors.ConfigError("--concurrency must be at least 1")
+        if self.lease_ms < 1_000:
+            raise errors.ConfigError("--lease-ms must be at least 1000")
+        if not self.queues:
+            raise errors.ConfigError("--queues must name at least one queue")
+        if not self.worker_id:
+            self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Stats:
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    released: int = 0
+    rejected: int = 0  # outcomes a node refused (stale lease: another worker owns the task)
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, *, registry: Registry | None = None,
+                 client: AsyncClient | None = None, pool: Pool | None = None) -> None:
+        self.config = config
+        self.id = config.worker_id
+        self.registry = registry if registry is not None else default_registry
+        self._client = client
+        self._pool = pool
+        self.held: dict[str, Lease] = {}
+        self.waiting: deque[Lease] = deque()  # claimed, not started
+        self.stats = Stats()
+        self._stopping = asyncio.Event()
+        self._halt = asyncio.Event()
+        self._changed = asyncio.Event()  # a slot freed, an outcome queued, a stop asked
+        self.outbox = Outbox(self.id, self._changed, self._answered)  # finished, not delivered
+        self._running: set[asyncio.Task[None]] = set()
+        self._starting = 0
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self._signals = 0
+
+    # -- control --------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Graceful stop (what the first signal does)."""
+        self._stopping.set()
+        self._changed.set()
+
+    def halt(self) -> None:
+        """Stop at once (what the second signal does)."""
+        self._stopping.set()
+        self._halt.set()
+        self._changed.set()
+
+    def _on_signal(self, signum: int) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            log.warning("%s received: finishing running tasks (up to %ss); again to stop now",
+                        signal.Signals(signum).name, self.config.shutdown_timeout)
+            self.stop()
+        else:
+            log.warning("second signal: stopping now")
+            self.halt()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
+    @property
+    def in_use(self) -> int:
+        """Execution slots taken: in the pool, or handed to it but not yet inside."""
+        return self.pool.busy + self._starting
+
+    @property
+    def free_slots(self) -> int:
+        return self.config.concurrency + self.config.prefetch - self.in_use - len(self.waiting)
+
+    @property
+    def pool(self) -> Pool:
+        assert self._pool is not None
+        return self._pool
+
+    @property
+    def client(self) -> AsyncClient:
+        assert self._client is not None
+        return self._client
+
+    # -- main -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Work until stopped; returns once leases are delivered or handed back."""
+        cfg = self.config
+        own_client = self._client is None
+        if self._client is None:
+            self._client = AsyncClient(cfg.nodes, retry_for=max(5.0, cfg.lease_ms / 3000))
+        if self._pool is None:
+            self._pool = make_pool(cfg.pool, cfg.concurrency, self.registry, cfg.app)
+        self.pool.on_free = self._changed.set
+        await self.pool.start()
+        log.info("worker %s: %s pool x%d, queues %s, tasks %s", self.id, cfg.pool,
+                 cfg.concurrency, ",".join(cfg.queues), ",".join(self.registry.names()))
+        background = [asyncio.create_task(self._heartbeat()), asyncio.create_task(
+            self.outbox.deliver_forever(self.client))]
+        halted = asyncio.create_task(self._halt.wait())
+        try:
+            claimer = asyncio.create_task(self._claim_loop())
+            stopping = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait([claimer, stopping, halted], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            # A claim in flight is awaited, not cut: its answer may hold leases,
+            # which are then handed back instead of left to expire.
+            await self._unless_halted(claimer, halted,
+                                      cfg.claim_wait_ms / 1000 + self.client.timeout)
+            await self._unless_halted(asyncio.create_task(self._release(list(self.waiting))),
+                                      halted)
+            await self._unless_halted(asyncio.create_task(self._drain()), halted)
+        finally:
+            for task in [halted, *background, *self._running]:
+                task.cancel()
+            await asyncio.gather(halted, *background, *self._running, return_exceptions=True)
+            await self.pool.close(kill=True)
+            if own_client:
+                await self.client.close()
+        if self.outbox or self.held:
+            log.warning("worker %s stopped holding %d leases (%d outcomes undelivered); "
+                        "they will expire and be redelivered", self.id, len(self.held),
+                        len(self.outbox))
+
+    @staticmethod
+    async def _unless_halted(step: asyncio.Task[Any], halted: asyncio.Task[Any],
+                             timeout: float | None = None) -> None:
+        """Wait for ``step`` (at most ``timeout``), cancelling it on a halt."""
+        if halted.done():
+            step.cancel()
+            return
+        await asyncio.wait([step, halted], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not step.done():
+            step.cancel()
+        elif not step.cancelled() and step.exception() is not None:
+            log.error("worker step failed", exc_info=step.exception())
+
+    async def _drain(self) -> None:
+        """Let running tasks finish up to the deadline, then deliver their outcomes."""
+        deadline = time.monotonic() + self.config.shutdown_timeout
+        while any(lease.started and lease.outcome is None for lease in self.held.values()):
+            if not await self._wait_change(deadline):
+                log.warning("shutdown deadline passed with tasks still running")
+                return
+        deadline = time.monotonic() + self.config.shutdown_timeout
+        while self.outbox:
+            if not await self._wait_change(deadline):
+                log.error("could not deliver %d outcomes before the deadline", len(self.outbox))
+                return
+
+    async def _wait_change(self, deadline: float) -> bool:
+        self._changed.clear()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            await asyncio.wait_for(self._changed.wait(), remaining)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- claiming and running --------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        cfg = self.config
+        failures = 0
+        # While prefetched tasks still wait to start there is no hurry: claim
+        # when a quarter of the slots is free rather than one round trip per
+        # finished task.
+        batch = max(1, (cfg.concurrency + cfg.prefetch) // 4)
+        while not self._stopping.is_set():
+            if self.free_slots <= 0 or (self.waiting and self.free_slots < batch):
+                self._changed.clear()
+                if self.free_slots <= 0 or (self.waiting and self.free_slots < batch):
+                    await self._changed.wait()
+                continue
+            free = self.free_slots
+            try:
+                claimed = await self.client.claim(
+                    self.id, cfg.queues, free, lease_ms=cfg.lease_ms,
+                    wait_ms=cfg.claim_wait_ms, host=self.host, pid=self.pid)
+            except Exception as exc:
+                # Whatever went wrong, the worker keeps claiming: a node that
+                # errs is waited out like one that does not answer.
+                failures += 1
+                log.log(logging.WARNING if isinstance(exc, errors.RaftqError) else logging.ERROR,
+                        "claim failed (%s: %s); retrying", type(exc).__name__, exc)
+                await self._sleep_unless_stopping(min(5.0, 0.2 * 2 ** min(failures, 5)))
+                continue
+            failures = 0
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("claimed %d of %d: %s", len(claimed), free, " ".join(
+                    f"{t.get('id')}/{t.get('lease_token')}#{t.get('attempt')}" for t in claimed))
+            for task in claimed:
+                lease = Lease(str(task["id"]), int(task["lease_token"]), task)
+                self.held[lease.id] = lease
+                self.waiting.append(lease)
+            self.stats.claimed += len(claimed)
+            if self._stopping.is_set():
+                return  # the waiting ones are released by run()
+            self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        while self.waiting and self.in_use < self.config.concurrency:
+            lease = self.waiting.popleft()
+            if lease.lost:  # its lease ran out before it could start: not ours any more
+                self.held.pop(lease.id, None)
+                continue
+            lease.started = True
+            self._starting += 1
+            task = asyncio.create_task(self._execute(lease))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _execute(self, lease: Lease) -> None:
+        # The pool counts the job as busy before its first await, so the slot
+        # passes from _starting to pool.busy without a moment in neither.
+        self._starting -= 1
+        try:
+            outcome = await self.pool.run(lease.job())
+        except Exception as exc:  # a bug in the pool must not strand the lease
+            log.exception("pool failed running task %s", lease.id)
+            outcome = Outcome.from_exception(exc)
+        lease.outcome = outcome
+        if outcome.error is None:
+            self.stats.succeeded += 1
+        else:
+            self.stats.failed += 1
+            log.info("task %s (%s) failed: %s: %s", lease.id, lease.job().name,
+                     outcome.error.get("type"), outcome.error.get("message"))
+        if lease.lost:
+            self.held.pop(lease.id, None)
+        else:
+            self.outbox.add(lease)
+        if not self._stopping.is_set():
+            self._start_waiting()
+        self._changed.set()
+
+    async def _release(self, leases: list[Lease]) -> None:
+        self.waiting.clear()
+        if not leases:
+            return
+        try:
+            await self.client.release(self.id, [(lease.id, lease.token) for lease in leases])
+        except errors.RaftqError as exc:
+            log.warning("could not hand back %d unstarted tasks (%s); their leases will expire",
+                        len(leases), exc)
+            return
+        for lease in leases:
+            self.held.pop(lease.id, None)
+        self.stats.released += len(leases)
+
+    # -- heartbeat and delivery -----------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        interval = self.config.lease_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            leases = [lease for lease in self.held.values() if not lease.lost]
+            try:
+                answers = await self.client.extend(
+                    self.id, [(lease.id, lease.token) for lease in leases], self.config.lease_ms)
+            except Exception as exc:
+                log.warning("could not extend %d leases: %s: %s", len(leases),
+                            type(exc).__name__, exc)
+                continue
+            for answer in answers:
+                lease = self.held.get(str(answer.get("id")))
+                if lease is not None and not answer.get("ok"):
+                    log.warning("lost the lease of task %s (%s)", lease.id, answer.get("code"))
+                    lease.lost = True
+
+    def _answered(self, lease: Lease, answer: Json) -> None:
+        self.held.pop(lease.id, None)
+        if not answer.get("ok"):
+            self.stats.rejected += 1
+            log.warning("outcome of task %s refused: %s %s", lease.id, answer.get("code"),
+                        answer.get("message", ""))
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+
+def run_worker(config: WorkerConfig, registry: Registry | None = None) -> Worker:
+    """Run a worker in this thread until a signal stops it (what ``raftq worker`` does)."""
+    worker: Worker | None = None
+
+    async def main() -> None:
+        nonlocal worker
+        worker = Worker(config, registry=registry)
+        worker.install_signal_handlers()
+        await worker.run()
+
+    aio.run(main())
+    assert worker is not None
+    return worker
+
