@@ -18,6 +18,7 @@ up: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check raftq tests chaos bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
