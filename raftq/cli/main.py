@@ -294,6 +294,15 @@ def stats(nodes: str | None, output: str) -> None:
                           "CANCELLED"], rows)
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def chaos(args: tuple[str, ...]) -> None:
+    """Fault-injection runs against real nodes: run --smoke, run --list, run --all."""
+    from raftq.chaos.main import main as chaos_main
+
+    sys.exit(chaos_main(list(args)))
+
+
 def _register_optional() -> None:
     """Commands that live in their own modules."""
     try:
