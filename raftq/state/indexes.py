@@ -25,6 +25,15 @@ QUEUED, SCHEDULED, LEASED = Status.QUEUED, Status.SCHEDULED, Status.LEASED
 SUCCEEDED, DEAD, CANCELLED = Status.SUCCEEDED, Status.DEAD, Status.CANCELLED
 
 
+# What a command returns: plain data, the same on every node.
+Result = Any
+
+
+def reject(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The value ``apply`` returns for an operation it refuses (it never raises)."""
+    return {"error": code, "message": message, **extra}
+
+
 class Indexes:
     def __init__(self) -> None:
         self.clock_ms = 0

@@ -18,15 +18,15 @@ Contract (every node runs the same log through ``State.apply``):
 - Snapshots are plain data (see ``raftq.state.snapshot``); restoring one and
   applying the rest of the log gives the same state as applying the whole log.
 
-The data and its indexes live in ``raftq.state.indexes``; this module holds what
-each command does to them.
+The data and its indexes live in ``raftq.state.indexes``; each feature's
+commands live in their own module (``tasks``: submit and cancel; ``leases``:
+claim, extend, release, expiry; ``retries``: outcomes, backoff, dead letters).
+This module applies entries, dispatches commands and lets time pass.
 """
 
 from __future__ import annotations
 
 import heapq
-import zlib
-from typing import Any
 
 from raftq.state.commands import (
     Barrier,
@@ -36,32 +36,20 @@ from raftq.state.commands import (
     Extend,
     Finish,
     Group,
-    Outcome,
     Purge,
     Release,
     Requeue,
     Submit,
-    TaskSpec,
     Tick,
 )
-from raftq.state.indexes import CANCELLED, DEAD, LEASED, QUEUED, SCHEDULED, SUCCEEDED, Indexes
-from raftq.state.model import DEDUPE_CAPACITY, EXPIRING, MAX_RETRY_BACKOFF_MS, Task
-
-Result = Any
-
-
-def _err(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": code, "message": message, **extra}
+from raftq.state.indexes import LEASED, SCHEDULED, Result, reject
+from raftq.state.leases import Leases
+from raftq.state.model import DEDUPE_CAPACITY, EXPIRING
+from raftq.state.retries import Retries
+from raftq.state.tasks import Tasks
 
 
-def backoff_ms(task_id: str, attempt: int, base_ms: int) -> int:
-    """Exponential backoff with deterministic jitter in [0.75, 1.25)."""
-    raw = min(base_ms * (2 ** max(attempt - 1, 0)), MAX_RETRY_BACKOFF_MS)
-    jitter = zlib.crc32(f"{task_id}:{attempt}".encode()) % 1000
-    return int(raw * (750 + jitter // 2) // 1000)
-
-
-class State(Indexes):
+class State(Tasks, Leases, Retries):
     """The queue state machine: ``apply`` one log entry at a time."""
 
     # ------------------------------------------------------------------ apply
@@ -73,7 +61,7 @@ class State(Indexes):
                 return [self._apply_one(c) for c in cmd.commands]
             return self._apply_one(cmd)
         except Exception as exc:  # a bug; the same on every node, so still deterministic
-            return _err("internal", f"{type(exc).__name__}: {exc}")
+            return reject("internal", f"{type(exc).__name__}: {exc}")
 
     def _apply_one(self, cmd: Command) -> Result:
         rid = cmd.request_id
@@ -112,7 +100,7 @@ class State(Indexes):
             return {"clock_ms": self.clock_ms}
         if isinstance(body, Barrier):
             return {"clock_ms": self.clock_ms}
-        return _err("bad_command", f"unknown command {type(body).__name__}")
+        return reject("bad_command", f"unknown command {type(body).__name__}")
 
     # ------------------------------------------------------------ time passes
 
@@ -143,166 +131,3 @@ class State(Indexes):
                 and task.finished_ms + task.result_ttl_ms == drop_at
             ):
                 self._drop(task)
-
-    def _lease_expired(self, task: Task) -> None:
-        error = {
-            "type": "LeaseExpired",
-            "message": f"lease of worker {task.lease_worker} expired",
-            "traceback": "",
-        }
-        task.errors = [*task.errors, [task.attempts, self.clock_ms, error]]
-        self._clear_lease(task)
-        if task.attempts >= task.max_attempts:
-            self._move(task, DEAD)
-        else:
-            self._enqueue(task)
-
-    # --------------------------------------------------------------- commands
-
-    def _submit(self, specs: list[TaskSpec]) -> list[dict[str, Any]]:
-        tasks, clock = self.tasks, self.clock_ms
-        out: list[dict[str, Any]] = []
-        ready_now: list[Task] = []  # new tasks due now, queued together by _enqueue_new
-        for spec in specs:
-            task_id = spec.id
-            existing = tasks.get(task_id)
-            if existing is None:
-                task = tasks[task_id] = Task(
-                    task_id, spec.name, spec.queue, spec.priority, spec.payload,
-                    spec.max_attempts, spec.timeout_ms, spec.retry_backoff_ms,
-                    spec.result_ttl_ms, clock,
-                )
-                if spec.ready_at_ms <= clock:
-                    ready_now.append(task)
-                    out.append({"id": task_id, "created": True, "status": "queued"})
-                    continue
-            # Anything else queues the new tasks before it first: sequence numbers
-            # follow the specs' order, and an existing task may be one of them.
-            self._enqueue_new(ready_now)
-            ready_now = []
-            if existing is None:
-                self._schedule(task, spec.ready_at_ms)
-            else:
-                task = existing
-            out.append({"id": task_id, "created": existing is None, "status": str(task.status)})
-        self._enqueue_new(ready_now)
-        return out
-
-    def _claim(self, claim: Claim) -> Result:
-        self._touch_worker(claim.worker_id, claim.host, claim.pid, claim.queues)
-        leased: list[dict[str, Any]] = []
-        while len(leased) < claim.max:
-            task = self._pop_ready(claim.queues)
-            if task is None:
-                break
-            token = self.next_token
-            self.next_token += 1
-            task.attempts += 1
-            task.lease_token = token
-            task.lease_worker = claim.worker_id
-            task.lease_expires_ms = self.clock_ms + claim.lease_ms
-            self._move(task, LEASED)
-            heapq.heappush(self.lease_heap, (task.lease_expires_ms, token, task.id))
-            self.worker_leases.setdefault(claim.worker_id, {})[task.id] = None
-            leased.append(
-                {
-                    "id": task.id,
-                    "lease_token": token,
-                    "lease_expires_ms": task.lease_expires_ms,
-                    "attempt": task.attempts,
-                }
-            )
-        return {"tasks": leased}
-
-    def _extend(self, ext: Extend) -> Result:
-        self._touch_worker(ext.worker_id)
-        out: list[dict[str, Any]] = []
-        for task_id, token in ext.leases:
-            task = self._leased(task_id, token)
-            if task is None:
-                out.append({"id": task_id, "ok": False, "code": "stale_lease"})
-                continue
-            task.lease_expires_ms = self.clock_ms + ext.lease_ms
-            task.updated_ms = self.clock_ms
-            heapq.heappush(self.lease_heap, (task.lease_expires_ms, token, task.id))
-            out.append({"id": task_id, "ok": True, "lease_expires_ms": task.lease_expires_ms})
-        return {"leases": out}
-
-    def _release(self, rel: Release) -> Result:
-        self._touch_worker(rel.worker_id)
-        out: list[dict[str, Any]] = []
-        for task_id, token in rel.leases:
-            task = self._leased(task_id, token)
-            if task is None:
-                out.append({"id": task_id, "ok": False, "code": "stale_lease"})
-                continue
-            task.attempts -= 1  # it never ran: the attempt is not spent
-            self._clear_lease(task)
-            self._enqueue(task)
-            out.append({"id": task_id, "ok": True})
-        return {"leases": out}
-
-    def _finish(self, o: Outcome) -> Result:
-        task = self.tasks.get(o.id)
-        if task is None:
-            return _err("not_found", f"no task {o.id}", id=o.id)
-        if task.status is not LEASED or task.lease_token != o.lease_token:
-            if o.error is None and task.status is SUCCEEDED and (
-                task.lease_token == o.lease_token
-            ):
-                return {"id": o.id, "ok": True, "status": str(task.status)}  # a repeat
-            return _err(
-                "stale_lease",
-                f"lease token {o.lease_token} is not current for task {o.id}",
-                id=o.id,
-            )
-        lease_token = task.lease_token
-        self._clear_lease(task)
-        if o.error is None:
-            task.result = o.result
-            task.lease_token = lease_token  # kept so a repeated completion is recognised
-            self._move(task, SUCCEEDED)
-            return {"id": o.id, "ok": True, "status": str(task.status)}
-        task.errors = [*task.errors, [task.attempts, self.clock_ms, o.error]]
-        if o.retry and task.attempts < task.max_attempts:
-            delay = backoff_ms(task.id, task.attempts, task.retry_backoff_ms)
-            self._schedule(task, self.clock_ms + delay)
-        else:
-            self._move(task, DEAD)
-        return {"id": o.id, "ok": True, "status": str(task.status)}
-
-    def _cancel(self, task_id: str) -> Result:
-        task = self.tasks.get(task_id)
-        if task is None:
-            return _err("not_found", f"no task {task_id}")
-        if task.status is CANCELLED:
-            return {"id": task_id, "status": str(task.status)}
-        if task.status not in (QUEUED, SCHEDULED):
-            return _err("conflict", f"task {task_id} is {task.status} and cannot be cancelled")
-        self._move(task, CANCELLED)
-        return {"id": task_id, "status": str(task.status)}
-
-    def _requeue(self, task_id: str) -> Result:
-        task = self.tasks.get(task_id)
-        if task is None or task.status is not DEAD:
-            return _err("not_found", f"no dead letter {task_id}")
-        task.attempts = 0
-        task.finished_ms = None
-        self._enqueue(task)
-        return {"id": task_id, "status": str(task.status)}
-
-    def _purge(self, purge: Purge) -> Result:
-        if purge.id is not None:
-            task = self.tasks.get(purge.id)
-            if task is None or task.status is not DEAD:
-                return _err("not_found", f"no dead letter {purge.id}")
-            self._drop(task)
-            return {"purged": 1}
-        victims = [
-            self.tasks[i]
-            for i in self.by_status[DEAD]
-            if purge.queue is None or self.tasks[i].queue == purge.queue
-        ]
-        for task in victims:
-            self._drop(task)
-        return {"purged": len(victims)}

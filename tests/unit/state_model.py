@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from raftq.state import commands as c
-from raftq.state.machine import backoff_ms
 from raftq.state.model import EXPIRING, TRANSITIONS, WORKER_FORGET_MS, Status
+from raftq.state.retries import backoff_ms
 
 
 def normalize(result: Any) -> Any:

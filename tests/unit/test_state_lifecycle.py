@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from state_helpers import ERROR, Harness, spec
 
-from raftq.state.machine import backoff_ms
 from raftq.state.model import TRANSITIONS, Status
+from raftq.state.retries import backoff_ms
 
 
 def test_every_transition_in_the_table_has_an_example_below() -> None:

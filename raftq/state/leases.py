@@ -1,0 +1,86 @@
+"""Claims and fenced leases.
+
+A claim takes ready tasks in priority order and leases each with a new token
+from a counter; extend and release must present the task's current token, so
+a worker whose lease was lost can no longer touch the task. A lease that
+passes its expiry on the replicated clock puts the task back in its queue,
+or among the dead letters when its attempts are spent.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from raftq.state.commands import Claim, Extend, Release
+from raftq.state.indexes import DEAD, LEASED, Indexes, Result
+from raftq.state.model import Task
+
+
+class Leases(Indexes):
+    def _claim(self, claim: Claim) -> Result:
+        self._touch_worker(claim.worker_id, claim.host, claim.pid, claim.queues)
+        leased: list[dict[str, Any]] = []
+        while len(leased) < claim.max:
+            task = self._pop_ready(claim.queues)
+            if task is None:
+                break
+            token = self.next_token
+            self.next_token += 1
+            task.attempts += 1
+            task.lease_token = token
+            task.lease_worker = claim.worker_id
+            task.lease_expires_ms = self.clock_ms + claim.lease_ms
+            self._move(task, LEASED)
+            heapq.heappush(self.lease_heap, (task.lease_expires_ms, token, task.id))
+            self.worker_leases.setdefault(claim.worker_id, {})[task.id] = None
+            leased.append(
+                {
+                    "id": task.id,
+                    "lease_token": token,
+                    "lease_expires_ms": task.lease_expires_ms,
+                    "attempt": task.attempts,
+                }
+            )
+        return {"tasks": leased}
+
+    def _extend(self, ext: Extend) -> Result:
+        self._touch_worker(ext.worker_id)
+        out: list[dict[str, Any]] = []
+        for task_id, token in ext.leases:
+            task = self._leased(task_id, token)
+            if task is None:
+                out.append({"id": task_id, "ok": False, "code": "stale_lease"})
+                continue
+            task.lease_expires_ms = self.clock_ms + ext.lease_ms
+            task.updated_ms = self.clock_ms
+            heapq.heappush(self.lease_heap, (task.lease_expires_ms, token, task.id))
+            out.append({"id": task_id, "ok": True, "lease_expires_ms": task.lease_expires_ms})
+        return {"leases": out}
+
+    def _release(self, rel: Release) -> Result:
+        self._touch_worker(rel.worker_id)
+        out: list[dict[str, Any]] = []
+        for task_id, token in rel.leases:
+            task = self._leased(task_id, token)
+            if task is None:
+                out.append({"id": task_id, "ok": False, "code": "stale_lease"})
+                continue
+            task.attempts -= 1  # it never ran: the attempt is not spent
+            self._clear_lease(task)
+            self._enqueue(task)
+            out.append({"id": task_id, "ok": True})
+        return {"leases": out}
+
+    def _lease_expired(self, task: Task) -> None:
+        error = {
+            "type": "LeaseExpired",
+            "message": f"lease of worker {task.lease_worker} expired",
+            "traceback": "",
+        }
+        task.errors = [*task.errors, [task.attempts, self.clock_ms, error]]
+        self._clear_lease(task)
+        if task.attempts >= task.max_attempts:
+            self._move(task, DEAD)
+        else:
+            self._enqueue(task)

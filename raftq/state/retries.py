@@ -1,0 +1,79 @@
+"""Outcomes, retries and dead letters.
+
+A completion stores the result; a failure is recorded in the task's errors
+and retried after an exponential backoff (with deterministic jitter) until
+its attempts are spent, then the task is dead. Dead letters can be requeued
+(attempts start again) or purged. A repeated completion with the same token
+of a task that succeeded is answered like the first one.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from raftq.state.commands import Outcome, Purge
+from raftq.state.indexes import DEAD, LEASED, SUCCEEDED, Indexes, Result, reject
+from raftq.state.model import MAX_RETRY_BACKOFF_MS
+
+
+def backoff_ms(task_id: str, attempt: int, base_ms: int) -> int:
+    """Exponential backoff with deterministic jitter in [0.75, 1.25)."""
+    raw = min(base_ms * (2 ** max(attempt - 1, 0)), MAX_RETRY_BACKOFF_MS)
+    jitter = zlib.crc32(f"{task_id}:{attempt}".encode()) % 1000
+    return int(raw * (750 + jitter // 2) // 1000)
+
+
+class Retries(Indexes):
+    def _finish(self, o: Outcome) -> Result:
+        task = self.tasks.get(o.id)
+        if task is None:
+            return reject("not_found", f"no task {o.id}", id=o.id)
+        if task.status is not LEASED or task.lease_token != o.lease_token:
+            if o.error is None and task.status is SUCCEEDED and (
+                task.lease_token == o.lease_token
+            ):
+                return {"id": o.id, "ok": True, "status": str(task.status)}  # a repeat
+            return reject(
+                "stale_lease",
+                f"lease token {o.lease_token} is not current for task {o.id}",
+                id=o.id,
+            )
+        lease_token = task.lease_token
+        self._clear_lease(task)
+        if o.error is None:
+            task.result = o.result
+            task.lease_token = lease_token  # kept so a repeated completion is recognised
+            self._move(task, SUCCEEDED)
+            return {"id": o.id, "ok": True, "status": str(task.status)}
+        task.errors = [*task.errors, [task.attempts, self.clock_ms, o.error]]
+        if o.retry and task.attempts < task.max_attempts:
+            delay = backoff_ms(task.id, task.attempts, task.retry_backoff_ms)
+            self._schedule(task, self.clock_ms + delay)
+        else:
+            self._move(task, DEAD)
+        return {"id": o.id, "ok": True, "status": str(task.status)}
+
+    def _requeue(self, task_id: str) -> Result:
+        task = self.tasks.get(task_id)
+        if task is None or task.status is not DEAD:
+            return reject("not_found", f"no dead letter {task_id}")
+        task.attempts = 0
+        task.finished_ms = None
+        self._enqueue(task)
+        return {"id": task_id, "status": str(task.status)}
+
+    def _purge(self, purge: Purge) -> Result:
+        if purge.id is not None:
+            task = self.tasks.get(purge.id)
+            if task is None or task.status is not DEAD:
+                return reject("not_found", f"no dead letter {purge.id}")
+            self._drop(task)
+            return {"purged": 1}
+        victims = [
+            self.tasks[i]
+            for i in self.by_status[DEAD]
+            if purge.queue is None or self.tasks[i].queue == purge.queue
+        ]
+        for task in victims:
+            self._drop(task)
+        return {"purged": len(victims)}

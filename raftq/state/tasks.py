@@ -1,0 +1,57 @@
+"""Submitting and cancelling tasks.
+
+A submission creates each task once: a spec whose id exists already changes
+nothing and reports the existing task (``created: False``). A task due now is
+queued; one with a later ``ready_at_ms`` waits in the delayed heap until the
+replicated clock passes it. Only a queued or scheduled task can be cancelled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raftq.state.commands import TaskSpec
+from raftq.state.indexes import CANCELLED, QUEUED, SCHEDULED, Indexes, Result, reject
+from raftq.state.model import Task
+
+
+class Tasks(Indexes):
+    def _submit(self, specs: list[TaskSpec]) -> list[dict[str, Any]]:
+        tasks, clock = self.tasks, self.clock_ms
+        out: list[dict[str, Any]] = []
+        ready_now: list[Task] = []  # new tasks due now, queued together by _enqueue_new
+        for spec in specs:
+            task_id = spec.id
+            existing = tasks.get(task_id)
+            if existing is None:
+                task = tasks[task_id] = Task(
+                    task_id, spec.name, spec.queue, spec.priority, spec.payload,
+                    spec.max_attempts, spec.timeout_ms, spec.retry_backoff_ms,
+                    spec.result_ttl_ms, clock,
+                )
+                if spec.ready_at_ms <= clock:
+                    ready_now.append(task)
+                    out.append({"id": task_id, "created": True, "status": "queued"})
+                    continue
+            # Anything else queues the new tasks before it first: sequence numbers
+            # follow the specs' order, and an existing task may be one of them.
+            self._enqueue_new(ready_now)
+            ready_now = []
+            if existing is None:
+                self._schedule(task, spec.ready_at_ms)
+            else:
+                task = existing
+            out.append({"id": task_id, "created": existing is None, "status": str(task.status)})
+        self._enqueue_new(ready_now)
+        return out
+
+    def _cancel(self, task_id: str) -> Result:
+        task = self.tasks.get(task_id)
+        if task is None:
+            return reject("not_found", f"no task {task_id}")
+        if task.status is CANCELLED:
+            return {"id": task_id, "status": str(task.status)}
+        if task.status not in (QUEUED, SCHEDULED):
+            return reject("conflict", f"task {task_id} is {task.status} and cannot be cancelled")
+        self._move(task, CANCELLED)
+        return {"id": task_id, "status": str(task.status)}
