@@ -32,7 +32,7 @@ from raftq.chaos.net import Faults, NetnsNetwork, Network, ProxyNetwork, netns_a
 from raftq.chaos.workload import StatusSampler, Submitter, WorkerPool, submit
 
 # Relative to where the harness is run: chaos/runs in a checkout (git-ignored).
-RUNS_DIR = Path(os.environ.get("RAFTQ_CHAOS_RUNS", "chaos/runs"))
+RUNS_DIR = Path(os.environ.get("RAFTQ_CHAOS_RUNS", "chaos/runs")).resolve()
 
 
 @dataclass

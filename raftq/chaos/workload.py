@@ -84,9 +84,6 @@ def submit(
     return False
 
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 class WorkerPool:
     """Harness workers (``w1``...) and, where asked, real ``raftq worker``s (``rw1``...)."""
 
@@ -125,7 +122,7 @@ class WorkerPool:
             env = dict(os.environ)
         log = (self.run_dir / "logs" / f"{worker_id}.log").open("ab")
         self.procs[worker_id] = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env
         )
         log.close()
         return worker_id
