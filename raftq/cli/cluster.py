@@ -1,0 +1,86 @@
+"""Cluster commands: `raftq node`, `up`, `cluster-status`, `gen-secret`, `chaos`."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import click
+
+from raftq.cli.common import NODES, OUTPUT, emit, fail, make_client
+from raftq.errors import ConfigError, RaftqError
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="Node config YAML (see config/node1.yaml).")
+def node(config_path: str) -> None:
+    """Run one cluster node (SIGTERM stops it cleanly)."""
+    from raftq.server import config
+    from raftq.server.node import run_node
+
+    try:
+        cfg = config.load(config_path)
+    except ConfigError as exc:
+        fail(f"--config: {exc.message}")
+    run_node(cfg)
+
+
+@click.command("gen-secret")
+def gen_secret() -> None:
+    """Print a new random cluster secret."""
+    click.echo(secrets.token_urlsafe(32))
+
+
+@click.command()
+@click.option("--config-dir", default="config", show_default=True, type=click.Path(),
+              help="Directory holding node1.yaml, node2.yaml, node3.yaml.")
+@click.option("--worker/--no-worker", default=True, show_default=True,
+              help="Also start a worker with the example tasks.")
+def up(config_dir: str, worker: bool) -> None:
+    """Start the local 3-node cluster (and a worker); Ctrl-C stops everything."""
+    from raftq.local.up import run_up
+
+    try:
+        run_up(Path(config_dir), worker)
+    except ConfigError as exc:
+        fail(exc.message)
+
+
+@click.command("cluster-status")
+@click.option("--node", "node_url", default=None,
+              help="Ask this node (default: the first of --nodes that answers).")
+@NODES
+@OUTPUT
+def cluster_status(node_url: str | None, nodes: str | None, output: str) -> None:
+    """Show every node's role, term, indexes and lag; exit 1 without quorum."""
+    client = make_client(node_url or nodes)
+    try:
+        data = client.cluster()
+    except RaftqError as exc:
+        fail(f"no node answered: {exc}", 2)
+    rows = [
+        [n["id"], n["role"], n["term"], n["commit_index"], n["applied_index"], n["lag"],
+         "yes" if n["reachable"] else "NO", n["raft_address"], n["http_address"]]
+        for n in data["nodes"]
+    ]
+    emit(data, output,
+         ["NODE", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG", "REACHABLE", "RAFT", "HTTP"], rows)
+    if output == "table":
+        quorum = "yes" if data["has_quorum"] else "NO"
+        click.echo(f"\nleader: {data['leader'] or '-'}  term: {data['term']}  quorum: {quorum}")
+    if not data["has_quorum"]:
+        sys.exit(1)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def chaos(args: tuple[str, ...]) -> None:
+    """Fault-injection runs against real nodes: run --smoke, run --list, run --all."""
+    from raftq.chaos.main import main as chaos_main
+
+    sys.exit(chaos_main(list(args)))
+
+
+COMMANDS = [node, gen_secret, up, cluster_status, chaos]
