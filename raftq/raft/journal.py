@@ -1,0 +1,407 @@
+"""The Raft log on disk: PySyncObj's journal interface, checksummed, durable by default.
+
+Contract:
+
+- ``RaftJournal`` implements the interface of ``pysyncobj.journal.Journal``
+  (0.3.17): ``add``, ``clear``, ``deleteEntriesFrom``, ``deleteEntriesTo``,
+  ``[]``, ``len``, the term / vote / commit-index getters and setters,
+  ``onOneSecondTimer``, ``flush``, ``_destroy``. Entries are
+  ``(command, index, term)`` tuples, all kept in memory as in PySyncObj.
+- ``add`` and ``deleteEntriesFrom`` change the entries at once and buffer the
+  change for the disk. ``sync()`` writes the buffer as one frame and, with
+  durability "fsync", makes it durable with one ``fdatasync`` (group commit).
+  Call ``sync()`` before telling anyone that an entry is stored: before a
+  follower answers AppendEntries (``syncing_transport`` does it) and before
+  the leader counts its own copy toward the commit index (call it before
+  every ``doTick``, where that count is made).
+- ``setCurrentTerm`` is durable when it returns: a vote is granted after it.
+  The commit index is not persistent state in Raft: ``onOneSecondTimer``
+  writes it after a ``sync()``, and it is clamped to the log on load.
+- ``clear`` and ``deleteEntriesTo`` (snapshot install, compaction) rewrite the
+  file: ``<path>.new``, fsync, rename, fsync the directory. The snapshot file
+  is fsynced first, so the log never drops entries that a durable snapshot
+  does not cover.
+- Space is preallocated in chunks (``posix_fallocate``; no mmap): a full disk
+  fails ``add`` with ``StorageFullError`` and nothing added, never SIGBUS. The
+  journal keeps ``reserve_bytes`` allocated ahead of the log; ``space_low``
+  is true while it cannot, and adds still succeed from the reserve, so the
+  replica can refuse client writes (507) while Raft's own entries fit. Freed
+  space is found by the next ``add`` or ``onOneSecondTimer``.
+- A failed ``fdatasync`` leaves the journal unusable (the kernel may have
+  dropped the dirty pages): every later call raises; restart the node.
+- Durability "none" writes the same format without any fsync: it survives
+  the crash of the process, not of the machine.
+
+The file format and its verification are in ``raftq.raft.journal_format``:
+one checksummed frame per ``sync()``; on load a torn last frame is cut off
+with one warning, any other mismatch raises ``CorruptDataError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any, overload
+
+import msgpack
+import pysyncobj.syncobj as syncobj_module
+from pysyncobj.transport import TCPTransport
+
+from raftq.raft.durable import (
+    DURABILITIES,
+    CorruptDataError,
+    Durability,
+    FileOps,
+    SnapshotGuard,
+    StorageFullError,
+    directory_of,
+    fsync_file_and_dir,
+    is_full,
+    read_framed,
+    write_framed,
+)
+from raftq.raft.journal_format import (
+    FRAME_OVERHEAD,
+    Entry,
+    encode_entry,
+    file_header,
+    frame,
+    frames,
+    is_int,
+    packb,
+    scan,
+)
+
+log = logging.getLogger(__name__)
+
+META_MAGIC = b"RAFTQMET"
+# The messages that tell another node something is stored or voted for.
+ACK_MESSAGES = frozenset({"next_node_idx", "response_vote"})
+
+
+class RaftJournal:
+    """PySyncObj's journal on our own file format; see the module docstring.
+
+    ``path`` is the log file (its meta file is ``<path>.meta``);
+    ``snapshot_path`` PySyncObj's ``fullDumpFile``, fsynced before the log
+    drops entries; ``chunk_bytes`` the preallocation step; ``reserve_bytes``
+    (one chunk by default) what is kept allocated ahead (see ``space_low``);
+    ``ops`` the file-system layer, which tests replace.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        durability: Durability = "fsync",
+        snapshot_path: str | None = None,
+        chunk_bytes: int = 16 << 20,
+        reserve_bytes: int | None = None,
+        ops: FileOps | None = None,
+    ) -> None:
+        if durability not in DURABILITIES:
+            raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+        self.path = path
+        self.meta_path = path + ".meta"
+        self.durability = durability
+        self.space_low = False
+        self._durable = durability == "fsync"
+        self._snapshot_path = snapshot_path
+        self._chunk = chunk_bytes
+        self._reserve = chunk_bytes if reserve_bytes is None else reserve_bytes
+        self._ops = ops or FileOps()
+        self._entries: list[Entry] = []
+        self._pending: list[bytes] = []  # msgpack records not yet written
+        self._pending_bytes = 0
+        self._truncate_from: int | None = None
+        self._failed: OSError | None = None
+        self._fd = -1
+        self._end = self._allocated = self._scribbled = 0
+        self._term, self._vote, self._commit = self._load_meta()
+        self._saved_commit = self._commit
+        self._ops.unlink(path + ".new")
+        if self._ops.exists(path):
+            self._load()
+        else:
+            self._rewrite([])
+
+    # ------------------------------------------------------------ group commit
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._pending) or self._truncate_from is not None
+
+    @property
+    def failed(self) -> OSError | None:
+        """The fdatasync error that made the journal unusable, if any."""
+        return self._failed
+
+    def sync(self) -> None:
+        """Write what is buffered as one frame; with "fsync", one fdatasync."""
+        self._check_usable()
+        if not self.dirty:
+            return
+        blob = frame(self._truncate_from, self._pending)
+        padding = bytes(max(0, self._scribbled - self._end - len(blob)))
+        try:
+            self._ops.pwrite(self._fd, blob + padding, self._end)
+        except OSError as exc:  # the buffer stays; a later sync rewrites the same spot
+            self._scribbled = max(self._scribbled, self._end + len(blob))
+            if is_full(exc):
+                self.space_low = True
+                raise StorageFullError(self.path, "writing the Raft log") from exc
+            raise
+        if self._durable:
+            try:
+                self._ops.fdatasync(self._fd)
+            except OSError as exc:
+                self._failed = exc
+                raise
+        self._end += len(blob)
+        self._scribbled = self._end
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._truncate_from = None
+
+    def flush(self) -> None:
+        self.sync()
+
+    # ------------------------------------------------- PySyncObj's interface
+
+    def add(self, command: bytes, idx: int, term: int) -> None:
+        self._check_usable()
+        if self._entries and idx != self._entries[-1][1] + 1:
+            raise ValueError(f"{self.path}: entry {idx} does not follow {self._entries[-1][1]}")
+        command = bytes(command)
+        record = encode_entry(command, idx, term)
+        self._reserve_space(len(record))
+        self._pending.append(record)
+        self._pending_bytes += len(record)
+        self._entries.append((command, idx, term))
+
+    def clear(self) -> None:
+        self._check_usable()
+        self._rewrite([])
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:
+        self._check_usable()
+        if entryFrom < 0:
+            raise ValueError(f"deleteEntriesFrom({entryFrom})")
+        if entryFrom >= len(self._entries):
+            return
+        first_pending = len(self._entries) - len(self._pending)
+        if entryFrom >= first_pending:  # only unwritten entries go: forget them
+            cut = entryFrom - first_pending
+            self._pending_bytes -= sum(len(r) for r in self._pending[cut:])
+            del self._pending[cut:]
+        else:
+            self._reserve_space(0)
+            idx = self._entries[entryFrom][1]
+            if self._truncate_from is None or idx < self._truncate_from:
+                self._truncate_from = idx
+            self._pending.clear()
+            self._pending_bytes = 0
+        del self._entries[entryFrom:]
+
+    def deleteEntriesTo(self, entryTo: int) -> None:
+        self._check_usable()
+        self._rewrite(self._entries[entryTo:])
+
+    @overload
+    def __getitem__(self, item: int) -> Entry: ...
+    @overload
+    def __getitem__(self, item: slice) -> list[Entry]: ...
+    def __getitem__(self, item: int | slice) -> Entry | list[Entry]:
+        return self._entries[item]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def setRaftCommitIndex(self, raftCommitIndex: int) -> None:
+        self._commit = raftCommitIndex
+
+    def getRaftCommitIndex(self) -> int:
+        if self._entries:
+            return min(self._commit, self._entries[-1][1])
+        return self._commit
+
+    def setCurrentTerm(self, term: int, votedForNodeId: Any) -> None:
+        self._check_usable()
+        self._save_meta(term, votedForNodeId, self._saved_commit)
+        self._term, self._vote = term, votedForNodeId
+
+    def getCurrentTerm(self) -> int:
+        return self._term
+
+    def getVotedForNodeId(self) -> Any:
+        return self._vote
+
+    def onOneSecondTimer(self) -> None:
+        """Write what is buffered, retry the reserve, save the commit index."""
+        if self._failed is not None:
+            return
+        try:
+            self._reserve_space(0)
+            self.sync()
+            self._save_commit()
+        except StorageFullError as exc:
+            log.warning("%s", exc)
+
+    def _destroy(self) -> None:
+        if self._fd < 0:
+            return
+        try:
+            if self._failed is None:
+                self.sync()
+                self._save_commit()
+        except (OSError, StorageFullError):
+            log.exception("closing the Raft journal %s", self.path)
+        finally:
+            self._ops.close(self._fd)
+            self._fd = -1
+
+    # ------------------------------------------------------------------ disk
+
+    def _check_usable(self) -> None:
+        if self._failed is not None:
+            raise OSError(self._failed.errno, f"{self.path}: unusable after a failed "
+                          f"fdatasync ({self._failed}); restart the node")
+        if self._fd < 0:
+            raise ValueError(f"{self.path}: the journal is closed")
+
+    def _reserve_space(self, extra: int) -> None:
+        """Make sure the next frame, ``extra`` bytes more, fits in allocated space."""
+        need = max(self._end + FRAME_OVERHEAD + self._pending_bytes + extra, self._scribbled)
+        if need + self._reserve > self._allocated:
+            self._allocated = _try_fallocate(self._ops, self._fd, self._allocated,
+                                             need + self._reserve, self._chunk)
+        self.space_low = need + self._reserve > self._allocated
+        if need > self._allocated:
+            raise StorageFullError(self.path, "growing the Raft log")
+
+    def _rewrite(self, entries: list[Entry]) -> None:
+        """Replace the file by one holding ``entries`` (and nothing pending)."""
+        if self._durable and self._snapshot_path and self._ops.exists(self._snapshot_path):
+            fsync_file_and_dir(self._snapshot_path, self._ops)
+        blob = file_header() + b"".join(frames(entries))
+        tmp = self.path + ".new"
+        fd = -1
+        try:
+            fd = self._ops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+            self._ops.pwrite(fd, blob, 0)
+            allocated = _try_fallocate(self._ops, fd, len(blob), len(blob) + self._reserve,
+                                       self._chunk)
+            if self._durable:
+                self._ops.fsync(fd)
+            self._ops.replace(tmp, self.path)
+        except OSError as exc:
+            if fd >= 0:
+                self._ops.close(fd)
+            self._ops.unlink(tmp)
+            if is_full(exc):
+                raise StorageFullError(self.path, "rewriting the Raft log") from exc
+            raise
+        if self._fd >= 0:
+            self._ops.close(self._fd)
+        self._fd, self._end, self._scribbled, self._allocated = fd, len(blob), len(blob), allocated
+        self._entries = list(entries)
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._truncate_from = None
+        self.space_low = allocated < len(blob) + self._reserve
+        if self._durable:
+            try:
+                self._ops.fsync_dir(directory_of(self.path))
+            except OSError as exc:
+                self._failed = exc
+                raise
+
+    def _load(self) -> None:
+        data = self._ops.read_file(self.path)
+        self._entries, self._end, torn_end = scan(self.path, data)
+        self._fd = self._ops.open(self.path, os.O_RDWR)
+        self._allocated = len(data)
+        self._scribbled = self._end
+        if torn_end > self._end:
+            last = self._entries[-1][1] if self._entries else None
+            log.warning("%s: cut off a torn write at the end (%d bytes at offset %d); the log "
+                        "ends at index %s", self.path, torn_end - self._end, self._end, last)
+            self._ops.pwrite(self._fd, bytes(torn_end - self._end), self._end)
+            if self._durable:
+                self._ops.fdatasync(self._fd)
+
+    def _load_meta(self) -> tuple[int, Any, int]:
+        if not self._ops.exists(self.meta_path):
+            return 0, None, 1
+        payload = read_framed(self.meta_path, META_MAGIC, ops=self._ops)
+        try:
+            meta = msgpack.unpackb(payload, raw=False)
+            term, vote, commit = meta["term"], meta["vote"], meta["commit"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CorruptDataError(self.meta_path, f"does not decode: {exc!r}") from exc
+        if not (is_int(term) and is_int(commit)):
+            raise CorruptDataError(self.meta_path, f"bad term {term!r} or commit {commit!r}")
+        return term, vote, commit
+
+    def _save_meta(self, term: int, vote: Any, commit: int) -> None:
+        payload = packb({"term": term, "vote": vote, "commit": commit})
+        write_framed(self.meta_path, META_MAGIC, payload, durable=self._durable, ops=self._ops)
+
+    def _save_commit(self) -> None:
+        """Store the commit index, which the durable log then covers (sync() first)."""
+        if self._commit != self._saved_commit and not self.dirty:
+            self._save_meta(self._term, self._vote, self._commit)
+            self._saved_commit = self._commit
+
+
+def _try_fallocate(ops: FileOps, fd: int, size: int, want: int, chunk: int) -> int:
+    """Preallocate up to ``want`` rounded up to ``chunk`` if there is room; the size got."""
+    target = -(-want // chunk) * chunk
+    try:
+        ops.fallocate(fd, size, target - size)
+    except OSError as exc:
+        if not is_full(exc):
+            raise
+        return max(size, ops.size(fd))
+    return target
+
+
+# ------------------------------------------------------ plugging into SyncObj
+
+
+@contextlib.contextmanager
+def journal_for_syncobj(journal: RaftJournal) -> Iterator[None]:
+    """SyncObj constructed inside this block uses ``journal``.
+
+    SyncObj's constructor calls the module-level ``createJournal``; swapping
+    it for the duration of the call is the one way in (as for the poller).
+    """
+    original = syncobj_module.createJournal
+    syncobj_module.createJournal = lambda _path=None: journal
+    try:
+        yield
+    finally:
+        syncobj_module.createJournal = original
+
+
+def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None) -> type[Any]:
+    """A ``TCPTransport`` that syncs ``journal`` before an acknowledgement leaves.
+
+    A follower appends entries and answers ``next_node_idx`` inside one message
+    handler (``SyncObj.__onMessageReceived``), and the answer is written to the
+    socket at once: this is the only place to make the entries durable first.
+    With ``guard``, a snapshot that failed to load is never acknowledged
+    (PySyncObj would answer success right after swallowing the failure).
+    """
+
+    class SyncingTransport(TCPTransport):  # type: ignore[misc]
+        def send(self, node: Any, message: Any) -> bool:
+            if isinstance(message, dict) and message.get("type") in ACK_MESSAGES:
+                if guard is not None:
+                    guard.raise_if_failed()
+                journal.sync()
+            return bool(super().send(node, message))
+
+    return SyncingTransport
