@@ -82,6 +82,24 @@ class OutcomeUnknown(Unavailable):
     code = "outcome_unknown"
 
 
+class InsufficientStorage(Unavailable):
+    """The node cannot write to its disk (full): nothing was recorded.
+
+    Retryable: another node may accept the write, and this one accepts writes
+    again by itself once space is freed.
+    """
+
+    code = "insufficient_storage"
+    status = 507
+
+
+class CorruptData(RaftqError):
+    """A data file of the node failed verification; the node does not serve from it."""
+
+    code = "corrupt_data"
+    status = 500
+
+
 class InternalError(RaftqError):
     """The node failed on a request it accepted: a bug (see the node's log), not retried."""
 
@@ -135,6 +153,8 @@ _BY_CODE: dict[str, type[RaftqError]] = {
         NoLeader,
         Overloaded,
         OutcomeUnknown,
+        InsufficientStorage,
+        CorruptData,
         InternalError,
     )
 }

@@ -33,7 +33,7 @@ TERMINAL = frozenset({"succeeded", "dead", "cancelled"})
 MAX_WAIT_MS = 60_000
 MAX_BATCH = 1000
 # HTTP statuses after which the same call is tried again (on another node).
-RETRY_STATUSES = frozenset({502, 503, 504})
+RETRY_STATUSES = frozenset({502, 503, 504, 507})
 
 
 def new_id() -> str:
