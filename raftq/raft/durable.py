@@ -43,7 +43,7 @@ import zlib
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-from raftq.errors import RaftqError
+from raftq.errors import CorruptData, InsufficientStorage
 
 Durability = Literal["fsync", "none"]
 DURABILITIES: tuple[Durability, ...] = ("fsync", "none")
@@ -56,11 +56,8 @@ _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 T = TypeVar("T")
 
 
-class CorruptDataError(RaftqError):
+class CorruptDataError(CorruptData):
     """A data file failed verification; the node must not start from it."""
-
-    code = "corrupt_data"
-    status = 500
 
     def __init__(self, path: str, detail: str) -> None:
         super().__init__(
@@ -72,11 +69,8 @@ class CorruptDataError(RaftqError):
         self.detail = detail
 
 
-class StorageFullError(RaftqError):
+class StorageFullError(InsufficientStorage):
     """The disk is full: nothing was recorded; retry once space is freed."""
-
-    code = "storage_full"
-    status = 507
 
     def __init__(self, path: str, what: str) -> None:
         super().__init__(f"{path}: no space left on the device while {what}; free some space")
@@ -135,6 +129,11 @@ class FileOps:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+    def free_bytes(self, path: str) -> int:
+        """Bytes an unprivileged writer may still use on ``path``'s file system."""
+        st = os.statvfs(path)
+        return st.f_bavail * st.f_frsize
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)

@@ -25,8 +25,12 @@ Contract:
   fails ``add`` with ``StorageFullError`` and nothing added, never SIGBUS. The
   journal keeps ``reserve_bytes`` allocated ahead of the log; ``space_low``
   is true while it cannot, and adds still succeed from the reserve, so the
-  replica can refuse client writes (507) while Raft's own entries fit. Freed
-  space is found by the next ``add`` or ``onOneSecondTimer``.
+  replica can refuse client writes (507) while Raft's own entries fit.
+  ``space_low`` is also true while the file system has less than
+  ``low_water_bytes`` free (looked at every second): the snapshot and the
+  meta file need space too, and an operator filling the disk should see
+  507s before anything fails. Freed space is found by the next ``add`` or
+  ``onOneSecondTimer``.
 - A failed ``fdatasync`` leaves the journal unusable (the kernel may have
   dropped the dirty pages): every later call raises; restart the node.
 - Durability "none" writes the same format without any fsync: it survives
@@ -99,6 +103,7 @@ class RaftJournal:
         snapshot_path: str | None = None,
         chunk_bytes: int = 16 << 20,
         reserve_bytes: int | None = None,
+        low_water_bytes: int | None = None,
         ops: FileOps | None = None,
     ) -> None:
         if durability not in DURABILITIES:
@@ -106,11 +111,13 @@ class RaftJournal:
         self.path = path
         self.meta_path = path + ".meta"
         self.durability = durability
-        self.space_low = False
+        self._reserve_low = False
+        self._disk_low = False
         self._durable = durability == "fsync"
         self._snapshot_path = snapshot_path
         self._chunk = chunk_bytes
         self._reserve = chunk_bytes if reserve_bytes is None else reserve_bytes
+        self._low_water = chunk_bytes if low_water_bytes is None else low_water_bytes
         self._ops = ops or FileOps()
         self._entries: list[Entry] = []
         self._pending: list[bytes] = []  # msgpack records not yet written
@@ -128,6 +135,22 @@ class RaftJournal:
             self._rewrite([])
 
     # ------------------------------------------------------------ group commit
+
+    @property
+    def space_low(self) -> bool:
+        """Client writes should be refused: the disk is (nearly) full."""
+        return self._reserve_low or self._disk_low
+
+    @property
+    def space_problem(self) -> str | None:
+        """Why ``space_low`` is true, in words for an operator; None when it is not."""
+        if self._reserve_low:
+            return (f"the disk holding {self.path} is full: the Raft log cannot keep "
+                    f"{self._reserve} bytes allocated ahead")
+        if self._disk_low:
+            return (f"the disk holding {self.path} is nearly full: less than "
+                    f"{self._low_water} bytes free")
+        return None
 
     @property
     def dirty(self) -> bool:
@@ -150,7 +173,7 @@ class RaftJournal:
         except OSError as exc:  # the buffer stays; a later sync rewrites the same spot
             self._scribbled = max(self._scribbled, self._end + len(blob))
             if is_full(exc):
-                self.space_low = True
+                self._reserve_low = True
                 raise StorageFullError(self.path, "writing the Raft log") from exc
             raise
         if self._durable:
@@ -209,6 +232,23 @@ class RaftJournal:
         self._check_usable()
         self._rewrite(self._entries[entryTo:])
 
+    def align_to_snapshot(self, before_last: Entry, last: Entry) -> None:
+        """Drop the entries a snapshot covers, if the log still holds them.
+
+        PySyncObj compacts the log (``deleteEntriesTo``) one tick after the
+        snapshot is in place; a crash in between leaves a log that starts
+        before the snapshot, and at start-up PySyncObj then *clears* the log,
+        entries after the snapshot included (entries this node may have
+        acknowledged). Called while the snapshot loads, this makes the log
+        start at the snapshot's last two entries, which PySyncObj keeps.
+        """
+        if not self._entries:
+            return
+        pos = before_last[1] - self._entries[0][1]  # indexes are consecutive
+        if (0 < pos < len(self._entries) - 1 and self._entries[pos] == tuple(before_last)
+                and self._entries[pos + 1] == tuple(last)):
+            self.deleteEntriesTo(pos)
+
     @overload
     def __getitem__(self, item: int) -> Entry: ...
     @overload
@@ -243,6 +283,7 @@ class RaftJournal:
         if self._failed is not None:
             return
         try:
+            self._check_free_space()
             self._reserve_space(0)
             self.sync()
             self._save_commit()
@@ -271,13 +312,20 @@ class RaftJournal:
         if self._fd < 0:
             raise ValueError(f"{self.path}: the journal is closed")
 
+    def _check_free_space(self) -> None:
+        try:
+            free = self._ops.free_bytes(directory_of(self.path))
+        except OSError:
+            return
+        self._disk_low = free < self._low_water
+
     def _reserve_space(self, extra: int) -> None:
         """Make sure the next frame, ``extra`` bytes more, fits in allocated space."""
         need = max(self._end + FRAME_OVERHEAD + self._pending_bytes + extra, self._scribbled)
         if need + self._reserve > self._allocated:
             self._allocated = _try_fallocate(self._ops, self._fd, self._allocated,
                                              need + self._reserve, self._chunk)
-        self.space_low = need + self._reserve > self._allocated
+        self._reserve_low = need + self._reserve > self._allocated
         if need > self._allocated:
             raise StorageFullError(self.path, "growing the Raft log")
 
@@ -310,7 +358,7 @@ class RaftJournal:
         self._pending.clear()
         self._pending_bytes = 0
         self._truncate_from = None
-        self.space_low = allocated < len(blob) + self._reserve
+        self._reserve_low = allocated < len(blob) + self._reserve
         if self._durable:
             try:
                 self._ops.fsync_dir(directory_of(self.path))
@@ -386,8 +434,10 @@ def journal_for_syncobj(journal: RaftJournal) -> Iterator[None]:
         syncobj_module.createJournal = original
 
 
-def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None) -> type[Any]:
-    """A ``TCPTransport`` that syncs ``journal`` before an acknowledgement leaves.
+def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None,
+                      base: type[Any] = TCPTransport) -> type[Any]:
+    """A transport (a subclass of ``base``, PySyncObj's ``TCPTransport`` or a
+    subclass of it) that syncs ``journal`` before an acknowledgement leaves.
 
     A follower appends entries and answers ``next_node_idx`` inside one message
     handler (``SyncObj.__onMessageReceived``), and the answer is written to the
@@ -396,7 +446,7 @@ def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None) 
     (PySyncObj would answer success right after swallowing the failure).
     """
 
-    class SyncingTransport(TCPTransport):  # type: ignore[misc]
+    class SyncingTransport(base):  # type: ignore[misc]
         def send(self, node: Any, message: Any) -> bool:
             if isinstance(message, dict) and message.get("type") in ACK_MESSAGES:
                 if guard is not None:

@@ -25,11 +25,20 @@ EventCallback = Callable[[int, int], None]
 
 
 class LoopPoller:
-    """PySyncObj's ``Poller`` on top of an asyncio loop; ``poll`` never blocks."""
+    """PySyncObj's ``Poller`` on top of an asyncio loop; ``poll`` never blocks.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, after_event: Callable[[], None]) -> None:
+    An exception out of PySyncObj's handling of a socket event (the journal
+    refusing an append or an acknowledgement for lack of space, corrupt data)
+    goes to ``on_error``: asyncio would only log it. The messages already
+    read stay buffered until the next read event, and the peer resends what
+    was not acknowledged.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, after_event: Callable[[], None],
+                 on_error: Callable[[Exception], None]) -> None:
         self._loop = loop
         self._after_event = after_event
+        self._on_error = on_error
         self._callbacks: dict[int, EventCallback] = {}
 
     def subscribe(self, descr: int, callback: EventCallback, event_mask: int) -> None:
@@ -51,7 +60,10 @@ class LoopPoller:
     def _fire(self, descr: int, event: int) -> None:
         callback = self._callbacks.get(descr)
         if callback is not None:
-            callback(descr, event)
+            try:
+                callback(descr, event)
+            except Exception as exc:
+                self._on_error(exc)
             self._after_event()
 
 

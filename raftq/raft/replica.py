@@ -14,13 +14,21 @@ which the request ids and the state's dedupe table make safe to retry.
 Hazards handled here (see DESIGN.md): ``apply_entry`` never raises (a raising
 entry wedges PySyncObj); the snapshot serializer is msgpack, never pickle; the
 cluster password is mandatory because PySyncObj's peer protocol is pickle.
+
+The log is ``raftq.raft.journal`` (see ``raftq.raft.storage``): the journal is
+synced before every tick, where the leader counts its own copy toward the
+commit index, and by the transport before a follower acknowledges entries or
+grants a vote. While the disk is full (``NodeStorage.problem``) client writes
+are refused with 507, a leader hands its leadership to a follower and the
+node starts no election; an error that makes the data untrustworthy (a
+snapshot that failed to load, a failed fdatasync) stops the node through
+``on_fatal``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,9 +36,19 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 
-from raftq.errors import ConfigError, NoLeader, OutcomeUnknown, Overloaded
+from raftq.errors import (
+    ConfigError,
+    CorruptData,
+    InsufficientStorage,
+    NoLeader,
+    OutcomeUnknown,
+    Overloaded,
+)
+from raftq.raft.durable import Durability, StorageFullError
+from raftq.raft.journal import journal_for_syncobj, syncing_transport
 from raftq.raft.loop import LoopPoller, build_on_loop
-from raftq.raft.snapshots import SnapshotWriter, read_snapshot
+from raftq.raft.snapshots import read_snapshot
+from raftq.raft.storage import NodeStorage
 from raftq.state.commands import Command, DecodeError, Group, decode, encode
 from raftq.state.machine import State
 
@@ -74,9 +92,10 @@ class _Entry:
 
 
 class _Machine(SyncObj):  # type: ignore[misc]
-    def __init__(self, self_addr: str, partners: list[str], conf: Any, owner: Replica):
+    def __init__(self, self_addr: str, partners: list[str], conf: Any, owner: Replica,
+                 transport_class: type[Any]):
         self._owner = owner
-        super().__init__(self_addr, partners, conf)
+        super().__init__(self_addr, partners, conf, transportClass=transport_class)
 
     @replicated  # type: ignore[untyped-decorator]
     def apply_entry(self, data: bytes) -> Any:
@@ -94,6 +113,7 @@ class Replica:
         tuning: RaftTuning | None = None,
         proposal_timeout_s: float = 5.0,
         max_inflight: int = 10_000,
+        durability: Durability = "fsync",
     ) -> None:
         if not secret:
             raise ConfigError(
@@ -118,8 +138,13 @@ class Replica:
         self._changed = asyncio.Event()
         self._tick_scheduled = False
         self._periodic: asyncio.Handle | None = None
-        self._snapshots = SnapshotWriter()
+        self.storage = NodeStorage(data_dir, durability)
         self._replicated_mark: tuple[int, int] = (0, 0)
+        self._storage_checked = 0.0
+        # Called once with the error that must stop the node (corrupt data, a
+        # failed fdatasync); without it the error is raised out of the tick.
+        self.on_fatal: Callable[[BaseException], None] | None = None
+        self.fatal: BaseException | None = None
         self.on_commit_latency: Callable[[float], None] | None = None
         # Called with the commands about to be proposed, just before they go
         # into entries; it may add more with ``add_to_next_entry``.
@@ -130,16 +155,17 @@ class Replica:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._changed = asyncio.Event()
-        os.makedirs(self.data_dir, exist_ok=True)
+        storage = self.storage
+        journal = storage.open()  # CorruptDataError: the node must not start
         t = self.tuning
         conf = SyncObjConf(
             autoTick=False,
             password=self._secret,
-            journalFile=os.path.join(self.data_dir, "raft.journal"),
-            fullDumpFile=os.path.join(self.data_dir, "raft.snapshot"),
+            journalFile=storage.journal_path,
+            fullDumpFile=storage.snapshot_path,
             serializer=self._serialize,
             serializeChecker=self._snapshot_status,
-            deserializer=self._deserialize,
+            deserializer=storage.guard.wrap(self._deserialize),
             appendEntriesUseBatch=True,  # sends driven by _replicate
             appendEntriesPeriod=t.append_entries_period_s,
             raftMinTimeout=t.raft_min_timeout_s,
@@ -153,10 +179,16 @@ class Replica:
             commandsWaitLeader=False,
             dynamicMembershipChange=False,
         )
-        poller = LoopPoller(loop, self._schedule_tick)
-        self._machine = build_on_loop(
-            lambda: _Machine(self.self_addr, self.partner_addrs, conf, self), poller
-        )
+        poller = LoopPoller(loop, self._schedule_tick, self._on_raft_error)
+        transport = syncing_transport(journal, storage.guard)
+        try:
+            with journal_for_syncobj(journal):
+                self._machine = build_on_loop(
+                    lambda: _Machine(self.self_addr, self.partner_addrs, conf, self, transport),
+                    poller)
+        except BaseException:
+            storage.close()
+            raise
         self._periodic = loop.call_soon(self._periodic_tick)
 
     def stop(self) -> None:
@@ -164,7 +196,7 @@ class Replica:
             self._periodic.cancel()
             self._periodic = None
         if self._machine is not None:
-            self._machine.destroy()
+            self._machine.destroy()  # closes the journal (a last sync if it can)
             self._machine = None
 
     # ---------------------------------------------------------------- ticking
@@ -181,11 +213,58 @@ class Replica:
         if machine is None:
             return
         try:
+            if self.storage.problem is not None:
+                self._avoid_leading(machine)
+            # What the log holds must be durable before the leader counts its
+            # own copy toward the commit index, which doTick does.
+            self.storage.sync()
             machine.doTick(0.0)
+            self.storage.check()
             if machine._isLeader():
                 self._replicate(machine)
-        except Exception:  # PySyncObj's own thread logs and carries on; so do we
-            log.exception("raft tick failed")
+                self.storage.sync()  # entries added by the tick, while followers write theirs
+        except Exception as exc:
+            self._on_raft_error(exc)
+
+    def _on_raft_error(self, exc: BaseException) -> None:
+        """An error out of a tick or out of PySyncObj's handling of a peer message."""
+        if isinstance(exc, StorageFullError):
+            self.storage.note_full(exc)
+        elif isinstance(exc, CorruptData) or self.storage.journal.failed is not None:
+            self._fail(exc)
+        else:  # PySyncObj's own thread logs and carries on; so do we
+            log.error("raft tick failed", exc_info=exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.fatal is not None:
+            return
+        self.fatal = exc
+        if self._periodic is not None:
+            self._periodic.cancel()
+            self._periodic = None
+        machine, self._machine = self._machine, None
+        if machine is not None:  # no more acknowledgements from this node
+            try:
+                machine.destroy()
+            except Exception:
+                log.exception("stopping raft after a fatal error")
+        if self.on_fatal is None:
+            raise exc
+        self.on_fatal(exc)
+
+    def _avoid_leading(self, machine: _Machine) -> None:
+        """A node that cannot write keeps out of leadership: it starts no
+        election, and a leader hands over to a caught-up follower (checked at
+        most every half second; a follower not yet caught up is tried again)."""
+        if not machine._isLeader():
+            deadline = time.monotonic() + self.tuning.raft_max_timeout_s
+            machine._SyncObj__raftElectionDeadline = deadline
+            return
+        now = time.monotonic()
+        if now - self._storage_checked >= 0.5:
+            self._storage_checked = now
+            log.warning("storage: handing the leadership over: this node cannot write")
+            machine.transferLeadership()
 
     def _replicate(self, machine: _Machine) -> None:
         """Send AppendEntries once per tick when the log or the commit index moved.
@@ -206,8 +285,9 @@ class Replica:
     def _periodic_tick(self) -> None:
         """Heartbeats, election timeouts and reconnects need time to pass."""
         self._tick()
-        assert self._loop is not None
-        self._periodic = self._loop.call_later(TICK_PERIOD_S, self._periodic_tick)
+        self.storage.watch()
+        if self._loop is not None and self._machine is not None:
+            self._periodic = self._loop.call_later(TICK_PERIOD_S, self._periodic_tick)
 
     # ------------------------------------------------ called by PySyncObj
 
@@ -226,13 +306,15 @@ class Replica:
         event.set()
 
     def _serialize(self, tmp_filename: str, raft_data: Any) -> None:
-        self._snapshots.write(tmp_filename, self.state, raft_data)
+        self.storage.snapshots.write(tmp_filename, self.state, raft_data)
 
     def _snapshot_status(self) -> int:
-        return self._snapshots.status()
+        return self.storage.snapshots.status()
 
     def _deserialize(self, filename: str) -> tuple[Any, Any, Any]:
-        self.state, last, before_last, cluster = read_snapshot(filename)
+        state, last, before_last, cluster = read_snapshot(filename)
+        self.storage.journal.align_to_snapshot(before_last, last)
+        self.state = state
         self._notify_changed()
         return last, before_last, cluster
 
@@ -250,6 +332,10 @@ class Replica:
         machine = self._machine
         if machine is None or self._loop is None:
             raise NoLeader("this node is not running")
+        problem = self.storage.problem
+        if problem is not None:
+            raise InsufficientStorage(f"this node cannot write: {problem}; "
+                                      "try another node, or retry once space is freed")
         if machine._getLeader() is None:
             raise NoLeader("the cluster has no leader right now; retry shortly")
         if self._inflight >= self.max_inflight:

@@ -1,9 +1,15 @@
 """Snapshot files: written by a forked child, read back into a ``State``.
 
 PySyncObj's ``fullDumpFile`` goes through the serializer, status checker and
-deserializer configured here (see ``raftq.raft.replica``). The file is msgpack,
-never pickle: the state as plain data, the Raft indexes it covers and the
-cluster it was taken in.
+deserializer configured here (see ``raftq.raft.replica``). The payload is
+msgpack, never pickle: the state as plain data, the Raft indexes it covers and
+the cluster it was taken in. It is framed and checksummed by
+``raftq.raft.durable`` (written atomically, fsynced with its directory under
+durability "fsync", verified before it is loaded).
+
+A snapshot that cannot be written (a full disk) is retried after
+``RETRY_AFTER_FAILURE_S``, not at every tick: PySyncObj would start a new one
+at once, a fork every few milliseconds.
 """
 
 from __future__ import annotations
@@ -11,32 +17,49 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from typing import Any
 
 import msgpack
 from pysyncobj.config import SERIALIZER_STATE
 from pysyncobj.node import TCPNode
 
+from raftq.raft.durable import (
+    Durability,
+    StorageFullError,
+    read_snapshot_file,
+    write_snapshot_file,
+)
 from raftq.state import snapshot
 from raftq.state.machine import State
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER_FAILURE_S = 10.0
+# The writer child's exit status when the disk is full.
+EXIT_STORAGE_FULL = 3
+
 
 class SnapshotWriter:
     """Writes snapshots in a forked child, so the node keeps serving meanwhile."""
 
-    def __init__(self) -> None:
+    def __init__(self, durability: Durability = "fsync") -> None:
+        self.durability = durability
         self._pid: int | None = None
+        self._retry_at = 0.0
+        # Why the last snapshot could not be written for lack of space, until
+        # one is written again.
+        self.storage_full: str | None = None
 
     def write(self, tmp_filename: str, state: State, raft_data: Any) -> None:
         """PySyncObj calls this inside a tick, between two applies, so the child's
         copy of the state is exactly the state at ``raft_data``'s last entry.
-        The child writes ``<snapshot>.part``, fsyncs it and renames it over the
-        snapshot; ``status`` tells PySyncObj when that happened, and only then
-        does it drop the log entries the snapshot covers. (PySyncObj then tries
-        to rename ``tmp_filename`` itself, which no longer exists; it ignores
-        that failure because a status checker is configured.)
+        The child writes ``<snapshot>.new``, fsyncs it, renames it over the
+        snapshot and fsyncs the directory; ``status`` tells PySyncObj when that
+        happened, and only then does it drop the log entries the snapshot
+        covers. (PySyncObj then tries to rename ``tmp_filename`` itself, which
+        no longer exists; it ignores that failure because a status checker is
+        configured.)
         """
         final = tmp_filename.removesuffix(".tmp")
         with contextlib.suppress(FileNotFoundError):
@@ -47,8 +70,13 @@ class SnapshotWriter:
             return
         code = 1
         try:
-            write_snapshot(final, state, raft_data)
+            write_snapshot(final, state, raft_data, self.durability)
             code = 0
+        except StorageFullError as exc:
+            log.error("%s", exc)
+            code = EXIT_STORAGE_FULL
+        except BaseException:
+            log.exception("writing the snapshot %s failed", final)
         finally:
             os._exit(code)
 
@@ -56,29 +84,40 @@ class SnapshotWriter:
         pid = self._pid
         if pid is None:
             return int(SERIALIZER_STATE.NOT_SERIALIZING)
+        if pid < 0:  # failed: report it once the retry delay has passed
+            if time.monotonic() < self._retry_at:
+                return int(SERIALIZER_STATE.SERIALIZING)
+            self._pid = None
+            return int(SERIALIZER_STATE.FAILED)
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             done, status = pid, 1
         if done == 0:
             return int(SERIALIZER_STATE.SERIALIZING)
-        self._pid = None
         if status == 0:
+            self._pid = None
+            self.storage_full = None
             return int(SERIALIZER_STATE.SUCCESS)
-        log.error("snapshot writer exited with status %s", status)
-        return int(SERIALIZER_STATE.FAILED)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_STORAGE_FULL:
+            self.storage_full = "the last snapshot could not be written: the disk is full"
+        else:
+            log.error("snapshot writer exited with status %s", status)
+        self._pid = -1
+        self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_S
+        return int(SERIALIZER_STATE.SERIALIZING)
 
 
 def read_snapshot(filename: str) -> tuple[State, Any, Any, set[TCPNode]]:
     """The state, the last and before-last (index, term) and the cluster of a snapshot."""
-    with open(filename, "rb") as f:
-        data = msgpack.unpackb(f.read(), raw=False, strict_map_key=False)
+    data = msgpack.unpackb(read_snapshot_file(filename), raw=False, strict_map_key=False)
     last, before_last = data["raft"]
     cluster = {TCPNode(a) for a in data["cluster"]}
     return snapshot.from_plain(data["state"]), tuple(last), tuple(before_last), cluster
 
 
-def write_snapshot(path: str, state: State, raft_data: Any) -> None:
+def write_snapshot(path: str, state: State, raft_data: Any,
+                   durability: Durability = "fsync") -> None:
     last, before_last, cluster = raft_data
     blob = msgpack.packb(
         {
@@ -88,9 +127,4 @@ def write_snapshot(path: str, state: State, raft_data: Any) -> None:
         },
         use_bin_type=True,
     )
-    part = path + ".part"
-    with open(part, "wb") as f:
-        f.write(blob)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(part, path)
+    write_snapshot_file(path, blob, durability=durability)

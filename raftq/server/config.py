@@ -4,6 +4,10 @@ The cluster secret comes from, in order: the RAFTQ_CLUSTER_SECRET environment
 variable, ``secret`` in the file, or ``secret_file``. A node without one
 refuses to start: PySyncObj's peer protocol is pickle, so an open raft port is
 remote code execution.
+
+``durability`` is ``fsync`` (the default: a log entry is on disk before the
+node acknowledges it, so acknowledged tasks survive power loss) or ``none``
+(no fsync: survives the crash of the process, not of the machine).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import yaml
 
 from raftq.errors import ConfigError
+from raftq.raft.durable import DURABILITIES, Durability
 from raftq.state.model import DEFAULT_RESULT_TTL_MS
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
@@ -44,6 +49,7 @@ class NodeConfig:
     log_level: str = "INFO"
     log_compaction_min_entries: int = 20_000
     log_compaction_min_time_ms: int = 300_000
+    durability: Durability = "fsync"
 
     @property
     def http_host_port(self) -> tuple[str, int]:
@@ -57,7 +63,7 @@ class NodeConfig:
 _KNOWN = {
     "node_id", "raft_address", "http_address", "data_dir", "secret", "secret_file", "peers",
     "tick_ms", "proposal_timeout_ms", "max_inflight", "max_payload_bytes", "result_ttl_ms",
-    "log_level", "log_compaction_min_entries", "log_compaction_min_time_ms",
+    "log_level", "log_compaction_min_entries", "log_compaction_min_time_ms", "durability",
 }
 
 
@@ -137,6 +143,11 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
             field="secret",
         )
 
+    durability = raw.get("durability", "fsync")
+    if durability not in DURABILITIES:
+        raise ConfigError(f"{where}: `durability` must be one of {', '.join(DURABILITIES)}, "
+                          f"not {durability!r}", field="durability")
+
     return NodeConfig(
         node_id=node_id,
         raft_address=raft_address,
@@ -152,4 +163,5 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
         log_level=str(raw.get("log_level", "INFO")),
         log_compaction_min_entries=_int(raw, "log_compaction_min_entries", 20_000, where),
         log_compaction_min_time_ms=_int(raw, "log_compaction_min_time_ms", 300_000, where),
+        durability=durability,
     )

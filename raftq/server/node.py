@@ -6,13 +6,14 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
 import time
 from typing import Any
 
 import aiohttp
 
 from raftq import aio
-from raftq.errors import RaftqError
+from raftq.errors import CorruptData, RaftqError
 from raftq.raft.replica import RaftTuning, Replica
 from raftq.server.api import Api, now_ms
 from raftq.server.config import NodeConfig
@@ -39,6 +40,7 @@ class Node:
             secret=config.secret,
             proposal_timeout_s=config.proposal_timeout_ms / 1000,
             max_inflight=config.max_inflight,
+            durability=config.durability,
             tuning=RaftTuning(
                 log_compaction_min_entries=config.log_compaction_min_entries,
                 log_compaction_min_time_s=config.log_compaction_min_time_ms / 1000,
@@ -47,8 +49,16 @@ class Node:
         self.metrics = Metrics()
         self.metrics.attach_gauges(self._gauges)
         self.replica.on_commit_latency = self.metrics.observe_commit
+        self.replica.on_fatal = self._fatal
+        # The error that stopped the node, if one did (corrupt data, a failed fdatasync).
+        self.fatal: BaseException | None = None
         self.api = Api(config, self.replica, self.metrics)
         self._stopping = asyncio.Event()
+
+    def _fatal(self, exc: BaseException) -> None:
+        log.critical("node %s stopping: %s", self.config.node_id, exc)
+        self.fatal = exc
+        self._stopping.set()
 
     def _gauges(self) -> dict[str, Any]:
         state = self.replica.state
@@ -128,8 +138,18 @@ class Node:
 
 
 def run_node(config: NodeConfig) -> None:
+    """Run the node until SIGTERM; exit with status 2 and one line on stderr
+    when its data cannot be trusted (corrupt at start, or a failed fdatasync)."""
     logging.basicConfig(
         level=getattr(logging, config.log_level.upper(), logging.INFO),
         format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s",
     )
-    aio.run(Node(config).run())
+    node = Node(config)
+    try:
+        aio.run(node.run())
+    except CorruptData as exc:
+        print(f"raftq node {config.node_id}: refusing to start: {exc}", file=sys.stderr)
+        sys.exit(2)
+    if node.fatal is not None:
+        print(f"raftq node {config.node_id}: stopped: {node.fatal}", file=sys.stderr)
+        sys.exit(2)

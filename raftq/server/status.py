@@ -46,6 +46,7 @@ class StatusApi:
             "leader_commit_index": status["leader_commit_index"],
             "has_quorum": status["has_quorum"],
             "peers_connected": {self.id_of(a): ok for a, ok in status["partners"].items()},
+            "storage_problem": self.replica.storage.problem,
         }
         if with_digest:
             out["digest"] = snapshot.digest(self.replica.state)
@@ -123,10 +124,20 @@ class StatusApi:
 
     async def readyz(self, request: Request) -> Response:
         s = self.replica.raft_status()
-        ready = s["leader"] is not None and s["applied_index"] >= s["leader_commit_index"]
+        storage = self.replica.storage.problem
+        reason = None
+        if storage is not None:
+            reason = f"writes refused (507): {storage}"
+        elif s["leader"] is None:
+            reason = "no leader known"
+        elif s["applied_index"] < s["leader_commit_index"]:
+            reason = "catching up with the leader's commit index"
+        ready = reason is None
         body = {"ready": ready, "leader": self.id_of(s["leader"]),
                 "applied_index": s["applied_index"],
                 "leader_commit_index": s["leader_commit_index"]}
+        if reason is not None:
+            body["reason"] = reason
         return json_response(body, status=200 if ready else 503,
                                  headers=None if ready else {"Retry-After": "1"})
 

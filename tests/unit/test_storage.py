@@ -1,0 +1,95 @@
+"""A node's data directory as the replica opens it: what is refused at start,
+the log aligned to a snapshot taken just before a crash, the `durability`
+setting, and snapshot writes that fail for lack of space."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from pysyncobj.config import SERIALIZER_STATE
+
+from raftq.errors import ConfigError, CorruptData
+from raftq.raft import snapshots
+from raftq.raft.durable import write_snapshot_file
+from raftq.raft.journal import RaftJournal
+from raftq.raft.snapshots import SnapshotWriter
+from raftq.raft.storage import NodeStorage
+from raftq.server import config
+
+
+def entry(i: int, term: int = 1) -> tuple[bytes, int, int]:
+    return (f"command {i}".encode(), i, term)
+
+
+def test_a_log_that_needs_a_missing_snapshot_is_refused(tmp_path: Path) -> None:
+    journal = RaftJournal(str(tmp_path / "raft.journal"), chunk_bytes=4096)
+    for i in range(1, 6):
+        journal.add(*entry(i))
+    journal.deleteEntriesTo(2)  # compacted: entries 1-2 live only in a snapshot
+    journal._destroy()
+    with pytest.raises(CorruptData, match="raft.snapshot: is missing, and the Raft log "
+                                          "starts at entry 3"):
+        NodeStorage(str(tmp_path)).open()
+
+
+def test_a_damaged_snapshot_is_refused_before_raft_starts(tmp_path: Path) -> None:
+    path = tmp_path / "raft.snapshot"
+    write_snapshot_file(str(path), b"state")
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptData, match="checksum mismatch.*--rejoin"):
+        NodeStorage(str(tmp_path)).open()
+
+
+def test_the_log_is_aligned_to_a_snapshot_taken_just_before_a_crash(tmp_path: Path) -> None:
+    journal = RaftJournal(str(tmp_path / "raft.journal"), chunk_bytes=4096)
+    for i in range(1, 8):
+        journal.add(*entry(i))
+    journal.sync()
+    # The snapshot covers up to entry 4; the crash came before the compaction.
+    journal.align_to_snapshot(entry(3), entry(4))
+    assert [e[1] for e in journal] == [3, 4, 5, 6, 7]
+    journal._destroy()
+    reopened = RaftJournal(str(tmp_path / "raft.journal"), chunk_bytes=4096)
+    assert [e[1] for e in reopened] == [3, 4, 5, 6, 7]
+    # A log that does not hold the snapshot's entries is left alone.
+    reopened.align_to_snapshot(entry(4, term=2), entry(5, term=2))
+    reopened.align_to_snapshot(entry(30), entry(31))
+    assert [e[1] for e in reopened] == [3, 4, 5, 6, 7]
+
+
+def test_a_snapshot_that_fails_for_space_is_retried_later_not_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = SnapshotWriter()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(snapshots.EXIT_STORAGE_FULL)
+    writer._pid = pid
+    deadline = time.monotonic() + 10
+    while writer.storage_full is None and time.monotonic() < deadline:
+        assert writer.status() == SERIALIZER_STATE.SERIALIZING  # held back, not FAILED
+    assert writer.storage_full is not None
+    assert writer.status() == SERIALIZER_STATE.SERIALIZING
+    monkeypatch.setattr(snapshots, "RETRY_AFTER_FAILURE_S", 0.0)
+    writer._retry_at = 0.0
+    assert writer.status() == SERIALIZER_STATE.FAILED
+    assert writer.status() == SERIALIZER_STATE.NOT_SERIALIZING
+
+
+def _config(tmp_path: Path, extra: str) -> Path:
+    path = tmp_path / "node.yaml"
+    path.write_text("node_id: n1\nraft_address: 127.0.0.1:1\nhttp_address: 127.0.0.1:2\n"
+                    "data_dir: d\nsecret: s\n" + extra)
+    return path
+
+
+def test_durability_defaults_to_fsync_and_is_validated(tmp_path: Path) -> None:
+    assert config.load(_config(tmp_path, "")).durability == "fsync"
+    assert config.load(_config(tmp_path, "durability: none\n")).durability == "none"
+    with pytest.raises(ConfigError, match="`durability` must be one of fsync, none") as info:
+        config.load(_config(tmp_path, "durability: always\n"))
+    assert info.value.field == "durability"
