@@ -41,12 +41,12 @@ from raftq.errors import (
     CorruptData,
     InsufficientStorage,
     NoLeader,
-    OutcomeUnknown,
     Overloaded,
 )
 from raftq.raft.durable import Durability, StorageFullError
 from raftq.raft.journal import journal_for_syncobj, syncing_transport
 from raftq.raft.loop import LoopPoller, build_on_loop
+from raftq.raft.outcomes import Entry, expire, failure
 from raftq.raft.snapshots import read_snapshot
 from raftq.raft.storage import NodeStorage
 from raftq.state.commands import Command, DecodeError, Group, decode, encode
@@ -79,16 +79,6 @@ class RaftTuning:
     # arriving while the window is full wait and go together in the next
     # entry: throughput grows with load instead of the entry count.
     max_entries_in_flight: int = 2
-
-
-@dataclass(slots=True)
-class _Entry:
-    """One proposed Raft entry and the futures of the commands inside it."""
-
-    futures: list[asyncio.Future[Any]]
-    started: float
-    done: bool = False
-    timer: asyncio.TimerHandle | None = None
 
 
 class _Machine(SyncObj):  # type: ignore[misc]
@@ -376,7 +366,7 @@ class Replica:
         # A timer rather than asyncio.wait_for(shield(...)): the answer then
         # reaches the handler in one event-loop step instead of four, and a
         # late answer finds the future done and is dropped.
-        return fut, self._loop.call_later(timeout_s or self.proposal_timeout_s, _expire, fut)
+        return fut, self._loop.call_later(timeout_s or self.proposal_timeout_s, expire, fut)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -399,7 +389,7 @@ class Replica:
         futures = [f for _, f in batch]
         data = encode(batch[0][0]) if len(batch) == 1 else encode(Group([c for c, _ in batch]))
         started = time.perf_counter()
-        entry = _Entry(futures, started)
+        entry = Entry(futures, started)
         self._entries_in_flight += 1
         # PySyncObj may never call back (a resync drops pending callbacks):
         # the window slot is freed after the proposal timeout regardless.
@@ -414,7 +404,7 @@ class Replica:
             log.exception("proposal failed to enqueue")
             self._resolve(entry, None, FAIL_REASON.REQUEST_DENIED)
 
-    def _entry_done(self, entry: _Entry) -> None:
+    def _entry_done(self, entry: Entry) -> None:
         if entry.done:
             return
         entry.done = True
@@ -426,7 +416,7 @@ class Replica:
             assert self._loop is not None
             self._loop.call_soon(self._flush)
 
-    def _resolve(self, entry: _Entry, result: Any, error: int) -> None:
+    def _resolve(self, entry: Entry, result: Any, error: int) -> None:
         self._entry_done(entry)
         if error == FAIL_REASON.SUCCESS and self.on_commit_latency is not None:
             self.on_commit_latency(time.perf_counter() - entry.started)
@@ -435,7 +425,7 @@ class Replica:
             if fut.done():
                 continue
             if error != FAIL_REASON.SUCCESS:
-                fut.set_exception(_failure(error))
+                fut.set_exception(failure(error))
             elif len(futures) == 1:
                 fut.set_result(result)
             elif isinstance(result, list) and len(result) == len(futures):
@@ -471,28 +461,3 @@ class Replica:
     def is_leader(self) -> bool:
         machine = self._machine
         return machine is not None and bool(machine._isLeader())
-
-
-def _expire(fut: asyncio.Future[Any]) -> None:
-    if not fut.done():
-        fut.set_exception(OutcomeUnknown(
-            "the proposal was not confirmed in time; it may or may not have been applied: "
-            "retry with the same ids"))
-
-
-def _failure(error: int) -> Exception:
-    if error == FAIL_REASON.MISSING_LEADER:
-        return NoLeader("the cluster has no leader right now; retry shortly")
-    if error == FAIL_REASON.QUEUE_FULL:
-        return Overloaded("the raft command queue is full; retry shortly")
-    return OutcomeUnknown(
-        f"raft reported {_reason_name(error)}; the command may or may not have been applied: "
-        "retry with the same ids"
-    )
-
-
-def _reason_name(error: int) -> str:
-    for name in dir(FAIL_REASON):
-        if not name.startswith("_") and getattr(FAIL_REASON, name) == error:
-            return name
-    return str(error)
