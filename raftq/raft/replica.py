@@ -15,14 +15,10 @@ Hazards handled here (see DESIGN.md): ``apply_entry`` never raises (a raising
 entry wedges PySyncObj); the snapshot serializer is msgpack, never pickle; the
 cluster password is mandatory because PySyncObj's peer protocol is pickle.
 
-The log is ``raftq.raft.journal`` (see ``raftq.raft.storage``): the journal is
-synced before every tick, where the leader counts its own copy toward the
-commit index, and by the transport before a follower acknowledges entries or
-grants a vote. While the disk is full (``NodeStorage.problem``) client writes
-are refused with 507, a leader hands its leadership to a follower and the
-node starts no election; an error that makes the data untrustworthy (a
-snapshot that failed to load, a failed fdatasync) stops the node through
-``on_fatal``.
+The log is ``raftq.raft.journal``, synced before every tick (the leader
+counts its own copy there) and before a follower's acknowledgement leaves; a
+full disk means 507 for client writes, and data that cannot be trusted stops
+the node through ``on_fatal`` (see ``raftq.raft.storage``).
 """
 
 from __future__ import annotations
@@ -36,14 +32,8 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 
-from raftq.errors import (
-    ConfigError,
-    CorruptData,
-    InsufficientStorage,
-    NoLeader,
-    Overloaded,
-)
-from raftq.raft.durable import Durability, StorageFullError
+from raftq.errors import ConfigError, InsufficientStorage, NoLeader, Overloaded
+from raftq.raft.durable import Durability
 from raftq.raft.journal import journal_for_syncobj, syncing_transport
 from raftq.raft.loop import LoopPoller, build_on_loop
 from raftq.raft.outcomes import Entry, expire, failure
@@ -130,7 +120,6 @@ class Replica:
         self._periodic: asyncio.Handle | None = None
         self.storage = NodeStorage(data_dir, durability)
         self._replicated_mark: tuple[int, int] = (0, 0)
-        self._storage_checked = 0.0
         # Called once with the error that must stop the node (corrupt data, a
         # failed fdatasync); without it the error is raised out of the tick.
         self.on_fatal: Callable[[BaseException], None] | None = None
@@ -203,8 +192,7 @@ class Replica:
         if machine is None:
             return
         try:
-            if self.storage.problem is not None:
-                self._avoid_leading(machine)
+            self.storage.keep_out_of_leadership(machine, self.tuning.raft_max_timeout_s)
             # What the log holds must be durable before the leader counts its
             # own copy toward the commit index, which doTick does.
             self.storage.sync()
@@ -218,43 +206,18 @@ class Replica:
 
     def _on_raft_error(self, exc: BaseException) -> None:
         """An error out of a tick or out of PySyncObj's handling of a peer message."""
-        if isinstance(exc, StorageFullError):
-            self.storage.note_full(exc)
-        elif isinstance(exc, CorruptData) or self.storage.journal.failed is not None:
+        if self.storage.is_fatal(exc):
             self._fail(exc)
-        else:  # PySyncObj's own thread logs and carries on; so do we
+        elif not self.storage.is_full(exc):  # PySyncObj's own thread logs and carries on
             log.error("raft tick failed", exc_info=exc)
 
     def _fail(self, exc: BaseException) -> None:
-        if self.fatal is not None:
-            return
-        self.fatal = exc
-        if self._periodic is not None:
-            self._periodic.cancel()
-            self._periodic = None
-        machine, self._machine = self._machine, None
-        if machine is not None:  # no more acknowledgements from this node
-            try:
-                machine.destroy()
-            except Exception:
-                log.exception("stopping raft after a fatal error")
-        if self.on_fatal is None:
-            raise exc
-        self.on_fatal(exc)
-
-    def _avoid_leading(self, machine: _Machine) -> None:
-        """A node that cannot write keeps out of leadership: it starts no
-        election, and a leader hands over to a caught-up follower (checked at
-        most every half second; a follower not yet caught up is tried again)."""
-        if not machine._isLeader():
-            deadline = time.monotonic() + self.tuning.raft_max_timeout_s
-            machine._SyncObj__raftElectionDeadline = deadline
-            return
-        now = time.monotonic()
-        if now - self._storage_checked >= 0.5:
-            self._storage_checked = now
-            log.warning("storage: handing the leadership over: this node cannot write")
-            machine.transferLeadership()
+        if self.fatal is None:
+            self.fatal = exc
+            self.stop()  # no more acknowledgements from this node
+            if self.on_fatal is None:
+                raise exc
+            self.on_fatal(exc)
 
     def _replicate(self, machine: _Machine) -> None:
         """Send AppendEntries once per tick when the log or the commit index moved.

@@ -16,13 +16,19 @@ Contract:
   or nearly full disk under the journal, or a snapshot that could not be
   written for lack of space); None when the node writes normally. ``watch``
   logs one line when the node enters that state and one when it leaves it.
+  Meanwhile ``keep_out_of_leadership`` (before every tick) makes the node
+  start no election and, if it leads, hand the leadership to a follower:
+  a leader that cannot write cannot take writes, nor its followers'.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+from typing import Any
 
+from raftq.errors import CorruptData
 from raftq.raft.durable import (
     CorruptDataError,
     Durability,
@@ -49,6 +55,7 @@ class NodeStorage:
         self.snapshots = SnapshotWriter(durability)
         self._journal: RaftJournal | None = None
         self._reported: str | None = None
+        self._handed_over_at = 0.0
 
     @property
     def journal(self) -> RaftJournal:
@@ -91,11 +98,33 @@ class NodeStorage:
             return None
         return self._journal.space_problem or self.snapshots.storage_full
 
-    def note_full(self, exc: StorageFullError) -> None:
-        """A write failed for lack of space (``problem`` says so from now on)."""
+    def is_fatal(self, exc: BaseException) -> bool:
+        """Whether ``exc`` (out of a tick or a peer message) must stop the node."""
+        return isinstance(exc, CorruptData) or (
+            self._journal is not None and self._journal.failed is not None)
+
+    def is_full(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a write refused for lack of space (logged once here)."""
+        if not isinstance(exc, StorageFullError):
+            return False
         if self._reported is None:
             log.error("storage: %s; refusing client writes (507) until space is freed", exc)
             self._reported = str(exc)
+        return True
+
+    def keep_out_of_leadership(self, machine: Any, election_timeout_s: float) -> None:
+        """While ``problem``: start no election; a leader hands over to a caught-up
+        follower (tried at most every half second, until one is caught up)."""
+        if self.problem is None:
+            return
+        if not machine._isLeader():
+            machine._SyncObj__raftElectionDeadline = time.monotonic() + election_timeout_s
+            return
+        now = time.monotonic()
+        if now - self._handed_over_at >= 0.5:
+            self._handed_over_at = now
+            log.warning("storage: handing the leadership over: this node cannot write")
+            machine.transferLeadership()
 
     def watch(self) -> None:
         """Log the moments the node starts and stops refusing writes."""
