@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -30,7 +31,10 @@ def write_configs(config_dir: Path, raft: int, port: int) -> list[str]:
 
 
 def test_up_runs_a_cluster_and_a_worker_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    urls = write_configs(tmp_path / "config", 19900, 20900)
+    # Ports from this run's base (RAFTQ_TEST_PORT_BASE), above the fixtures' range,
+    # so two checkouts running the tests at once do not meet each other's nodes.
+    base = int(os.environ.get("RAFTQ_TEST_PORT_BASE", "19100")) + 800
+    urls = write_configs(tmp_path / "config", base, base + 1000)
     proc = subprocess.Popen(
         [sys.executable, "-m", "raftq", "up", "--config-dir", str(tmp_path / "config")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
