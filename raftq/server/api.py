@@ -8,7 +8,6 @@ local replica unless ``?consistency=leader`` asks to commit a barrier first.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import secrets
 import time
@@ -141,10 +140,7 @@ class Api:
         if request.content_type not in ("application/json", "", "application/octet-stream"):
             raise InvalidRequest(f"Content-Type must be application/json, not "
                                  f"{request.content_type}", field="Content-Type")
-        try:
-            return json.loads(request.body)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidRequest(f"body is not valid JSON: {exc}") from None
+        return v.json_body(request.body)
 
     def stamp(self, request: Request) -> tuple[str, int]:
         """The request id (the Idempotency-Key, else a new one) and the time."""

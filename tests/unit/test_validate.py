@@ -116,3 +116,27 @@ def test_a_batch_names_the_bad_task(bodies: list[Any], field: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         _batch(bodies)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(("raw", "field", "number"), [
+    (b'{"name": "t", "args": [1, NaN]}', "args[1]", "NaN"),
+    (b'{"name": "t", "kwargs": {"x": Infinity}}', "kwargs.x", "Infinity"),
+    (b'{"name": "t", "kwargs": {"x": [-Infinity]}}', "kwargs.x[0]", "-Infinity"),
+    (b'{"tasks": [{"name": "t"}, {"name": "t", "args": [1e999]}]}', "tasks[1].args[0]", "1e999"),
+    (b'{"result": -1E+400}', "result", "-1E+400"),
+])
+def test_non_finite_numbers_are_refused_naming_the_field(raw: bytes, field: str,
+                                                          number: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        v.json_body(raw)
+    assert caught.value.field == field
+    assert caught.value.message.startswith(f"{field} is {number}: numbers must be finite")
+
+
+def test_finite_json_decodes_as_before() -> None:
+    assert v.json_body(b'{"args": [1.5, 1e308, -0.0, 2]}') == {"args": [1.5, 1e308, -0.0, 2]}
+    assert v.json_body('{"a": "é"}'.encode("utf-16")) == {"a": "é"}
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        v.json_body(b"{")
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        v.json_body(b"\xff\xfe\xfd")
