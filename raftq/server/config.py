@@ -50,6 +50,10 @@ class NodeConfig:
     log_compaction_min_entries: int = 20_000
     log_compaction_min_time_ms: int = 300_000
     durability: Durability = "fsync"
+    http_header_timeout_ms: int = 10_000
+    http_body_timeout_ms: int = 30_000
+    http_idle_timeout_ms: int = 300_000
+    http_max_connections: int = 4096
 
     @property
     def http_host_port(self) -> tuple[str, int]:
@@ -64,6 +68,8 @@ _KNOWN = {
     "node_id", "raft_address", "http_address", "data_dir", "secret", "secret_file", "peers",
     "tick_ms", "proposal_timeout_ms", "max_inflight", "max_payload_bytes", "result_ttl_ms",
     "log_level", "log_compaction_min_entries", "log_compaction_min_time_ms", "durability",
+    "http_header_timeout_ms", "http_body_timeout_ms", "http_idle_timeout_ms",
+    "http_max_connections",
 }
 
 
@@ -164,4 +170,8 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
         log_compaction_min_entries=_int(raw, "log_compaction_min_entries", 20_000, where),
         log_compaction_min_time_ms=_int(raw, "log_compaction_min_time_ms", 300_000, where),
         durability=durability,
+        http_header_timeout_ms=_int(raw, "http_header_timeout_ms", 10_000, where),
+        http_body_timeout_ms=_int(raw, "http_body_timeout_ms", 30_000, where),
+        http_idle_timeout_ms=_int(raw, "http_idle_timeout_ms", 300_000, where),
+        http_max_connections=_int(raw, "http_max_connections", 4096, where),
     )

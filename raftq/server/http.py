@@ -10,6 +10,11 @@ keep-alive and pipelining (answered in order), ``Expect: 100-continue``,
 HEAD on GET routes, and a clean 4xx for anything malformed. Handlers are not
 cancelled when the client goes away (a proposal in flight must be allowed to
 finish); they can check ``Request.gone``.
+
+Strangers must not stall it (``raftq.server.limits``): a request's headers
+and its body each have a deadline (then 408 and close), an idle keep-alive
+connection is closed, and connections over the cap get 503. One periodic
+sweep enforces every deadline, so a request costs no timer of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -28,6 +34,8 @@ from urllib.parse import parse_qsl
 import httptools
 import orjson
 
+from raftq.server.limits import BODY, HEADERS, IDLE, NOTHING, HttpLimits
+
 if TYPE_CHECKING:
     from raftq.server.router import Router
 
@@ -36,7 +44,6 @@ log = logging.getLogger(__name__)
 MAX_URL_BYTES = 8192
 MAX_HEADER_BYTES = 65536
 MAX_PIPELINED = 64
-IDLE_TIMEOUT_S = 300.0
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
@@ -130,10 +137,12 @@ class _Clock:
 class Server:
     """Serves one router; ``start`` listens, ``close`` stops and drops connections."""
 
-    def __init__(self, router: Router, middleware: Middleware, max_body: int) -> None:
+    def __init__(self, router: Router, middleware: Middleware, max_body: int,
+                 limits: HttpLimits | None = None) -> None:
         self.router = router
         self.middleware = middleware
         self.max_body = max_body
+        self.limits = limits or HttpLimits()
         self.connections: set[_Connection] = set()
         self.clock = _Clock()
         self._server: asyncio.AbstractServer | None = None
@@ -143,7 +152,7 @@ class Server:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), host, port,
                                                 reuse_address=True)
-        self._sweeper = loop.call_later(IDLE_TIMEOUT_S / 4, self._sweep)
+        self._sweeper = loop.call_later(self.limits.sweep_period_s, self._sweep)
 
     @property
     def port(self) -> int:
@@ -152,12 +161,20 @@ class Server:
         return int(self._server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
     def _sweep(self) -> None:
-        """Close keep-alive connections idle for longer than ``IDLE_TIMEOUT_S``."""
-        deadline = time.monotonic() - IDLE_TIMEOUT_S
-        for conn in list(self.connections):
-            if conn.idle_since is not None and conn.idle_since < deadline:
+        """Enforce the deadlines: 408 for a late request, a quiet close when idle."""
+        now = time.monotonic()
+        late = [conn for conn in self.connections if conn.deadline < now]
+        for conn in late:
+            if conn.waiting == IDLE:
                 conn.close()
-        self._sweeper = asyncio.get_running_loop().call_later(IDLE_TIMEOUT_S / 4, self._sweep)
+            else:
+                part, limit = (("headers", self.limits.header_timeout_s)
+                               if conn.waiting == HEADERS
+                               else ("body", self.limits.body_timeout_s))
+                conn.reject(error_json(408, "request_timeout",
+                                       f"the request {part} did not arrive within {limit:g} s"))
+        self._sweeper = asyncio.get_running_loop().call_later(self.limits.sweep_period_s,
+                                                              self._sweep)
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -188,12 +205,22 @@ class _Connection(asyncio.Protocol):
         self.closing = False
         self.reading_paused = False
         self.hangup_after = False
-        self.idle_since: float | None = time.monotonic()
+        self.limits = server.limits
+        # The first request's headers are due within the header timeout.
+        self.waiting = HEADERS
+        self.deadline = time.monotonic() + self.limits.header_timeout_s
 
     # ------------------------------------------------------------ transport
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        if len(self.server.connections) >= self.limits.max_connections:
+            self.waiting, self.deadline = NOTHING, math.inf
+            self.reject(error_json(503, "too_many_connections",
+                                   f"this node has {self.limits.max_connections} connections "
+                                   "open, its limit; retry shortly or try another node",
+                                   headers={"Retry-After": "1"}))
+            return
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -224,6 +251,7 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closing = True
+        self.deadline = math.inf
         if self.transport is not None:
             self.transport.close()
 
@@ -233,6 +261,7 @@ class _Connection(asyncio.Protocol):
             return
         self.queue.clear()
         self.closing = True
+        self.deadline = math.inf
         transport = self.transport
         if self.busy:  # an answer is in progress; another would interleave with it
             transport.close()
@@ -255,7 +284,8 @@ class _Connection(asyncio.Protocol):
         self.header_bytes = 0
         self.body = []
         self.body_size = 0
-        self.idle_since = None
+        self.waiting = HEADERS
+        self.deadline = time.monotonic() + self.limits.header_timeout_s
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -279,6 +309,8 @@ class _Connection(asyncio.Protocol):
             raise _Reject(error_json(413, "payload_too_large",
                                      f"request body over the limit of {self.server.max_body} "
                                      "bytes"))
+        self.waiting = BODY
+        self.deadline = time.monotonic() + self.limits.body_timeout_s
         if self.headers.get("expect", "").lower() == "100-continue" and self.transport:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -292,6 +324,7 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         assert self.transport is not None
+        self.waiting, self.deadline = NOTHING, math.inf
         try:
             parsed = httptools.parse_url(self.url)
         except httptools.HttpParserInvalidURLError:
@@ -341,8 +374,9 @@ class _Connection(asyncio.Protocol):
                 self.reading_paused = False
                 transport.resume_reading()
             self.start(self.queue.popleft())
-        else:
-            self.idle_since = time.monotonic()
+        elif self.waiting == NOTHING:  # not in the middle of the next request
+            self.waiting = IDLE
+            self.deadline = time.monotonic() + self.limits.idle_timeout_s
 
     def serialize(self, response: Response, keep_alive: bool, head: bool) -> bytes:
         status = response.status

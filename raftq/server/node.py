@@ -18,6 +18,7 @@ from raftq.raft.replica import RaftTuning, Replica
 from raftq.server.api import Api, now_ms
 from raftq.server.config import NodeConfig
 from raftq.server.http import Server
+from raftq.server.limits import HttpLimits
 from raftq.server.metrics import Metrics
 from raftq.server.router import Router
 from raftq.state.commands import Command, Tick
@@ -75,8 +76,13 @@ class Node:
     def make_server(self) -> Server:
         router = Router()
         router.add_all(self.api.routes())
+        c = self.config
+        limits = HttpLimits(header_timeout_s=c.http_header_timeout_ms / 1000,
+                            body_timeout_s=c.http_body_timeout_ms / 1000,
+                            idle_timeout_s=c.http_idle_timeout_ms / 1000,
+                            max_connections=c.http_max_connections)
         return Server(router, self.api.middleware,
-                      max_body=self.config.max_payload_bytes * 2 + 65536)
+                      max_body=self.config.max_payload_bytes * 2 + 65536, limits=limits)
 
     async def _tick_loop(self) -> None:
         """The leader proposes a tick so leases expire and delayed tasks wake up."""

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from raftq.server.http import Handler, Request, Response, Server, json_response
+from raftq.server.limits import HttpLimits
 from raftq.server.router import Router
 
 MAX_BODY = 1000
@@ -39,7 +40,7 @@ async def passthrough(request: Request, handler: Handler) -> Response:
     return response
 
 
-def serve(check: Callable[[Server], Awaitable[None]]) -> None:
+def serve(check: Callable[[Server], Awaitable[None]], limits: HttpLimits | None = None) -> None:
     """Run ``check`` against a server listening on a loopback port."""
 
     async def main() -> None:
@@ -47,7 +48,7 @@ def serve(check: Callable[[Server], Awaitable[None]]) -> None:
         router.add_all([("GET", "/echo", echo), ("POST", "/echo", echo),
                         ("GET", "/items/{id}", echo), ("POST", "/items/{id}/done", echo),
                         ("GET", "/boom", boom), ("GET", "/slow", slow)])
-        srv = Server(router, passthrough, max_body=MAX_BODY)
+        srv = Server(router, passthrough, max_body=MAX_BODY, limits=limits)
         await srv.start("127.0.0.1", 0)
         try:
             await check(srv)
@@ -236,3 +237,100 @@ def test_a_client_that_hangs_up_mid_request_leaves_the_server_serving() -> None:
         assert len(server.connections) <= 1
 
     serve(check)
+
+
+SHORT = HttpLimits(header_timeout_s=0.4, body_timeout_s=0.4, idle_timeout_s=0.6,
+                   max_connections=3)
+
+
+async def answer_and_when(port: int, raw: bytes, *, trickle: bool = False) -> tuple[bytes, float]:
+    """Send ``raw`` (a byte every 50 ms if ``trickle``), read until the server
+    hangs up; the answer and the seconds that took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answer = asyncio.ensure_future(reader.read(-1))
+    try:
+        for i in range(len(raw)) if trickle else ():
+            if answer.done():  # the server has answered and hung up
+                break
+            writer.write(raw[i:i + 1])
+            await asyncio.sleep(0.05)
+        if not trickle:
+            writer.write(raw)
+        data = await asyncio.wait_for(answer, 5)
+        return data, loop.time() - started
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(("raw", "trickle", "part"), [
+    (b"", False, "headers"),  # a connection that never sends a request
+    (b"GET /echo HTTP/1.1\r\nHost: x\r\n", False, "headers"),
+    (b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200, True, "headers"),
+    (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc", False, "body"),
+])
+def test_a_request_that_does_not_arrive_in_time_gets_408_and_is_closed(
+        raw: bytes, trickle: bool, part: str) -> None:
+    async def check(server: Server) -> None:
+        data, took = await answer_and_when(server.port, raw, trickle=trickle)
+        (status, headers, body), = responses(data)
+        assert status == 408 and headers["connection"] == "close"
+        assert json.loads(body)["error"] == {
+            "code": "request_timeout",
+            "message": f"the request {part} did not arrive within 0.4 s"}
+        # The deadline plus at most one sweep period, with slack for a busy machine.
+        assert 0.4 <= took < 0.4 + SHORT.sweep_period_s + 0.5
+        for _ in range(50):  # the server sees our side close a moment later
+            if not server.connections:
+                break
+            await asyncio.sleep(0.01)
+        assert not server.connections
+
+    serve(check, SHORT)
+
+
+def test_an_idle_keep_alive_connection_is_closed_quietly() -> None:
+    async def check(server: Server) -> None:
+        data, took = await answer_and_when(server.port, get("/echo"))
+        (status, _, _), = responses(data)  # the answer, then no 408: just the close
+        assert status == 200
+        assert 0.6 <= took < 0.6 + SHORT.sweep_period_s + 0.5
+
+    serve(check, SHORT)
+
+
+def test_a_handler_slower_than_the_deadlines_is_not_cut_off() -> None:
+    async def check(server: Server) -> None:
+        raw = get("/slow?n=1&s=1.2", "Connection: close\r\n")
+        data, _ = await answer_and_when(server.port, raw)
+        (status, _, body), = responses(data)
+        assert status == 200 and json.loads(body)["slow"] == "1"
+
+    serve(check, SHORT)
+
+
+def test_connections_over_the_cap_get_503_and_are_closed() -> None:
+    async def check(server: Server) -> None:
+        held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        data, _ = await answer_and_when(server.port, get("/echo"))
+        (status, headers, body), = responses(data)
+        assert status == 503 and headers["connection"] == "close"
+        assert headers["retry-after"] == "1"
+        assert json.loads(body)["error"]["code"] == "too_many_connections"
+        assert len(server.connections) == 3
+        _, writer = held.pop()
+        writer.close()
+        async def served() -> int:
+            data, _ = await answer_and_when(server.port, get("/echo", "Connection: close\r\n"))
+            return responses(data)[0][0]
+        for _ in range(50):  # once the server has seen the close, there is room again
+            if (status := await served()) == 200:
+                break
+            await asyncio.sleep(0.02)
+        assert status == 200
+        for _, writer in held:
+            writer.close()
+
+    serve(check, SHORT)
