@@ -27,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
@@ -37,6 +37,7 @@ from raftq.raft.durable import Durability
 from raftq.raft.journal import journal_for_syncobj, syncing_transport
 from raftq.raft.loop import LoopPoller, build_on_loop
 from raftq.raft.outcomes import Entry, expire, failure
+from raftq.raft.port import GuardedTransport, PortLimits
 from raftq.raft.snapshots import read_snapshot
 from raftq.raft.storage import NodeStorage
 from raftq.state.commands import Command, DecodeError, Group, decode, encode
@@ -69,6 +70,8 @@ class RaftTuning:
     # arriving while the window is full wait and go together in the next
     # entry: throughput grows with load instead of the entry count.
     max_entries_in_flight: int = 2
+    # The raft port's defences against strangers (raftq.raft.port).
+    port: PortLimits = field(default_factory=PortLimits)
 
 
 class _Machine(SyncObj):  # type: ignore[misc]
@@ -159,7 +162,8 @@ class Replica:
             dynamicMembershipChange=False,
         )
         poller = LoopPoller(loop, self._schedule_tick, self._on_raft_error)
-        transport = syncing_transport(journal, storage.guard)
+        transport = syncing_transport(journal, storage.guard,
+                                      base=GuardedTransport.with_limits(t.port))
         try:
             with journal_for_syncobj(journal):
                 self._machine = build_on_loop(

@@ -54,6 +54,10 @@ class NodeConfig:
     http_body_timeout_ms: int = 30_000
     http_idle_timeout_ms: int = 300_000
     http_max_connections: int = 4096
+    raft_max_frame_bytes: int = 16 << 20
+    raft_handshake_timeout_ms: int = 3_000
+    raft_idle_timeout_ms: int = 60_000
+    raft_max_unverified: int = 128
 
     @property
     def http_host_port(self) -> tuple[str, int]:
@@ -69,7 +73,8 @@ _KNOWN = {
     "tick_ms", "proposal_timeout_ms", "max_inflight", "max_payload_bytes", "result_ttl_ms",
     "log_level", "log_compaction_min_entries", "log_compaction_min_time_ms", "durability",
     "http_header_timeout_ms", "http_body_timeout_ms", "http_idle_timeout_ms",
-    "http_max_connections",
+    "http_max_connections", "raft_max_frame_bytes", "raft_handshake_timeout_ms",
+    "raft_idle_timeout_ms", "raft_max_unverified",
 }
 
 
@@ -174,4 +179,8 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
         http_body_timeout_ms=_int(raw, "http_body_timeout_ms", 30_000, where),
         http_idle_timeout_ms=_int(raw, "http_idle_timeout_ms", 300_000, where),
         http_max_connections=_int(raw, "http_max_connections", 4096, where),
+        raft_max_frame_bytes=_int(raw, "raft_max_frame_bytes", 16 << 20, where),
+        raft_handshake_timeout_ms=_int(raw, "raft_handshake_timeout_ms", 3_000, where),
+        raft_idle_timeout_ms=_int(raw, "raft_idle_timeout_ms", 60_000, where),
+        raft_max_unverified=_int(raw, "raft_max_unverified", 128, where),
     )

@@ -1,12 +1,19 @@
 """What the HTTP server allows a connection: deadlines and the connection cap.
 
 Set from the node config's ``http_*`` settings (docs/operations.md); enforced
-by ``raftq.server.http``.
+by ``raftq.server.http``. ``raise_open_files_limit`` makes room for them.
 """
 
 from __future__ import annotations
 
+import logging
+import resource
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# Descriptors a node needs besides its clients': peers, journal, snapshots, logs.
+RESERVED_DESCRIPTORS = 256
 
 # What a connection is waiting for, and so what its deadline means when it passes.
 NOTHING = 0  # a request is being answered: no deadline
@@ -30,3 +37,22 @@ class HttpLimits:
     def sweep_period_s(self) -> float:
         """How often deadlines are checked: a quarter of the shortest, within [0.05, 1] s."""
         return max(0.05, min(1.0, self.header_timeout_s / 4, self.body_timeout_s / 4))
+
+
+def raise_open_files_limit(connections: int) -> int:
+    """Raise the soft limit on open files towards ``connections`` plus a reserve
+    (as far as the hard limit allows) and warn if that is not enough: a node
+    out of descriptors cannot accept peers, clients or open its journal."""
+    wanted = connections + RESERVED_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning("the open-files limit is %d (hard limit %d): below the %d that "
+                    "http_max_connections and raft_max_unverified may use with %d to spare; "
+                    "raise it (ulimit -n, LimitNOFILE=, compose `ulimits`) or lower "
+                    "http_max_connections", soft, hard, wanted, RESERVED_DESCRIPTORS)
+    return int(soft)

@@ -14,11 +14,12 @@ import aiohttp
 
 from raftq import aio
 from raftq.errors import CorruptData, RaftqError
+from raftq.raft.port import PortLimits
 from raftq.raft.replica import RaftTuning, Replica
 from raftq.server.api import Api, now_ms
 from raftq.server.config import NodeConfig
 from raftq.server.http import Server
-from raftq.server.limits import HttpLimits
+from raftq.server.limits import HttpLimits, raise_open_files_limit
 from raftq.server.metrics import Metrics
 from raftq.server.router import Router
 from raftq.state.commands import Command, Tick
@@ -45,6 +46,12 @@ class Node:
             tuning=RaftTuning(
                 log_compaction_min_entries=config.log_compaction_min_entries,
                 log_compaction_min_time_s=config.log_compaction_min_time_ms / 1000,
+                port=PortLimits(
+                    max_frame_bytes=config.raft_max_frame_bytes,
+                    handshake_timeout_s=config.raft_handshake_timeout_ms / 1000,
+                    idle_timeout_s=config.raft_idle_timeout_ms / 1000,
+                    max_unverified=config.raft_max_unverified,
+                ),
             ),
         )
         self.metrics = Metrics()
@@ -124,6 +131,8 @@ class Node:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
+        raise_open_files_limit(self.config.http_max_connections
+                               + self.config.raft_max_unverified)
         self.replica.start(loop)
         self.api.status.peer_session = aiohttp.ClientSession()
         server = self.make_server()
