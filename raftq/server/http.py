@@ -163,16 +163,11 @@ class Server:
     def _sweep(self) -> None:
         """Enforce the deadlines: 408 for a late request, a quiet close when idle."""
         now = time.monotonic()
-        late = [conn for conn in self.connections if conn.deadline < now]
-        for conn in late:
+        for conn in [c for c in self.connections if c.deadline < now]:
             if conn.waiting == IDLE:
                 conn.close()
             else:
-                part, limit = (("headers", self.limits.header_timeout_s)
-                               if conn.waiting == HEADERS
-                               else ("body", self.limits.body_timeout_s))
-                conn.reject(error_json(408, "request_timeout",
-                                       f"the request {part} did not arrive within {limit:g} s"))
+                conn.reject(error_json(408, "request_timeout", self.limits.late(conn.waiting)))
         self._sweeper = asyncio.get_running_loop().call_later(self.limits.sweep_period_s,
                                                               self._sweep)
 
@@ -215,7 +210,6 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         if len(self.server.connections) >= self.limits.max_connections:
-            self.waiting, self.deadline = NOTHING, math.inf
             self.reject(error_json(503, "too_many_connections",
                                    f"this node has {self.limits.max_connections} connections "
                                    "open, its limit; retry shortly or try another node",

@@ -33,6 +33,12 @@ class HttpLimits:
     # Open connections per node; the next one gets 503 and is closed.
     max_connections: int = 4096
 
+    def late(self, waiting: int) -> str:
+        """What a 408 says about a request that missed its ``HEADERS`` or ``BODY`` deadline."""
+        part, limit = (("headers", self.header_timeout_s) if waiting == HEADERS
+                       else ("body", self.body_timeout_s))
+        return f"the request {part} did not arrive within {limit:g} s"
+
     @property
     def sweep_period_s(self) -> float:
         """How often deadlines are checked: a quarter of the shortest, within [0.05, 1] s."""
