@@ -128,6 +128,8 @@ class Replica:
         self.on_fatal: Callable[[BaseException], None] | None = None
         self.fatal: BaseException | None = None
         self.on_commit_latency: Callable[[float], None] | None = None
+        # Called with each entry this node applies, in log order, and its result.
+        self.on_applied: Callable[[Command | Group, Any], None] | None = None
         # Called with the commands about to be proposed, just before they go
         # into entries; it may add more with ``add_to_next_entry``.
         self.before_flush: Callable[[list[Command]], None] | None = None
@@ -255,6 +257,11 @@ class Replica:
             log.error("undecodable log entry skipped: %s", exc)
             return {"error": "bad_command", "message": str(exc)}
         result = self.state.apply(cmd)
+        if self.on_applied is not None:
+            try:
+                self.on_applied(cmd, result)
+            except Exception:  # an observer's bug must not wedge the log
+                log.exception("on_applied hook failed")
         self._notify_changed()
         return result
 

@@ -23,6 +23,7 @@ from raftq.errors import (
 )
 from raftq.raft.replica import Replica
 from raftq.server import validate as v
+from raftq.server.clock import Clock
 from raftq.server.config import NodeConfig
 from raftq.server.http import Handler, Request, Response, json_response
 from raftq.server.metrics import Metrics
@@ -54,10 +55,6 @@ _ERRORS: dict[str, type[RaftqError]] = {
 }
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def raise_for(result: Any) -> Any:
     """Turn a state-machine rejection into the matching exception."""
     if isinstance(result, dict) and "error" in result:
@@ -85,13 +82,15 @@ class Ids:
 
 
 class Api:
-    def __init__(self, config: NodeConfig, replica: Replica, metrics: Metrics) -> None:
+    def __init__(self, config: NodeConfig, replica: Replica, metrics: Metrics, *,
+                 clock: Clock | None = None) -> None:
         self.config = config
         self.replica = replica
         self.metrics = metrics
+        self.clock = clock or Clock()
         self.new_id = Ids()
         self.status = StatusApi(config, replica, metrics)
-        self.parking = Parking(replica.add_to_next_entry, now_ms)
+        self.parking = Parking(replica.add_to_next_entry, self.clock.wall_ms)
         replica.before_flush = self.parking.before_flush
 
     # ------------------------------------------------------------ plumbing
@@ -148,7 +147,7 @@ class Api:
         if len(key) > 200:
             raise InvalidRequest("Idempotency-Key must be at most 200 characters",
                                  field="Idempotency-Key")
-        return key or self.new_id(), now_ms()
+        return key or self.new_id(), self.clock.wall_ms()
 
     def command(self, request: Request, body: Body) -> Command:
         return Command(body, *self.stamp(request))
@@ -169,8 +168,8 @@ class Api:
 
     # -------------------------------------------------------------- tasks
 
-    def spec(self, body: Any, where: str, stamp: int) -> Any:
-        return v.task_spec(body, where=where, new_id=self.new_id, now_ms=stamp,
+    def spec(self, body: Any, where: str) -> Any:
+        return v.task_spec(body, where=where, new_id=self.new_id,
                            result_ttl_ms=self.config.result_ttl_ms,
                            max_payload=self.config.max_payload_bytes)
 
@@ -182,7 +181,7 @@ class Api:
 
     async def submit(self, request: Request) -> Response:
         request_id, stamp = self.stamp(request)
-        spec = self.spec(self.body(request), "", stamp)
+        spec = self.spec(self.body(request), "")
         (outcome,) = raise_for(await self.replica.propose(Command(Submit([spec]), request_id,
                                                                   stamp)))
         self.metrics.submitted(1 if outcome["created"] else 0)
@@ -195,8 +194,7 @@ class Api:
             raise InvalidRequest(f"tasks must be a list of 1-{v.MAX_BATCH} task specs",
                                  field="tasks")
         request_id, stamp = self.stamp(request)
-        specs = v.task_specs(tasks, new_id=self.new_id, now_ms=stamp,
-                             result_ttl_ms=self.config.result_ttl_ms,
+        specs = v.task_specs(tasks, new_id=self.new_id, result_ttl_ms=self.config.result_ttl_ms,
                              max_payload=self.config.max_payload_bytes)
         outcomes = raise_for(await self.replica.propose(Command(Submit(specs), request_id,
                                                                 stamp)))
@@ -266,7 +264,7 @@ class Api:
             ready = self.replica.state.ready_count(queues)
             if ready or remaining <= 0:
                 attempt += 1
-                cmd = Command(claim, f"{base}:{attempt}", now_ms())
+                cmd = Command(claim, f"{base}:{attempt}", self.clock.wall_ms())
                 result = raise_for(await self.replica.propose(cmd))
             else:
                 # Wait, parked: a submit to one of our queues through this

@@ -16,13 +16,14 @@ from raftq import aio
 from raftq.errors import CorruptData, RaftqError
 from raftq.raft.port import PortLimits
 from raftq.raft.replica import RaftTuning, Replica
-from raftq.server.api import Api, now_ms
+from raftq.server.api import Api
+from raftq.server.clock import Clock, Timekeeper
 from raftq.server.config import NodeConfig
 from raftq.server.http import Server
 from raftq.server.limits import HttpLimits, raise_open_files_limit
 from raftq.server.metrics import Metrics
 from raftq.server.router import Router
-from raftq.state.commands import Command, Tick
+from raftq.state.commands import Command
 from raftq.state.model import Status
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,16 @@ class Node:
                 ),
             ),
         )
+        self.clock = Clock.from_env()
+        self.timekeeper = Timekeeper(config.node_id, self.clock)
+        self.replica.on_applied = self.timekeeper.observe
         self.metrics = Metrics()
         self.metrics.attach_gauges(self._gauges)
         self.replica.on_commit_latency = self.metrics.observe_commit
         self.replica.on_fatal = self._fatal
         # The error that stopped the node, if one did (corrupt data, a failed fdatasync).
         self.fatal: BaseException | None = None
-        self.api = Api(config, self.replica, self.metrics)
+        self.api = Api(config, self.replica, self.metrics, clock=self.clock)
         self._stopping = asyncio.Event()
 
     def _fatal(self, exc: BaseException) -> None:
@@ -92,13 +96,16 @@ class Node:
                       max_body=self.config.max_payload_bytes * 2 + 65536, limits=limits)
 
     async def _tick_loop(self) -> None:
-        """The leader proposes a tick so leases expire and delayed tasks wake up."""
+        """The leader proposes a tick so time passes: leases expire, delayed tasks
+        wake up (raftq.server.clock measures it)."""
         period = self.config.tick_ms / 1000
         while not self._stopping.is_set():
             started = time.monotonic()
+            self.clock.refresh()
             if self.replica.is_leader():
+                tick = self.timekeeper.next_tick(self.replica.state.ticks)
                 try:
-                    await self.replica.propose(Command(Tick(), "", now_ms()), timeout_s=2.0)
+                    await self.replica.propose(Command(tick, "", tick.wall_ms), timeout_s=2.0)
                 except RaftqError as exc:
                     log.debug("tick not committed: %s", exc)
             delay = max(period - (time.monotonic() - started), 0.0)

@@ -62,7 +62,7 @@ class Parking:
             body = cmd.body
             if isinstance(body, Submit):
                 for spec in body.tasks:
-                    if spec.ready_at_ms == 0:
+                    if spec.delay_ms == 0 and spec.eta_ms == 0:
                         queues[spec.queue] = queues.get(spec.queue, 0) + 1
         if not queues:
             return

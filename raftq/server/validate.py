@@ -177,21 +177,22 @@ def string_list(body: dict[str, Any], key: str, default: list[str]) -> list[str]
 
 
 def task_spec(
-    body: Any, *, where: str, new_id: Callable[[], str], now_ms: int, result_ttl_ms: int,
-    max_payload: int,
+    body: Any, *, where: str, new_id: Callable[[], str], result_ttl_ms: int, max_payload: int,
 ) -> TaskSpec:
-    """A task spec from a JSON task object; ``InvalidRequest`` names the bad field."""
+    """A task spec from a JSON task object; ``InvalidRequest`` names the bad field.
+
+    ``delay_ms`` and ``eta_ms`` travel as given: the state machine turns them into
+    a time on the replicated clock when it applies the submit."""
     if type(body) is dict and body.keys() <= TASK_FIELDS:
         spec = _plain_task_spec(body, new_id, result_ttl_ms, max_payload)
         if spec is not None:
             return spec
-    return _task_spec(body, where=where, new_id=new_id, now_ms=now_ms,
-                      result_ttl_ms=result_ttl_ms, max_payload=max_payload)
+    return _task_spec(body, where=where, new_id=new_id, result_ttl_ms=result_ttl_ms,
+                      max_payload=max_payload)
 
 
 def task_specs(
-    bodies: list[Any], *, new_id: Callable[[], str], now_ms: int, result_ttl_ms: int,
-    max_payload: int,
+    bodies: list[Any], *, new_id: Callable[[], str], result_ttl_ms: int, max_payload: int,
 ) -> list[TaskSpec]:
     """The specs of a batch's ``tasks`` (errors name ``tasks[i]``); their ids must be unique."""
     specs: list[TaskSpec] = []
@@ -200,7 +201,7 @@ def task_specs(
         if type(body) is dict and body.keys() <= TASK_FIELDS:
             spec = _plain_task_spec(body, new_id, result_ttl_ms, max_payload)
         if spec is None:
-            spec = _task_spec(body, where=f"tasks[{i}]", new_id=new_id, now_ms=now_ms,
+            spec = _task_spec(body, where=f"tasks[{i}]", new_id=new_id,
                               result_ttl_ms=result_ttl_ms, max_payload=max_payload)
         specs.append(spec)
     if len({spec.id for spec in specs}) != len(specs):
@@ -268,12 +269,11 @@ def _plain_task_spec(
             return None
     else:
         task_id = new_id()
-    return TaskSpec(task_id, name, queue, prio, payload, 0, attempts, timeout, backoff, ttl)
+    return TaskSpec(task_id, name, queue, prio, payload, 0, 0, attempts, timeout, backoff, ttl)
 
 
 def _task_spec(
-    body: Any, *, where: str, new_id: Callable[[], str], now_ms: int, result_ttl_ms: int,
-    max_payload: int,
+    body: Any, *, where: str, new_id: Callable[[], str], result_ttl_ms: int, max_payload: int,
 ) -> TaskSpec:
     body = obj(body, TASK_FIELDS, where)
     name = string(body, "name", where, pattern=NAME_RE)
@@ -292,18 +292,19 @@ def _task_spec(
         )
     if "delay_ms" in body and "eta_ms" in body:
         raise InvalidRequest("give delay_ms or eta_ms, not both", field=_f(where, "eta_ms"))
-    ready_at = 0
+    delay = eta = 0
     if "delay_ms" in body:
-        ready_at = now_ms + integer(body, "delay_ms", where, hi=365 * DAY_MS)
+        delay = integer(body, "delay_ms", where, hi=365 * DAY_MS)
     elif body.get("eta_ms") is not None:
-        ready_at = integer(body, "eta_ms", where)
+        eta = integer(body, "eta_ms", where)
     return TaskSpec(
         id=task_id,
         name=name,
         queue=string(body, "queue", where, default=DEFAULT_QUEUE, pattern=NAME_RE),
         priority=priority(body.get("priority"), _f(where, "priority")),
         payload=payload,
-        ready_at_ms=ready_at,
+        delay_ms=delay,
+        eta_ms=eta,
         max_attempts=integer(body, "max_attempts", where, default=DEFAULT_MAX_ATTEMPTS,
                              lo=1, hi=1000),
         timeout_ms=integer(body, "timeout_ms", where, default=DEFAULT_TIMEOUT_MS, lo=1,

@@ -5,6 +5,15 @@ time already stamped, encoded to bytes, replicated through Raft, and decoded
 and applied on every node. The envelope is ``[version, op, request_id, now_ms,
 body]``; adding a command adds an ``Op``, it never renumbers the one
 replicated method PySyncObj knows about.
+
+Versions. ``encode`` writes version 2; ``decode`` also reads version 1, so a
+journal written before it still replays to the same state. In version 1 every
+command's ``now_ms`` moved the replicated clock (``max(clock, now_ms)``), a task
+spec carried an absolute ``ready_at_ms`` and a tick had no body. From version 2
+the clock moves only by ticks (``Tick`` carries the leader's elapsed time and
+wall clock), ``now_ms`` is the proposing node's wall clock kept for the record,
+and a task spec carries ``delay_ms`` (from the replicated clock) and ``eta_ms``
+(a wall time, converted by the replicated wall offset) instead.
 """
 
 from __future__ import annotations
@@ -16,7 +25,8 @@ from typing import Any
 
 import msgpack
 
-VERSION = 1
+VERSION = 2
+LEGACY_VERSION = 1  # decoded, never written
 
 
 class Op(IntEnum):
@@ -40,7 +50,8 @@ class TaskSpec:
     queue: str
     priority: int
     payload: bytes  # msgpack of [args, kwargs]
-    ready_at_ms: int  # 0 means ready now
+    delay_ms: int  # ready this long after it is applied, on the replicated clock
+    eta_ms: int  # ready at this wall time (0: no eta); version 1's ready_at_ms
     max_attempts: int
     timeout_ms: int
     retry_backoff_ms: int
@@ -110,7 +121,15 @@ class Purge:
 
 @dataclass(slots=True)
 class Tick:
-    pass
+    """Time passes: the proposing leader's monotonic time since the tick ``after``
+    counted, and its wall clock. A tick whose ``after`` is not the state's count of
+    ticks was measured from an older one and moves nothing (two proposers cannot
+    both count the same interval)."""
+
+    elapsed_ms: int = 0
+    wall_ms: int = 0
+    after: int = 0
+    by: str = ""  # the proposing node's id, for the record
 
 
 @dataclass(slots=True)
@@ -126,6 +145,7 @@ class Command:
     body: Body
     request_id: str = ""
     now_ms: int = 0
+    version: int = VERSION  # the envelope it was decoded from; LEGACY_VERSION moves the clock
 
 
 @dataclass(slots=True)
@@ -155,7 +175,7 @@ def _body_to_plain(body: Body) -> list[Any]:
     if isinstance(body, Submit):
         return [
             [
-                t.id, t.name, t.queue, t.priority, t.payload, t.ready_at_ms,
+                t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
                 t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms,
             ]
             for t in body.tasks
@@ -175,6 +195,8 @@ def _body_to_plain(body: Body) -> list[Any]:
         return [body.id]
     if isinstance(body, Purge):
         return [body.id, body.queue]
+    if isinstance(body, Tick):
+        return [body.elapsed_ms, body.wall_ms, body.after, body.by]
     return []
 
 
@@ -213,31 +235,53 @@ def _specs(rows: Any) -> list[TaskSpec]:
     out: list[TaskSpec] = []
     append = out.append
     for row in _list(rows):
-        if type(row) is list and len(row) == 10:
-            id, name, queue, prio, payload, ready_at, attempts, timeout, backoff, ttl = row
+        if type(row) is list and len(row) == 11:
+            id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = row
             if (
                 type(id) is str and type(name) is str and type(queue) is str
                 and type(payload) is bytes
-                and type(prio) is int and type(ready_at) is int and type(attempts) is int
+                and type(prio) is int and type(delay) is int and type(eta) is int
+                and type(attempts) is int
                 and type(timeout) is int and type(backoff) is int and type(ttl) is int
                 # all in [0, 2**53): negative ones and 2**53 itself take the long way
-                and (prio | ready_at | attempts | timeout | backoff | ttl) >> 53 == 0
+                and (prio | delay | eta | attempts | timeout | backoff | ttl) >> 53 == 0
             ):
-                append(TaskSpec(id, name, queue, prio, payload, ready_at, attempts, timeout,
-                                backoff, ttl))
+                append(TaskSpec(id, name, queue, prio, payload, delay, eta, attempts,
+                                timeout, backoff, ttl))
                 continue
         append(_spec(row))
     return out
 
 
 def _spec(v: Any) -> TaskSpec:
-    id, name, queue, prio, payload, ready_at, attempts, timeout, backoff, ttl = _list(v, 10)
+    id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = _list(v, 11)
     if not isinstance(payload, bytes):
         raise DecodeError("a task payload must be bytes")
     return TaskSpec(
-        _str(id), _str(name), _str(queue), _int(prio), payload, _int(ready_at),
+        _str(id), _str(name), _str(queue), _int(prio), payload, _int(delay), _int(eta),
         _int(attempts), _int(timeout), _int(backoff), _int(ttl),
     )
+
+
+def _legacy_specs(rows: Any) -> list[TaskSpec]:
+    """Version 1 specs: ``ready_at_ms`` was a time on the replicated clock, which then
+    followed wall time; it becomes the eta (the wall offset is 0 until a version 2
+    tick moves it)."""
+    out: list[TaskSpec] = []
+    for row in _list(rows):
+        id, name, queue, prio, payload, ready_at, attempts, timeout, backoff, ttl = _list(row, 10)
+        if not isinstance(payload, bytes):
+            raise DecodeError("a task payload must be bytes")
+        out.append(TaskSpec(
+            _str(id), _str(name), _str(queue), _int(prio), payload, 0, _int(ready_at),
+            _int(attempts), _int(timeout), _int(backoff), _int(ttl),
+        ))
+    return out
+
+
+def _tick(p: Any) -> Tick:
+    elapsed_ms, wall_ms, after, by = _list(p, 4)
+    return Tick(_int(elapsed_ms), _int(wall_ms), _int(after), _str(by))
 
 
 def _outcome(v: Any) -> Outcome:
@@ -294,9 +338,17 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     Op.CANCEL: lambda p: Cancel(_str(_list(p, 1)[0])),
     Op.REQUEUE: lambda p: Requeue(_str(_list(p, 1)[0])),
     Op.PURGE: _purge,
-    Op.TICK: lambda p: Tick(),
+    Op.TICK: _tick,
     Op.BARRIER: lambda p: Barrier(),
 }
+
+# Version 1 differs in the submit's specs and the tick's (empty) body.
+_LEGACY_BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
+    **_BODY_FROM_PLAIN,
+    Op.SUBMIT: lambda p: Submit(_legacy_specs(p)),
+    Op.TICK: lambda p: Tick(*_list(p, 0)),
+}
+_TABLES = {VERSION: _BODY_FROM_PLAIN, LEGACY_VERSION: _LEGACY_BODY_FROM_PLAIN}
 
 
 _GROUP = int(Op.GROUP)
@@ -314,23 +366,25 @@ def encode(cmd: Command | Group) -> bytes:
     return bytes(msgpack.packb(plain, use_bin_type=True))
 
 
-def _from_plain(row: Any) -> Command:
+def _from_plain(row: Any, version: int) -> Command:
     op, request_id, now_ms, body = _list(row, 4)
-    body_from_plain = _BODY_FROM_PLAIN.get(op) if type(op) is int else None
+    body_from_plain = _TABLES[version].get(op) if type(op) is int else None
     if body_from_plain is None:
         raise DecodeError(f"unknown op {op!r:.40}")
-    return Command(body_from_plain(body), _str(request_id), _int(now_ms))
+    return Command(body_from_plain(body), _str(request_id), _int(now_ms), version)
 
 
 def decode(data: bytes) -> Command | Group:
-    """Decode an entry; raises ``DecodeError`` for anything malformed."""
+    """Decode an entry of this version or the legacy one; raises ``DecodeError`` for
+    anything malformed."""
     try:
         version, op, request_id, now_ms, body = msgpack.unpackb(data, raw=False)
-        if version != VERSION:
-            raise DecodeError(f"command version {version} is not {VERSION}")
+        if type(version) is not int or version not in _TABLES:
+            raise DecodeError(f"command version {version!r:.20} is not {VERSION} "
+                              f"or {LEGACY_VERSION}")
         if op == _GROUP:
-            return Group([_from_plain(row) for row in _list(body)])
-        return _from_plain([op, request_id, now_ms, body])
+            return Group([_from_plain(row, version) for row in _list(body)])
+        return _from_plain([op, request_id, now_ms, body], version)
     except DecodeError:
         raise
     except Exception as exc:  # any malformed shape

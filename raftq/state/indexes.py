@@ -37,6 +37,8 @@ def reject(code: str, message: str, **extra: Any) -> dict[str, Any]:
 class Indexes:
     def __init__(self) -> None:
         self.clock_ms = 0
+        self.ticks = 0  # ticks that moved the clock; a tick names the count it follows
+        self.wall_offset_ms = 0  # the leader's wall clock minus clock_ms, slewed
         self.next_seq = 1
         self.next_token = 1
         self.tasks: dict[str, Task] = {}

@@ -6,8 +6,14 @@ Contract (every node runs the same log through ``State.apply``):
   for byte, on every node. Nothing here reads a clock, makes an id, draws a
   random number, does I/O or iterates a set: time and ids travel inside the
   commands. The state keeps its own clock, ``clock_ms``, which only moves
-  forward (``max(clock_ms, command.now_ms)``); delayed tasks become ready and
-  leases expire inside ``apply`` when that clock passes them.
+  forward and only by ticks: the leader proposes a ``Tick`` carrying the
+  monotonic time elapsed since the tick before (capped at the edge, see
+  ``raftq.server.clock``), so no node's wall clock can move it; delayed tasks
+  become ready and leases expire inside ``apply`` when that clock passes them. Wall time (a task's
+  ``eta_ms``) is converted with ``wall_offset_ms``, the leader's wall clock
+  minus ``clock_ms``, which ticks move toward the leader's by a bounded slew.
+  Commands of version 1 (an old journal) keep their old rule:
+  ``max(clock_ms, command.now_ms)``.
 - ``apply`` never raises. PySyncObj re-applies an entry that raised, forever,
   and the cluster wedges. Invalid operations return an error value
   (``{"error": code, "message": ...}``) and change nothing.
@@ -29,6 +35,7 @@ from __future__ import annotations
 import heapq
 
 from raftq.state.commands import (
+    LEGACY_VERSION,
     Barrier,
     Cancel,
     Claim,
@@ -44,7 +51,7 @@ from raftq.state.commands import (
 )
 from raftq.state.indexes import LEASED, SCHEDULED, Result, reject
 from raftq.state.leases import Leases
-from raftq.state.model import DEDUPE_CAPACITY, EXPIRING
+from raftq.state.model import DEDUPE_CAPACITY, EXPIRING, WALL_SLEW_RATIO
 from raftq.state.retries import Retries
 from raftq.state.tasks import Tasks
 
@@ -67,7 +74,8 @@ class State(Tasks, Leases, Retries):
         rid = cmd.request_id
         if rid and rid in self.dedupe:
             return self.dedupe[rid]
-        self.clock_ms = max(self.clock_ms, cmd.now_ms)
+        if cmd.version == LEGACY_VERSION:
+            self.clock_ms = max(self.clock_ms, cmd.now_ms)
         self._advance()
         result = self._dispatch(cmd)
         if rid:
@@ -96,13 +104,32 @@ class State(Tasks, Leases, Retries):
         if isinstance(body, Purge):
             return self._purge(body)
         if isinstance(body, Tick):
+            advanced = cmd.version != LEGACY_VERSION and self._pass_time(body)
+            if advanced:
+                self._advance()
             self._forget_workers()
-            return {"clock_ms": self.clock_ms}
+            return {"clock_ms": self.clock_ms, "advanced": advanced}
         if isinstance(body, Barrier):
             return {"clock_ms": self.clock_ms}
         return reject("bad_command", f"unknown command {type(body).__name__}")
 
     # ------------------------------------------------------------ time passes
+
+    def _pass_time(self, tick: Tick) -> bool:
+        """Move the clock by the tick's elapsed time; False for a tick measured from
+        another than the latest one (it moves nothing)."""
+        if tick.after != self.ticks:
+            return False
+        self.ticks += 1
+        if self.clock_ms == 0:  # a new cluster's first tick: its clock starts at the leader's
+            self.clock_ms = max(tick.wall_ms, 0)
+            return True
+        step = max(tick.elapsed_ms, 0)
+        self.clock_ms += step
+        slew = step // WALL_SLEW_RATIO
+        error = tick.wall_ms - self.clock_ms - self.wall_offset_ms
+        self.wall_offset_ms += max(-slew, min(slew, error))
+        return True
 
     def _advance(self) -> None:
         now = self.clock_ms

@@ -51,6 +51,10 @@ DEFAULT_LEASE_MS = 30_000
 WORKER_FORGET_MS = 300_000
 # Request ids remembered for at-most-once application.
 DEDUPE_CAPACITY = 20_000
+# The replicated wall offset moves toward the leader's wall clock by at most
+# 1 ms per this many ms of elapsed time: a leader whose clock is off, or steps,
+# shifts eta times by 1/10 of the time passing, never at once.
+WALL_SLEW_RATIO = 10
 
 
 class Task:

@@ -1,6 +1,7 @@
 """Snapshot the state to plain data and back, and its digest.
 
-The plain form holds only what is authoritative: the clock, the counters,
+The plain form holds only what is authoritative: the clock (its time, its count
+of ticks and its wall offset), the counters,
 every task, the order of each status index, the dedupe table and the worker
 registry. The ready queues and heaps are rebuilt from the tasks on restore;
 their lazily-deleted stale entries are not part of the state's meaning, so a
@@ -20,13 +21,16 @@ import msgpack
 from raftq.state.machine import State
 from raftq.state.model import EXPIRING, Status, Task
 
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)  # 1 had no tick count or wall offset (both 0 then)
 
 
 def to_plain(state: State) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "clock_ms": state.clock_ms,
+        "ticks": state.ticks,
+        "wall_offset_ms": state.wall_offset_ms,
         "next_seq": state.next_seq,
         "next_token": state.next_token,
         "tasks": [t.to_plain() for t in state.tasks.values()],
@@ -38,10 +42,12 @@ def to_plain(state: State) -> dict[str, Any]:
 
 
 def from_plain(plain: dict[str, Any]) -> State:
-    if plain.get("format") != FORMAT:
-        raise ValueError(f"snapshot format {plain.get('format')} is not {FORMAT}")
+    if plain.get("format") not in FORMATS:
+        raise ValueError(f"snapshot format {plain.get('format')} is not one of {FORMATS}")
     state = State()
     state.clock_ms = plain["clock_ms"]
+    state.ticks = plain.get("ticks", 0)
+    state.wall_offset_ms = plain.get("wall_offset_ms", 0)
     state.next_seq = plain["next_seq"]
     state.next_token = plain["next_token"]
     for row in plain["tasks"]:

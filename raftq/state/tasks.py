@@ -2,8 +2,11 @@
 
 A submission creates each task once: a spec whose id exists already changes
 nothing and reports the existing task (``created: False``). A task due now is
-queued; one with a later ``ready_at_ms`` waits in the delayed heap until the
-replicated clock passes it. Only a queued or scheduled task can be cancelled.
+queued; one with a ``delay_ms``, or an ``eta_ms`` later than the replicated
+clock's wall time, waits in the delayed heap until the replicated clock passes
+it. Both are turned into a time on the replicated clock here, when the submit
+is applied, never from the wall clock of the node that took the request. Only
+a queued or scheduled task can be cancelled.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from raftq.state.model import Task
 
 class Tasks(Indexes):
     def _submit(self, specs: list[TaskSpec]) -> list[dict[str, Any]]:
-        tasks, clock = self.tasks, self.clock_ms
+        tasks, clock, wall_offset = self.tasks, self.clock_ms, self.wall_offset_ms
         out: list[dict[str, Any]] = []
         ready_now: list[Task] = []  # new tasks due now, queued together by _enqueue_new
         for spec in specs:
@@ -29,7 +32,10 @@ class Tasks(Indexes):
                     spec.max_attempts, spec.timeout_ms, spec.retry_backoff_ms,
                     spec.result_ttl_ms, clock,
                 )
-                if spec.ready_at_ms <= clock:
+                ready_at = clock + spec.delay_ms
+                if spec.eta_ms:
+                    ready_at = max(ready_at, spec.eta_ms - wall_offset)
+                if ready_at <= clock:
                     ready_now.append(task)
                     out.append({"id": task_id, "created": True, "status": "queued"})
                     continue
@@ -38,7 +44,7 @@ class Tasks(Indexes):
             self._enqueue_new(ready_now)
             ready_now = []
             if existing is None:
-                self._schedule(task, spec.ready_at_ms)
+                self._schedule(task, ready_at)
             else:
                 task = existing
             out.append({"id": task_id, "created": existing is None, "status": str(task.status)})

@@ -2,7 +2,9 @@
 
 ``Harness`` drives a ``State`` the way a replica does: every command is stamped
 with a fresh request id and the harness clock, encoded, decoded and applied, and
-the encoded entry is kept in ``log`` so tests can replay it.
+the encoded entry is kept in ``log`` so tests can replay it. Time passes the way
+the leader makes it pass: by ticks carrying the elapsed time, the first of which
+starts the state's clock at the harness's.
 """
 
 from __future__ import annotations
@@ -25,14 +27,15 @@ def spec(
     name: str = "job",
     queue: str = DEFAULT_QUEUE,
     priority: int = DEFAULT_PRIORITY,
-    ready_at_ms: int = 0,
+    delay_ms: int = 0,
+    eta_ms: int = 0,
     max_attempts: int = 3,
     timeout_ms: int = 60_000,
     retry_backoff_ms: int = 1_000,
     result_ttl_ms: int = DEFAULT_RESULT_TTL_MS,
 ) -> c.TaskSpec:
     return c.TaskSpec(
-        task_id, name, queue, priority, PAYLOAD, ready_at_ms, max_attempts, timeout_ms,
+        task_id, name, queue, priority, PAYLOAD, delay_ms, eta_ms, max_attempts, timeout_ms,
         retry_backoff_ms, result_ttl_ms,
     )
 
@@ -59,6 +62,7 @@ class Harness:
         self.now_ms = now_ms
         self.log: list[bytes] = []
         self._next_rid = 0
+        self.tick()
 
     def rid(self) -> str:
         self._next_rid += 1
@@ -139,9 +143,12 @@ class Harness:
         out: dict[str, Any] = self.run(c.Purge(task_id, queue))
         return out
 
-    def tick(self, advance_ms: int = 0) -> None:
+    def tick(self, advance_ms: int = 0, wall_ms: int | None = None) -> Any:
+        """A leader's tick: ``advance_ms`` elapsed, its wall clock the harness's
+        (or ``wall_ms``)."""
         self.now_ms += advance_ms
-        self.run(c.Tick())
+        wall = self.now_ms if wall_ms is None else wall_ms
+        return self.run(c.Tick(advance_ms, wall, self.state.ticks, "leader"), request_id="")
 
     # -- reads
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raftq.state import commands as c
-from raftq.state.model import EXPIRING, TRANSITIONS, WORKER_FORGET_MS, Status
+from raftq.state.model import EXPIRING, TRANSITIONS, WALL_SLEW_RATIO, WORKER_FORGET_MS, Status
 from raftq.state.retries import backoff_ms
 
 
@@ -48,6 +48,8 @@ class ModelTask:
 class Model:
     def __init__(self) -> None:
         self.clock_ms = 0
+        self.ticks = 0
+        self.wall_offset_ms = 0
         self.next_order = 1
         self.next_token = 1
         self.tasks: dict[str, ModelTask] = {}
@@ -101,8 +103,21 @@ class Model:
 
     # -- time
 
-    def advance(self, now_ms: int) -> None:
-        self.clock_ms = now = max(self.clock_ms, now_ms)
+    def pass_time(self, tick: c.Tick) -> bool:
+        if tick.after != self.ticks:
+            return False
+        self.ticks += 1
+        if self.clock_ms == 0:
+            self.clock_ms = max(tick.wall_ms, 0)
+            return True
+        step = max(tick.elapsed_ms, 0)
+        self.clock_ms += step
+        error = tick.wall_ms - self.clock_ms - self.wall_offset_ms
+        self.wall_offset_ms += max(-(step // WALL_SLEW_RATIO), min(step // WALL_SLEW_RATIO, error))
+        return True
+
+    def advance(self) -> None:
+        now = self.clock_ms
         tasks = list(self.tasks.values())
         due = [t for t in tasks if t.status is Status.SCHEDULED and t.ready_at_ms is not None
                and t.ready_at_ms <= now]
@@ -129,8 +144,12 @@ class Model:
     # -- commands
 
     def apply(self, cmd: c.Command) -> Any:
-        self.advance(cmd.now_ms)
+        self.advance()
         body = cmd.body
+        advanced = False
+        if isinstance(body, c.Tick):
+            advanced = self.pass_time(body)
+            self.advance()
         if isinstance(body, c.Submit):
             return [self.submit(spec) for spec in body.tasks]
         if isinstance(body, c.Claim):
@@ -152,6 +171,7 @@ class Model:
             return self.purge(body.id, body.queue)
         if isinstance(body, c.Tick):
             self.forget_workers()  # on ticks only
+            return {"clock_ms": self.clock_ms, "advanced": advanced}
         return {"clock_ms": self.clock_ms}
 
     def submit(self, spec: c.TaskSpec) -> Any:
@@ -162,8 +182,11 @@ class Model:
                          spec.retry_backoff_ms, spec.result_ttl_ms)
         self.tasks[spec.id] = task
         self.gone.pop(spec.id, None)
-        if spec.ready_at_ms > self.clock_ms:
-            self._schedule(task, spec.ready_at_ms)
+        ready_at = self.clock_ms + spec.delay_ms
+        if spec.eta_ms:
+            ready_at = max(ready_at, spec.eta_ms - self.wall_offset_ms)
+        if ready_at > self.clock_ms:
+            self._schedule(task, ready_at)
         else:
             self._enqueue(task)
         return {"id": spec.id, "created": True, "status": str(task.status)}

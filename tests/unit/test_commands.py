@@ -14,7 +14,7 @@ from raftq.state import commands as c
 from raftq.state.machine import State
 
 EXAMPLES: list[c.Body] = [
-    c.Submit([spec("a"), spec("b", queue="q", priority=7, ready_at_ms=99)]),
+    c.Submit([spec("a"), spec("b", queue="q", priority=7, delay_ms=99, eta_ms=5)]),
     c.Submit([]),
     c.Claim("w1", ["default", "q"], 10, 30_000, "host", 1234),
     c.Claim("w1", [], 0, 0),
@@ -26,7 +26,7 @@ EXAMPLES: list[c.Body] = [
     c.Purge("a", None),
     c.Purge(None, "q"),
     c.Purge(),
-    c.Tick(),
+    c.Tick(100, 1_700_000_000_000, 7, "n1"),
     c.Barrier(),
 ]
 
@@ -52,8 +52,8 @@ def test_group_round_trips() -> None:
 
 
 def test_envelope_is_versioned() -> None:
-    plain = msgpack.unpackb(c.encode(c.Command(c.Tick(), "r", 5)))
-    assert plain == [c.VERSION, int(c.Op.TICK), "r", 5, []]
+    plain = msgpack.unpackb(c.encode(c.Command(c.Tick(1, 2, 3, "n"), "r", 5)))
+    assert plain == [c.VERSION, int(c.Op.TICK), "r", 5, [1, 2, 3, "n"]]
     plain[0] = c.VERSION + 1
     with pytest.raises(c.DecodeError, match="version"):
         c.decode(msgpack.packb(plain))
@@ -63,20 +63,41 @@ def _pack(obj: Any) -> bytes:
     return bytes(msgpack.packb(obj, use_bin_type=True))
 
 
+TICK = [100, 1_700_000_000_000, 0, "n1"]
+_ROW = ["a", "n", "q", 1, b"", 0, 0, 3, 1, 1, 1]
+
+
+def _with(index: int, value: Any) -> list[Any]:
+    row = list(_ROW)
+    row[index] = value
+    return row
+
+
+def _submit(row: list[Any]) -> bytes:
+    return _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [row]])
+
+
 @pytest.mark.parametrize(
     "data",
     [
         b"",
         b"\xc1",  # never used in msgpack
         b"\x93\x01\x02",  # truncated
-        _pack([c.VERSION, int(c.Op.TICK), "r", 0, []]) + b"\x00",  # trailing bytes
+        _pack([c.VERSION, int(c.Op.TICK), "r", 0, TICK]) + b"\x00",  # trailing bytes
         _pack(None),
         _pack({"op": 1}),
         _pack([c.VERSION, 99, "r", 0, []]),  # unknown op
-        _pack([c.VERSION, True, "r", 0, [["a", "n", "q", 1, b"", 0, 3, 1, 1, 1]]]),  # bool op
+        _pack([c.VERSION, True, "r", 0, [_ROW]]),  # bool op
         _pack([c.VERSION, 1.0, "r", 0, []]),
         _pack([c.VERSION, int(c.Op.TICK), "r", 0]),  # short envelope
-        _pack([c.VERSION, int(c.Op.TICK), "r", "soon", []]),  # now_ms not a number
+        _pack([c.VERSION, int(c.Op.TICK), "r", 0, []]),  # a version 2 tick has a body
+        _pack([c.VERSION, int(c.Op.TICK), "r", 0, [1, 2, 3]]),
+        _pack([c.VERSION, int(c.Op.TICK), "r", 0, [1.5, 2, 3, ""]]),
+        _pack([c.VERSION, int(c.Op.TICK), "r", 0, [1, 2, 3, None]]),
+        _pack([c.LEGACY_VERSION, int(c.Op.TICK), "r", 0, TICK]),  # a version 1 tick has none
+        _pack([c.LEGACY_VERSION, int(c.Op.SUBMIT), "r", 0, [_ROW]]),  # 10 fields in version 1
+        _pack([0, int(c.Op.TICK), "r", 0, TICK]),
+        _pack([c.VERSION, int(c.Op.TICK), "r", "soon", TICK]),  # now_ms not a number
         _pack([c.VERSION, int(c.Op.CLAIM), "r", 0, ["w"]]),  # short body
         _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [["a", "n"]]]),  # short task spec
         _pack([c.VERSION, int(c.Op.EXTEND), "r", 0, ["w", [["a"]], 5]]),  # lease without token
@@ -85,14 +106,15 @@ def _pack(obj: Any) -> bytes:
         _pack([c.VERSION, int(c.Op.GROUP), "", 0, [[int(c.Op.TICK), "r"]]]),  # bad member
         _pack([c.VERSION, int(c.Op.GROUP), "", 0, 7]),
         # well framed, but a field of the wrong type: apply must never see these
-        _pack([c.VERSION, int(c.Op.TICK), 5, 0, []]),  # request id not a string
-        _pack([c.VERSION, int(c.Op.TICK), "r", True, []]),  # a bool is not a time
-        _pack([c.VERSION, int(c.Op.TICK), "r", 2**64 - 1, []]),  # out of range
-        _pack([c.VERSION, int(c.Op.TICK), "r", 1.5, []]),
-        _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [["a", "n", "q", None, b"", 0, 3, 1, 1, 1]]]),
-        _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [["a", "n", "q", 1, b"", "x", 3, 1, 1, 1]]]),
-        _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [[["a"], "n", "q", 1, b"", 0, 3, 1, 1, 1]]]),
-        _pack([c.VERSION, int(c.Op.SUBMIT), "r", 0, [["a", "n", "q", 1, "str", 0, 3, 1, 1, 1]]]),
+        _pack([c.VERSION, int(c.Op.TICK), 5, 0, TICK]),  # request id not a string
+        _pack([c.VERSION, int(c.Op.TICK), "r", True, TICK]),  # a bool is not a time
+        _pack([c.VERSION, int(c.Op.TICK), "r", 2**64 - 1, TICK]),  # out of range
+        _pack([c.VERSION, int(c.Op.TICK), "r", 1.5, TICK]),
+        _submit(_with(3, None)),  # priority
+        _submit(_with(5, "x")),  # delay
+        _submit(_with(6, None)),  # eta
+        _submit(_with(0, ["a"])),  # id
+        _submit(_with(4, "str")),  # payload
         _pack([c.VERSION, int(c.Op.CLAIM), "r", 0, ["w", "default", 1, 5, "", 0]]),
         _pack([c.VERSION, int(c.Op.CLAIM), "r", 0, ["w", ["q"], 1, None, "", 0]]),
         _pack([c.VERSION, int(c.Op.CLAIM), "r", 0, ["w", [7], 1, 5, "", 0]]),
@@ -118,7 +140,7 @@ def _decode_or_reject(data: bytes) -> c.Command | c.Group | None:
 
 def _busy_state() -> State:
     h = Harness(now_ms=0)
-    h.submit(spec("a"), spec("b", priority=1), spec("c", ready_at_ms=50))
+    h.submit(spec("a"), spec("b", priority=1), spec("c", delay_ms=50))
     h.claim_one()
     return h.state
 
@@ -165,10 +187,7 @@ def test_well_framed_garbage_decodes_or_raises_decode_error(
         _apply_cleanly(cmd)
 
 
-_ROW = ["a", "n", "q", 1, b"", 0, 3, 1, 1, 1]
-
-
-@pytest.mark.parametrize("index", [3, 5, 6, 7, 8, 9])
+@pytest.mark.parametrize("index", [3, 5, 6, 7, 8, 9, 10])
 @pytest.mark.parametrize(
     ("value", "ok"),
     [(0, True), (-1, True), (2**53 - 1, True), (2**53, True), (-(2**53), True),
@@ -188,9 +207,9 @@ def test_task_spec_integers_are_checked_at_the_edges(index: int, value: Any, ok:
 
 
 @settings(max_examples=300, deadline=None)
-@given(row=st.lists(_scalars, min_size=10, max_size=10) | st.tuples(
+@given(row=st.lists(_scalars, min_size=11, max_size=11) | st.tuples(
     st.text(max_size=3), st.text(max_size=3), st.text(max_size=3), _scalars, st.binary(max_size=3),
-    _scalars, _scalars, _scalars, _scalars, _scalars,
+    _scalars, _scalars, _scalars, _scalars, _scalars, _scalars,
 ).map(list))
 def test_task_spec_rows_decode_like_the_field_by_field_check(row: list[Any]) -> None:
     try:

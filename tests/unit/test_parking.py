@@ -12,9 +12,9 @@ from raftq.server.parking import Parking
 from raftq.state.commands import Claim, Command, Submit, TaskSpec
 
 
-def spec(queue: str, ready_at_ms: int = 0) -> TaskSpec:
-    return TaskSpec(id=f"t-{queue}-{ready_at_ms}", name="noop", queue=queue, priority=128,
-                    payload=b"", ready_at_ms=ready_at_ms, max_attempts=3, timeout_ms=1000,
+def spec(queue: str, delay_ms: int = 0) -> TaskSpec:
+    return TaskSpec(id=f"t-{queue}-{delay_ms}", name="noop", queue=queue, priority=128,
+                    payload=b"", delay_ms=delay_ms, eta_ms=0, max_attempts=3, timeout_ms=1000,
                     retry_backoff_ms=100, result_ttl_ms=1000)
 
 
@@ -57,7 +57,7 @@ def test_other_queues_delayed_tasks_other_commands_and_hang_ups_leave_claims_wai
         entry: Entry) -> None:
     parking = Parking(entry.add, lambda: 0)
     parked = parking.park(Claim("w1", ["a"], 1, 1000), "k:1")
-    parking.before_flush([submit(spec("b")), submit(spec("a", ready_at_ms=99)),
+    parking.before_flush([submit(spec("b")), submit(spec("a", delay_ms=99)),
                           Command(Claim("w2", ["a"], 1, 1000), "x", 0)])
     assert entry.added == [] and parked.future is None
     parking.leave(parked)

@@ -41,7 +41,7 @@ def test_submit_ready_now_is_queued() -> None:
 
 def test_submit_in_the_future_is_scheduled() -> None:
     h = Harness()
-    out = h.submit(spec("a", ready_at_ms=h.now_ms + 500), spec("b", ready_at_ms=h.now_ms))
+    out = h.submit(spec("a", delay_ms=500), spec("b", eta_ms=h.now_ms))
     assert [r["status"] for r in out] == ["scheduled", "queued"]
     assert h.task("a").ready_at_ms == h.now_ms + 500
     assert h.claim(max=5)[0]["id"] == "b"
@@ -50,7 +50,7 @@ def test_submit_in_the_future_is_scheduled() -> None:
 
 def test_scheduled_becomes_queued_when_clock_passes() -> None:
     h = Harness()
-    h.submit(spec("a", ready_at_ms=h.now_ms + 500))
+    h.submit(spec("a", delay_ms=500))
     h.tick(499)
     assert h.status("a") == "scheduled"
     h.tick(1)
@@ -251,7 +251,7 @@ def test_purge_all_dead_letters_of_a_queue_or_all() -> None:
 
 def test_cancel_queued_and_scheduled() -> None:
     h = Harness()
-    h.submit(spec("q"), spec("s", ready_at_ms=h.now_ms + 100))
+    h.submit(spec("q"), spec("s", delay_ms=100))
     assert h.cancel("q") == {"id": "q", "status": "cancelled"}
     assert h.cancel("s") == {"id": "s", "status": "cancelled"}
     assert h.cancel("s") == {"id": "s", "status": "cancelled"}  # cancelling again is fine

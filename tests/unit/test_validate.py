@@ -23,7 +23,7 @@ def _ids() -> Any:
 
 def _outcome(fn: Any, body: Any) -> tuple[str, Any]:
     try:
-        return "ok", fn(body, where="tasks[3]", new_id=_ids(), now_ms=1_000, result_ttl_ms=5_000,
+        return "ok", fn(body, where="tasks[3]", new_id=_ids(), result_ttl_ms=5_000,
                         max_payload=MAX_PAYLOAD)
     except InvalidRequest as exc:
         return type(exc).__name__, (exc.message, exc.field)
@@ -83,21 +83,21 @@ def test_examples_agree(body: dict[str, Any]) -> None:
 
 def test_the_common_shape_takes_one_pass() -> None:
     spec = v._plain_task_spec({"name": "noop", "queue": "q"}, _ids(), 5_000, MAX_PAYLOAD)
-    assert spec == TaskSpec("gen-1", "noop", "q", 128, b"\x92\x90\x80", 0, 3, 300_000, 1_000,
+    assert spec == TaskSpec("gen-1", "noop", "q", 128, b"\x92\x90\x80", 0, 0, 3, 300_000, 1_000,
                             5_000)
     assert _outcome(v.task_spec, {"name": "noop", "args": ["x" * 100]})[0] == \
         PayloadTooLarge.__name__
 
 
 def _batch(bodies: list[Any]) -> Any:
-    return v.task_specs(bodies, new_id=_ids(), now_ms=1_000, result_ttl_ms=5_000,
+    return v.task_specs(bodies, new_id=_ids(), result_ttl_ms=5_000,
                         max_payload=MAX_PAYLOAD)
 
 
 def test_a_batch_is_its_task_specs_in_order() -> None:
     bodies = [{"name": "a"}, {"name": "b", "delay_ms": 5, "id": "x"}, {"name": "c", "queue": "q"}]
     new_id = _ids()
-    want = [v.task_spec(b, where="", new_id=new_id, now_ms=1_000, result_ttl_ms=5_000,
+    want = [v.task_spec(b, where="", new_id=new_id, result_ttl_ms=5_000,
                         max_payload=MAX_PAYLOAD) for b in bodies]
     assert _batch(bodies) == want
 
