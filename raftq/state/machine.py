@@ -12,6 +12,7 @@ Contract (every node runs the same log through ``State.apply``):
   become ready and leases expire inside ``apply`` when that clock passes them. Wall time (a task's
   ``eta_ms``) is converted with ``wall_offset_ms``, the leader's wall clock
   minus ``clock_ms``, which ticks move toward the leader's by a bounded slew.
+  A new cluster's clock starts at the first command's ``now_ms``.
   Commands of version 1 (an old journal) keep their old rule:
   ``max(clock_ms, command.now_ms)``.
 - ``apply`` never raises. PySyncObj re-applies an entry that raised, forever,
@@ -74,7 +75,8 @@ class State(Tasks, Leases, Retries):
         rid = cmd.request_id
         if rid and rid in self.dedupe:
             return self.dedupe[rid]
-        if cmd.version == LEGACY_VERSION:
+        if cmd.version == LEGACY_VERSION or self.clock_ms == 0:
+            # Version 1's rule; and a new cluster's first command starts its clock.
             self.clock_ms = max(self.clock_ms, cmd.now_ms)
         self._advance()
         result = self._dispatch(cmd)
@@ -121,9 +123,6 @@ class State(Tasks, Leases, Retries):
         if tick.after != self.ticks:
             return False
         self.ticks += 1
-        if self.clock_ms == 0:  # a new cluster's first tick: its clock starts at the leader's
-            self.clock_ms = max(tick.wall_ms, 0)
-            return True
         step = max(tick.elapsed_ms, 0)
         self.clock_ms += step
         slew = step // WALL_SLEW_RATIO

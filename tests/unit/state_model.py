@@ -107,9 +107,6 @@ class Model:
         if tick.after != self.ticks:
             return False
         self.ticks += 1
-        if self.clock_ms == 0:
-            self.clock_ms = max(tick.wall_ms, 0)
-            return True
         step = max(tick.elapsed_ms, 0)
         self.clock_ms += step
         error = tick.wall_ms - self.clock_ms - self.wall_offset_ms
@@ -144,6 +141,8 @@ class Model:
     # -- commands
 
     def apply(self, cmd: c.Command) -> Any:
+        if self.clock_ms == 0:
+            self.clock_ms = max(cmd.now_ms, 0)
         self.advance()
         body = cmd.body
         advanced = False

@@ -23,11 +23,16 @@ AHEAD = 30_000
 # ------------------------------------------------------------ the state's clock
 
 
-def test_the_first_tick_starts_the_clock_at_the_leaders_wall_time() -> None:
+def test_a_new_clusters_first_command_starts_the_clock_and_no_later_one_moves_it() -> None:
     state = State()
-    assert state.apply(c.Command(c.Tick(0, 1_700_000_000_000, 0, "n1"))) == {
-        "clock_ms": 1_700_000_000_000, "advanced": True}
+    first = c.Submit([spec("a", delay_ms=1_500)])
+    state.apply(c.Command(first, "r1", 1_700_000_000_000))  # before the first tick
+    assert state.clock_ms == 1_700_000_000_000
+    assert state.tasks["a"].ready_at_ms == 1_700_000_000_000 + 1_500
+    state.apply(c.Command(c.Tick(0, 1_700_000_000_000 + AHEAD, 0, "n1"), "", 1_700_000_000_000))
+    state.apply(c.Command(c.Cancel("x"), "r2", 1_700_000_000_000 + AHEAD))
     assert (state.clock_ms, state.ticks, state.wall_offset_ms) == (1_700_000_000_000, 1, 0)
+    assert str(state.tasks["a"].status) == "scheduled"
 
 
 def test_a_command_stamped_30_s_ahead_expires_nothing() -> None:
