@@ -1,5 +1,5 @@
 """Durable files for the Raft layer: the file-system calls, atomic replacement,
-checksummed single-record files (the journal's meta file, the snapshot).
+checksummed single-record files (the snapshot; the meta file has its own slots).
 
 Contract:
 
@@ -178,12 +178,12 @@ def write_atomic(path: str, data: bytes, *, durable: bool, ops: FileOps) -> None
         ops.fsync_dir(directory_of(path))
 
 
-def _frame_bytes(magic: bytes, payload: bytes) -> bytes:
+def frame_bytes(magic: bytes, payload: bytes) -> bytes:
     crc = zlib.crc32(payload)
     return _FRAMED_HEADER.pack(magic, FRAMED_VERSION, len(payload), crc) + payload
 
 
-def _unframe(path: str, magic: bytes, data: bytes) -> bytes:
+def unframe(path: str, magic: bytes, data: bytes) -> bytes:
     """The payload of a framed file's bytes; ``CorruptDataError`` if anything is off."""
     if len(data) < _FRAMED_HEADER.size:
         raise CorruptDataError(path, f"truncated: {len(data)} bytes, shorter than the header")
@@ -204,11 +204,11 @@ def _unframe(path: str, magic: bytes, data: bytes) -> bytes:
 
 def write_framed(path: str, magic: bytes, payload: bytes, *, durable: bool,
                  ops: FileOps) -> None:
-    write_atomic(path, _frame_bytes(magic, payload), durable=durable, ops=ops)
+    write_atomic(path, frame_bytes(magic, payload), durable=durable, ops=ops)
 
 
 def read_framed(path: str, magic: bytes, *, ops: FileOps) -> bytes:
-    return _unframe(path, magic, ops.read_file(path))
+    return unframe(path, magic, ops.read_file(path))
 
 
 def write_snapshot_file(path: str, payload: bytes, *, durability: Durability = "fsync",

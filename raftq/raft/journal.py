@@ -14,7 +14,8 @@ Contract:
   follower answers AppendEntries (``syncing_transport`` does it) and before
   the leader counts its own copy toward the commit index (call it before
   every ``doTick``, where that count is made).
-- ``setCurrentTerm`` is durable when it returns: a vote is granted after it.
+- ``setCurrentTerm`` is durable when it returns: a vote is granted after it
+  (``raftq.raft.journal_meta``: written in place, so it needs no new space).
   The commit index is not persistent state in Raft: ``onOneSecondTimer``
   writes it after a ``sync()``, and it is clamped to the log on load.
 - ``clear`` and ``deleteEntriesTo`` (snapshot install, compaction) rewrite the
@@ -28,7 +29,7 @@ Contract:
   replica can refuse client writes (507) while Raft's own entries fit.
   ``space_low`` is also true while the file system has less than
   ``low_water_bytes`` free (looked at every second): the snapshot and the
-  meta file need space too, and an operator filling the disk should see
+  compaction need space too, and an operator filling the disk should see
   507s before anything fails. Freed space is found by the next ``add`` or
   ``onOneSecondTimer``.
 - A failed ``fdatasync`` leaves the journal unusable (the kernel may have
@@ -49,13 +50,11 @@ import os
 from collections.abc import Iterator
 from typing import Any, overload
 
-import msgpack
 import pysyncobj.syncobj as syncobj_module
 from pysyncobj.transport import TCPTransport
 
 from raftq.raft.durable import (
     DURABILITIES,
-    CorruptDataError,
     Durability,
     FileOps,
     SnapshotGuard,
@@ -63,8 +62,6 @@ from raftq.raft.durable import (
     directory_of,
     fsync_file_and_dir,
     is_full,
-    read_framed,
-    write_framed,
 )
 from raftq.raft.journal_format import (
     FRAME_OVERHEAD,
@@ -73,14 +70,12 @@ from raftq.raft.journal_format import (
     file_header,
     frame,
     frames,
-    is_int,
-    packb,
     scan,
 )
+from raftq.raft.journal_meta import MetaFile
 
 log = logging.getLogger(__name__)
 
-META_MAGIC = b"RAFTQMET"
 # The messages that tell another node something is stored or voted for.
 ACK_MESSAGES = frozenset({"next_node_idx", "response_vote"})
 
@@ -126,7 +121,8 @@ class RaftJournal:
         self._failed: OSError | None = None
         self._fd = -1
         self._end = self._allocated = self._scribbled = 0
-        self._term, self._vote, self._commit = self._load_meta()
+        self._meta = MetaFile(self.meta_path, durable=self._durable, ops=self._ops)
+        self._term, self._vote, self._commit = self._meta.load()
         self._saved_commit = self._commit
         self._ops.unlink(path + ".new")
         if self._ops.exists(path):
@@ -302,6 +298,7 @@ class RaftJournal:
         finally:
             self._ops.close(self._fd)
             self._fd = -1
+            self._meta.close()
 
     # ------------------------------------------------------------------ disk
 
@@ -380,22 +377,15 @@ class RaftJournal:
             if self._durable:
                 self._ops.fdatasync(self._fd)
 
-    def _load_meta(self) -> tuple[int, Any, int]:
-        if not self._ops.exists(self.meta_path):
-            return 0, None, 1
-        payload = read_framed(self.meta_path, META_MAGIC, ops=self._ops)
-        try:
-            meta = msgpack.unpackb(payload, raw=False)
-            term, vote, commit = meta["term"], meta["vote"], meta["commit"]
-        except (ValueError, TypeError, KeyError) as exc:
-            raise CorruptDataError(self.meta_path, f"does not decode: {exc!r}") from exc
-        if not (is_int(term) and is_int(commit)):
-            raise CorruptDataError(self.meta_path, f"bad term {term!r} or commit {commit!r}")
-        return term, vote, commit
-
     def _save_meta(self, term: int, vote: Any, commit: int) -> None:
-        payload = packb({"term": term, "vote": vote, "commit": commit})
-        write_framed(self.meta_path, META_MAGIC, payload, durable=self._durable, ops=self._ops)
+        try:
+            self._meta.save((term, vote, commit))
+        except StorageFullError:
+            self._disk_low = True
+            raise
+        except OSError as exc:  # a failed fdatasync: the file can no longer be trusted
+            self._failed = exc
+            raise
 
     def _save_commit(self) -> None:
         """Store the commit index, which the durable log then covers (sync() first)."""

@@ -307,9 +307,9 @@ def test_term_vote_and_commit_index_are_kept(tmp_path: Path) -> None:
     assert (journal.getCurrentTerm(), journal.getVotedForNodeId()) == (0, None)
     for i in range(1, 6):
         journal.add(*entry(i))
-    before = ops.calls["fsync"], ops.calls["fsync_dir"]
+    before = ops.calls["fdatasync"]
     journal.setCurrentTerm(5, "10.0.0.2:4321")
-    assert (ops.calls["fsync"], ops.calls["fsync_dir"]) == (before[0] + 1, before[1] + 1)
+    assert ops.calls["fdatasync"] == before + 1  # written in place: no rename, no new space
     journal.setRaftCommitIndex(4)
     journal.onOneSecondTimer()
     again = reopen_copy(path, tmp_path)
@@ -320,21 +320,55 @@ def test_term_vote_and_commit_index_are_kept(tmp_path: Path) -> None:
     assert reopen_copy(path, tmp_path).getRaftCommitIndex() == 2  # clamped to the log
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate"])
+@pytest.mark.parametrize("damage", ["flip both records", "truncate"])
 def test_a_damaged_meta_file_is_refused(tmp_path: Path, damage: str) -> None:
     path = tmp_path / "raft.journal"
     journal = open_journal(path)
     journal.setCurrentTerm(3, None)
+    journal.setCurrentTerm(4, None)
     journal._destroy()
     meta = tmp_path / "raft.journal.meta"
     data = bytearray(meta.read_bytes())
-    if damage == "flip":
-        data[-2] ^= 0x10
-    else:
+    if damage == "truncate":
         del data[-1:]
+    else:
+        data[30] ^= 0x10
+        data[512 + 30] ^= 0x10
     meta.write_bytes(bytes(data))
     with pytest.raises(CorruptDataError, match="raft.journal.meta"):
         open_journal(path)
+
+
+@pytest.mark.parametrize("byte", [0, 13, 22, 30, 100, 511])
+def test_a_torn_meta_record_falls_back_to_the_one_before(
+        tmp_path: Path, byte: int, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "raft.journal"
+    journal = open_journal(path)
+    journal.setCurrentTerm(3, "a:1")  # record 1 (second slot)
+    journal.setCurrentTerm(4, "b:2")  # record 2 (first slot), torn below
+    journal._destroy()
+    meta = tmp_path / "raft.journal.meta"
+    data = bytearray(meta.read_bytes())
+    data[byte] ^= 0x04
+    meta.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        again = open_journal(path)
+    assert (again.getCurrentTerm(), again.getVotedForNodeId()) == (3, "a:1")
+    assert "damaged" in caplog.text
+    again.setCurrentTerm(5, None)  # overwrites the damaged slot
+    again._destroy()
+    assert open_journal(path).getCurrentTerm() == 5
+
+
+def test_the_term_and_vote_are_saved_on_a_full_disk(tmp_path: Path) -> None:
+    ops = FaultyOps()
+    journal = open_journal(tmp_path / "raft.journal", ops=ops)
+    ops.full = True
+    ops.fail_replace = True  # nothing may be created or renamed
+    journal.setCurrentTerm(7, "c:3")
+    journal._destroy()
+    ops.full = ops.fail_replace = False
+    assert open_journal(tmp_path / "raft.journal").getCurrentTerm() == 7
 
 
 def test_one_fdatasync_per_sync_however_many_adds(tmp_path: Path) -> None:
