@@ -13,7 +13,8 @@ Contract:
   Call ``sync()`` before telling anyone that an entry is stored: before a
   follower answers AppendEntries (``syncing_transport`` does it) and before
   the leader counts its own copy toward the commit index (call it before
-  every ``doTick``, where that count is made).
+  every ``doTick``, where that count is made). ``raftq.raft.plug`` puts
+  the journal into SyncObj.
 - ``setCurrentTerm`` is durable when it returns: a vote is granted after it
   (``raftq.raft.journal_meta``: written in place, so it needs no new space).
   The commit index is not persistent state in Raft: ``onOneSecondTimer``
@@ -44,20 +45,14 @@ with one warning, any other mismatch raises ``CorruptDataError``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
 from typing import Any, overload
-
-import pysyncobj.syncobj as syncobj_module
-from pysyncobj.transport import TCPTransport
 
 from raftq.raft.durable import (
     DURABILITIES,
     Durability,
     FileOps,
-    SnapshotGuard,
     StorageFullError,
     directory_of,
     fsync_file_and_dir,
@@ -76,8 +71,6 @@ from raftq.raft.journal_meta import MetaFile
 
 log = logging.getLogger(__name__)
 
-# The messages that tell another node something is stored or voted for.
-ACK_MESSAGES = frozenset({"next_node_idx", "response_vote"})
 
 
 class RaftJournal:
@@ -404,44 +397,3 @@ def _try_fallocate(ops: FileOps, fd: int, size: int, want: int, chunk: int) -> i
             raise
         return max(size, ops.size(fd))
     return target
-
-
-# ------------------------------------------------------ plugging into SyncObj
-
-
-@contextlib.contextmanager
-def journal_for_syncobj(journal: RaftJournal) -> Iterator[None]:
-    """SyncObj constructed inside this block uses ``journal``.
-
-    SyncObj's constructor calls the module-level ``createJournal``; swapping
-    it for the duration of the call is the one way in (as for the poller).
-    """
-    original = syncobj_module.createJournal
-    syncobj_module.createJournal = lambda _path=None: journal
-    try:
-        yield
-    finally:
-        syncobj_module.createJournal = original
-
-
-def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None,
-                      base: type[Any] = TCPTransport) -> type[Any]:
-    """A transport (a subclass of ``base``, PySyncObj's ``TCPTransport`` or a
-    subclass of it) that syncs ``journal`` before an acknowledgement leaves.
-
-    A follower appends entries and answers ``next_node_idx`` inside one message
-    handler (``SyncObj.__onMessageReceived``), and the answer is written to the
-    socket at once: this is the only place to make the entries durable first.
-    With ``guard``, a snapshot that failed to load is never acknowledged
-    (PySyncObj would answer success right after swallowing the failure).
-    """
-
-    class SyncingTransport(base):  # type: ignore[misc]
-        def send(self, node: Any, message: Any) -> bool:
-            if isinstance(message, dict) and message.get("type") in ACK_MESSAGES:
-                if guard is not None:
-                    guard.raise_if_failed()
-                journal.sync()
-            return bool(super().send(node, message))
-
-    return SyncingTransport

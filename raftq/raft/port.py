@@ -177,7 +177,7 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
     @classmethod
     def with_limits(cls, limits: PortLimits) -> type[GuardedTransport]:
         """This transport with ``limits``: a class, as SyncObj's ``transportClass``
-        (and ``raftq.raft.journal.syncing_transport``'s base) must be."""
+        (and ``raftq.raft.plug.syncing_transport``'s base) must be."""
         return type(cls.__name__, (cls,), {"limits": limits})
 
     # ------------------------------------------- PySyncObj's transport, overridden

@@ -34,9 +34,9 @@ from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 
 from raftq.errors import ConfigError, InsufficientStorage, NoLeader, Overloaded
 from raftq.raft.durable import Durability
-from raftq.raft.journal import journal_for_syncobj, syncing_transport
 from raftq.raft.loop import LoopPoller, build_on_loop
 from raftq.raft.outcomes import Entry, expire, failure
+from raftq.raft.plug import journal_for_syncobj, syncing_transport
 from raftq.raft.port import GuardedTransport, PortLimits
 from raftq.raft.snapshots import read_snapshot
 from raftq.raft.storage import NodeStorage

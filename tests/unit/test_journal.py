@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from raftq.raft.durable import CorruptDataError, FileOps, SnapshotGuard, StorageFullError
-from raftq.raft.journal import RaftJournal, journal_for_syncobj, syncing_transport
+from raftq.raft.journal import RaftJournal
+from raftq.raft.plug import journal_for_syncobj, syncing_transport
 
 Entry = tuple[bytes, int, int]
 
