@@ -135,10 +135,10 @@ class RaftJournal:
         """Why ``space_low`` is true, in words for an operator; None when it is not."""
         if self._reserve_low:
             return (f"the disk holding {self.path} is full: the Raft log cannot keep "
-                    f"{self._reserve} bytes allocated ahead")
+                    f"{_mib(self._reserve)} allocated ahead")
         if self._disk_low:
             return (f"the disk holding {self.path} is nearly full: less than "
-                    f"{self._low_water} bytes free")
+                    f"{_mib(self._low_water)} free")
         return None
 
     @property
@@ -385,6 +385,10 @@ class RaftJournal:
         if self._commit != self._saved_commit and not self.dirty:
             self._save_meta(self._term, self._vote, self._commit)
             self._saved_commit = self._commit
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):g} MiB"
 
 
 def _try_fallocate(ops: FileOps, fd: int, size: int, want: int, chunk: int) -> int:

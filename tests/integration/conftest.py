@@ -20,11 +20,15 @@ _ports = itertools.count(int(os.environ.get("RAFTQ_TEST_PORT_BASE", "19100")), 1
 def make_cluster(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
     made: list[LocalCluster] = []
 
-    def factory(size: int = 3, **extra: Any) -> LocalCluster:
+    def factory(size: int = 3, prepare: Callable[[LocalCluster], None] | None = None,
+                **extra: Any) -> LocalCluster:
+        """``extra``: node config settings; ``prepare`` runs before the nodes start."""
         base = next(_ports)
         cluster = LocalCluster(tmp_path / f"cluster{len(made)}", size=size,
                                raft_port=base, http_port=base + 1000, extra_config=extra)
         made.append(cluster)
+        if prepare is not None:
+            prepare(cluster)
         cluster.start()
         cluster.wait_ready(timeout=30)
         return cluster

@@ -1,0 +1,121 @@
+"""A node's storage failing, on real node processes: a full disk (507, no crash,
+writes through the others, back by itself once space is freed, nothing
+acknowledged lost) and a damaged file at start (refused with one line naming
+the file; ``--rejoin`` brings the node back)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clusterkit import http, wait_for
+
+from raftq.local.cluster import LocalCluster, LocalNode
+
+MakeCluster = Callable[..., LocalCluster]
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Callable[[Path, str], None]]:
+    """Mounts a tmpfs of a given size on a directory (root only); unmounts after."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(path)
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(path: Path) -> None:
+    """Write ``path`` until the file system is full."""
+    block = b"\xa5" * (1 << 20)
+    with open(path, "wb", buffering=0) as f:
+        while True:
+            try:
+                f.write(block)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+                break
+    with open(path, "ab", buffering=0) as f:  # the last partial block
+        for size in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    f.write(b"\xa5" * size)
+            except OSError:
+                continue
+
+
+class Tasks:
+    """Submits through a given node and remembers what was acknowledged."""
+
+    def __init__(self) -> None:
+        self.acked: list[str] = []
+
+    def submit(self, node: LocalNode) -> tuple[int, Any]:
+        status, body = http(node.url + "/v1/tasks", "POST",
+                            {"name": "job", "args": [len(self.acked)]})
+        if status == 201:
+            self.acked.append(body["task"]["id"])
+        return status, body
+
+    def all_on(self, node: LocalNode) -> bool:
+        return all(http(f"{node.url}/v1/tasks/{task_id}")[0] == 200 for task_id in self.acked)
+
+
+def test_a_full_disk_refuses_writes_with_507_and_recovers_by_itself(
+        small_disk: Callable[[Path, str], None], make_cluster: MakeCluster) -> None:
+    def on_small_disks(cluster: LocalCluster) -> None:
+        # 64 MiB: the journal preallocates 32 MiB, and less than 16 MiB free is "full".
+        for node in cluster.nodes:
+            small_disk(cluster.base_dir / f"{node.node_id}-data", "64m")
+
+    cluster = make_cluster(prepare=on_small_disks)
+    leader = cluster.wait_ready()
+    full = cluster.nodes[leader]  # the leader: it must hand over its leadership
+    others = [n for n in cluster.nodes if n is not full]
+    tasks = Tasks()
+    for node in cluster.nodes:
+        assert tasks.submit(node)[0] == 201
+
+    filler = cluster.base_dir / f"{full.node_id}-data" / "filler"
+    fill(filler)
+
+    def refused() -> Any:
+        status, body = tasks.submit(full)
+        return body if status == 507 else None
+
+    body = wait_for(refused, timeout=10, what="507 from the node on the full disk")
+    assert body["error"]["code"] == "insufficient_storage"
+    status, ready = http(full.url + "/readyz")
+    assert status == 503 and "full" in ready["reason"], ready
+    wait_for(lambda: cluster.leader_index() not in (None, leader), timeout=15,
+             what="another node to take over the leadership")
+    for node in others:  # the cluster takes writes through the other nodes
+        assert tasks.submit(node)[0] == 201
+    assert tasks.all_on(full)  # and the full node still answers reads
+    assert full.alive
+
+    filler.unlink()
+    wait_for(lambda: tasks.submit(full)[0] == 201, timeout=10, what="writes accepted again")
+    wait_for(lambda: http(full.url + "/readyz")[0] == 200, timeout=10, what="ready again")
+    for node in cluster.nodes:  # nothing acknowledged lost, anywhere
+        wait_for(lambda node=node: tasks.all_on(node), timeout=10,
+                 what=f"every acknowledged task on {node.node_id}")
+    assert all(node.alive for node in cluster.nodes)
+    log = full.log_path.read_text()
+    assert log.count("refusing client writes (507)") == 1, log
+    assert "storage: space is available again" in log
