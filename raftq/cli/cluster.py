@@ -15,7 +15,10 @@ from raftq.errors import ConfigError, RaftqError
 @click.command()
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="Node config YAML (see config/node1.yaml).")
-def node(config_path: str) -> None:
+@click.option("--rejoin", is_flag=True,
+              help="Move this node's data aside (kept in its data_dir) and catch up from "
+                   "the cluster: for a node that refused to start on corrupt data.")
+def node(config_path: str, rejoin: bool) -> None:
     """Run one cluster node (SIGTERM stops it cleanly)."""
     from raftq.server import config
     from raftq.server.node import run_node
@@ -24,6 +27,15 @@ def node(config_path: str) -> None:
         cfg = config.load(config_path)
     except ConfigError as exc:
         fail(f"--config: {exc.message}")
+    if rejoin:
+        from raftq.server.rejoin import prepare
+
+        try:
+            aside = prepare(cfg)
+        except (RaftqError, OSError) as exc:
+            fail(f"--rejoin: {exc}")
+        click.echo(f"rejoin: node {cfg.node_id}'s data moved aside to {aside}; "
+                   "catching up from the cluster", err=True)
     run_node(cfg)
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,8 @@ class LocalCluster:
         for i in range(self.size):
             self.start_node(i)
 
-    def start_node(self, i: int, secret: str | None = None) -> None:
+    def start_node(self, i: int, secret: str | None = None, args: Sequence[str] = ()) -> None:
+        """Start node ``i`` (``args``: more ``raftq node`` options, e.g. ``--rejoin``)."""
         node = self.nodes[i]
         if node.alive:
             return
@@ -100,7 +102,7 @@ class LocalCluster:
             env["RAFTQ_CLUSTER_SECRET"] = secret
         log = open(node.log_path, "ab")  # noqa: SIM115 - owned by the child process
         node.process = subprocess.Popen(
-            [sys.executable, "-m", "raftq", "node", "--config", str(node.config_path)],
+            [sys.executable, "-m", "raftq", "node", "--config", str(node.config_path), *args],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
         log.close()

@@ -4,7 +4,7 @@ transport that makes the journal durable before an acknowledgement leaves."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pysyncobj.syncobj as syncobj_module
@@ -33,7 +33,8 @@ def journal_for_syncobj(journal: RaftJournal) -> Iterator[None]:
 
 
 def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None,
-                      base: type[Any] = TCPTransport) -> type[Any]:
+                      base: type[Any] = TCPTransport,
+                      may_vote: Callable[[], bool] | None = None) -> type[Any]:
     """A transport (a subclass of ``base``, PySyncObj's ``TCPTransport`` or a
     subclass of it) that syncs ``journal`` before an acknowledgement leaves.
 
@@ -42,11 +43,16 @@ def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None,
     socket at once: this is the only place to make the entries durable first.
     With ``guard``, a snapshot that failed to load is never acknowledged
     (PySyncObj would answer success right after swallowing the failure).
+    While ``may_vote`` says no, votes are not sent (a node rebuilt by
+    ``--rejoin`` must not vote before its log holds what it once acknowledged).
     """
 
     class SyncingTransport(base):  # type: ignore[misc]
         def send(self, node: Any, message: Any) -> bool:
             if isinstance(message, dict) and message.get("type") in ACK_MESSAGES:
+                if (may_vote is not None and message["type"] == "response_vote"
+                        and not may_vote()):
+                    return False
                 if guard is not None:
                     guard.raise_if_failed()
                 journal.sync()

@@ -165,7 +165,8 @@ class Replica:
         )
         poller = LoopPoller(loop, self._schedule_tick, self._on_raft_error)
         transport = syncing_transport(journal, storage.guard,
-                                      base=GuardedTransport.with_limits(t.port))
+                                      base=GuardedTransport.with_limits(t.port),
+                                      may_vote=storage.may_vote)
         try:
             with journal_for_syncobj(journal):
                 self._machine = build_on_loop(

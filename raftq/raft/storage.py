@@ -19,6 +19,11 @@ Contract:
   Meanwhile ``keep_out_of_leadership`` (before every tick) makes the node
   start no election and, if it leads, hand the leadership to a follower:
   a leader that cannot write cannot take writes, nor its followers'.
+- ``move_aside`` (``raftq node --rejoin``) moves everything in the data
+  directory into ``moved-aside-<time>/`` inside it and records the leader's
+  commit index in ``raft.rejoin``: until the log reaches that index the node
+  grants no vote (``may_vote``), since the entries it acknowledged before are
+  gone; then the file is removed.
 """
 
 from __future__ import annotations
@@ -26,15 +31,18 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from raftq.errors import CorruptData
 from raftq.raft.durable import (
     CorruptDataError,
     Durability,
+    FileOps,
     SnapshotGuard,
     StorageFullError,
     check_snapshot_file,
+    fsync_file_and_dir,
 )
 from raftq.raft.journal import RaftJournal
 from raftq.raft.snapshots import SnapshotWriter
@@ -43,6 +51,8 @@ log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "raft.journal"
 SNAPSHOT_FILE = "raft.snapshot"
+REJOIN_FILE = "raft.rejoin"
+MOVED_PREFIX = "moved-aside-"
 
 
 class NodeStorage:
@@ -56,6 +66,8 @@ class NodeStorage:
         self._journal: RaftJournal | None = None
         self._reported: str | None = None
         self._handed_over_at = 0.0
+        self.rejoin_path = os.path.join(data_dir, REJOIN_FILE)
+        self.votes_after = 0  # the log index to reach before granting a vote
 
     @property
     def journal(self) -> RaftJournal:
@@ -74,6 +86,7 @@ class NodeStorage:
                 self.snapshot_path, f"is missing, and the Raft log starts at entry {first}: "
                 "the entries before it exist only in that snapshot")
         self._journal = journal
+        self.votes_after = _read_index(self.rejoin_path)
         return journal
 
     def close(self) -> None:
@@ -97,6 +110,32 @@ class NodeStorage:
         if self._journal is None:
             return None
         return self._journal.space_problem or self.snapshots.storage_full
+
+    def may_vote(self) -> bool:
+        if not self.votes_after:
+            return True
+        journal = self.journal
+        if not len(journal) or journal[-1][1] < self.votes_after:
+            return False
+        log.warning("rejoin: the log holds entry %d, the leader's commit index when the node "
+                    "rejoined; it votes again", self.votes_after)
+        self.votes_after = 0
+        os.unlink(self.rejoin_path)
+        return True
+
+    def move_aside(self, stamp: str, leader_commit_index: int) -> Path:
+        """Move the data directory's contents aside (``--rejoin``); where they went."""
+        data = Path(self.data_dir)
+        aside = data / f"{MOVED_PREFIX}{stamp}"
+        aside.mkdir(parents=True)
+        for item in sorted(data.iterdir()):
+            if item != aside and not item.name.startswith(MOVED_PREFIX):
+                item.rename(aside / item.name)
+        Path(self.rejoin_path).write_text(f"{leader_commit_index}\n")
+        ops = FileOps()
+        ops.fsync_dir(str(aside))
+        fsync_file_and_dir(self.rejoin_path, ops)  # the data directory too
+        return aside
 
     def is_fatal(self, exc: BaseException) -> bool:
         """Whether ``exc`` (out of a tick or a peer message) must stop the node."""
@@ -127,7 +166,10 @@ class NodeStorage:
             machine.transferLeadership()
 
     def watch(self) -> None:
-        """Log the moments the node starts and stops refusing writes."""
+        """Log the moments the node starts and stops refusing writes; end a
+        rejoin's vote ban once the log is long enough."""
+        if self.votes_after:
+            self.may_vote()
         problem = self.problem
         if problem is not None and self._reported is None:
             log.error("storage: %s; refusing client writes (507) until space is freed",
@@ -136,3 +178,13 @@ class NodeStorage:
         elif problem is None and self._reported is not None:
             log.warning("storage: space is available again; accepting client writes")
             self._reported = None
+
+
+def _read_index(path: str) -> int:
+    try:
+        text = Path(path).read_text().strip()
+    except FileNotFoundError:
+        return 0
+    if not text.isdigit():
+        raise CorruptDataError(path, f"expected a log index, found {text[:40]!r}")
+    return int(text)

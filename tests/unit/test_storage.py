@@ -93,3 +93,45 @@ def test_durability_defaults_to_fsync_and_is_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="`durability` must be one of fsync, none") as info:
         config.load(_config(tmp_path, "durability: always\n"))
     assert info.value.field == "durability"
+
+
+def test_rejoin_moves_everything_aside_and_bans_votes_until_caught_up(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    storage = NodeStorage(str(data))
+    storage.open().add(*entry(1))
+    storage.close()
+    (data / "raft.snapshot").write_bytes(b"damaged")
+    aside = NodeStorage(str(data)).move_aside("20261128T000000Z", leader_commit_index=3)
+    assert sorted(p.name for p in aside.iterdir()) == [
+        "raft.journal", "raft.journal.meta", "raft.snapshot"]
+    assert sorted(p.name for p in data.iterdir()) == [aside.name, "raft.rejoin"]
+
+    storage = NodeStorage(str(data))
+    journal = storage.open()  # empty: it starts from nothing
+    assert storage.votes_after == 3 and not storage.may_vote()
+    for i in range(1, 4):
+        journal.add(*entry(i))
+    assert storage.may_vote() and storage.votes_after == 0
+    assert not (data / "raft.rejoin").exists()
+    storage.close()
+    # A second rejoin keeps the first one's files where they are.
+    second = NodeStorage(str(data)).move_aside("20261128T000001Z", leader_commit_index=1)
+    assert aside.exists() and (second / "raft.journal").exists()
+
+
+def test_votes_are_held_back_while_the_storage_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pysyncobj.transport import TCPTransport
+
+    from raftq.raft.plug import syncing_transport
+
+    sent: list[str] = []
+    monkeypatch.setattr(TCPTransport, "send", lambda self, node, m: sent.append(m["type"]))
+    journal = RaftJournal(str(tmp_path / "raft.journal"), chunk_bytes=4096)
+    allowed = False
+    transport = object.__new__(syncing_transport(journal, may_vote=lambda: allowed))
+    transport.send(None, {"type": "response_vote"})
+    transport.send(None, {"type": "next_node_idx"})
+    allowed = True
+    transport.send(None, {"type": "response_vote"})
+    assert sent == ["next_node_idx", "response_vote"]
