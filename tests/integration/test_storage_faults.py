@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,74 @@ def test_a_full_disk_refuses_writes_with_507_and_recovers_by_itself(
     log = full.log_path.read_text()
     assert log.count("refusing client writes (507)") == 1, log
     assert "storage: space is available again" in log
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x20
+    path.write_bytes(bytes(data))
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "flip a snapshot byte":
+        _flip(path, path.stat().st_size // 2)
+    elif how == "truncate the snapshot":
+        path.write_bytes(path.read_bytes()[:-7])
+    else:  # a byte in the first record of the journal, which later records follow
+        _flip(path, 12 + 16 + 3)
+
+
+@pytest.mark.parametrize("how", ["flip a snapshot byte", "truncate the snapshot",
+                                 "flip a journal byte"])
+def test_a_damaged_file_stops_the_node_at_start_and_rejoin_brings_it_back(
+        make_cluster: MakeCluster, how: str) -> None:
+    snapshot = "snapshot" in how
+    # Compacting often makes every node write a snapshot; without it the journal
+    # keeps every record since the start.
+    settings = {"log_compaction_min_entries": 50, "log_compaction_min_time_ms": 2000}
+    cluster = make_cluster(**(settings if snapshot else {}))
+    leader = cluster.wait_ready()
+    tasks = Tasks()
+    for i in range(60 if snapshot else 10):
+        assert tasks.submit(cluster.nodes[i % 3])[0] == 201
+    victim_i = (leader + 1) % 3
+    victim = cluster.nodes[victim_i]
+    data_dir = cluster.base_dir / f"{victim.node_id}-data"
+    target = data_dir / ("raft.snapshot" if snapshot else "raft.journal")
+    wait_for(lambda: target.exists() and tasks.all_on(victim), timeout=20,
+             what=f"{target.name} written and every task on {victim.node_id}")
+    cluster.kill(victim_i, signal.SIGTERM)
+    _damage(target, how)
+
+    cluster.start_node(victim_i)
+    assert victim.process is not None and victim.process.wait(timeout=30) == 2
+    lines = victim.log_path.read_text().splitlines()
+    refusal = [line for line in lines if "refusing to start" in line]
+    assert len(refusal) == 1 and str(target) in refusal[0] and "--rejoin" in refusal[0], lines
+    assert not any("Traceback" in line for line in lines), lines
+
+    if how == "flip a snapshot byte":  # --rejoin is refused while the rest has no quorum
+        other = 3 - leader - victim_i
+        cluster.kill(other)
+        done = subprocess.run(
+            [sys.executable, "-m", "raftq", "node", "--config", str(victim.config_path),
+             "--rejoin"], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 1, done
+        assert "--rejoin: the rest of the cluster has no leader with a quorum" in done.stderr
+        assert target.exists() and not list(data_dir.glob("moved-aside-*"))
+        cluster.start_node(other)
+        cluster.wait_ready(timeout=30, indexes=[leader, other])
+
+    for _ in range(5):  # the cluster moves on while the node is down
+        assert tasks.submit(cluster.nodes[leader])[0] == 201
+    cluster.start_node(victim_i, args=["--rejoin"])
+    cluster.wait_ready(timeout=30)
+    for node in cluster.nodes:
+        wait_for(lambda node=node: tasks.all_on(node), timeout=20,
+                 what=f"every acknowledged task on {node.node_id}")
+    digests = wait_for(lambda: (d := {http(n.url + "/v1/node?digest=1")[1]["digest"]
+                                      for n in cluster.nodes}) and len(d) == 1 and d,
+                       timeout=20, what="equal digests")
+    assert len(digests) == 1
+    (aside,) = data_dir.glob("moved-aside-*")
+    assert (aside / target.name).exists()  # the damaged data is kept for a post-mortem
