@@ -43,11 +43,18 @@ def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None,
     socket at once: this is the only place to make the entries durable first.
     With ``guard``, a snapshot that failed to load is never acknowledged
     (PySyncObj would answer success right after swallowing the failure).
+    Entries the follower already has from the same leader are not
+    resent into its log (``skip_known_entries``).
     While ``may_vote`` says no, votes are not sent (a node rebuilt by
     ``--rejoin`` must not vote before its log holds what it once acknowledged).
     """
 
     class SyncingTransport(base):  # type: ignore[misc]
+        def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
+            if isinstance(message, dict) and message.get("type") == "append_entries":
+                skip_known_entries(journal, message)
+            super()._onMessageReceived(node, message)
+
         def send(self, node: Any, message: Any) -> bool:
             if isinstance(message, dict) and message.get("type") in ACK_MESSAGES:
                 if (may_vote is not None and message["type"] == "response_vote"
@@ -59,3 +66,34 @@ def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None,
             return bool(super().send(node, message))
 
     return SyncingTransport
+
+
+def skip_known_entries(journal: RaftJournal, message: dict[str, Any]) -> None:
+    """Rewrite an AppendEntries that resends entries this follower already has
+    from the same leader, so that PySyncObj does not truncate them.
+
+    PySyncObj's leader moves a follower's next index back when an older
+    acknowledgement arrives after it sent more (acknowledgements wait for the
+    follower's fdatasync, so this is common), and resends from there; its
+    follower then deletes every entry after ``prevLogIdx`` (Raft deletes only
+    on a conflict) and appends the resent ones: acknowledged, even applied,
+    entries leave the log until they are resent, and each resend is written
+    again. Entries whose term is the message's term were appended by that
+    term's leader, whose log holds them at the same indexes (one leader per
+    term, and a leader never drops its own entries): they are kept, and the
+    message starts after them.
+    """
+    if "prevLogIdx" not in message or "transmission" in message or not len(journal):
+        return
+    prev, term = message["prevLogIdx"], message["term"]
+    first, last = journal[0][1], journal[-1][1]
+    if not first <= prev < last or term < journal.getCurrentTerm():
+        return
+    if (journal[prev - first][2] != message["prevLogTerm"]
+            or journal[prev + 1 - first][2] != term or journal[-1][2] != term):
+        return  # PySyncObj handles the mismatch, or our tail is another leader's
+    entries = message.get("entries") or []
+    if any(e[1] <= last and journal[e[1] - first][2] != e[2] for e in entries):
+        return
+    message["entries"] = [e for e in entries if e[1] > last]
+    message["prevLogIdx"], message["prevLogTerm"] = last, journal[-1][2]

@@ -135,3 +135,47 @@ def test_votes_are_held_back_while_the_storage_says_so(
     allowed = True
     transport.send(None, {"type": "response_vote"})
     assert sent == ["next_node_idx", "response_vote"]
+
+
+def _log(tmp_path: Path, terms: list[int]) -> RaftJournal:
+    journal = RaftJournal(str(tmp_path / "raft.journal"), chunk_bytes=4096)
+    for i, term in enumerate(terms, start=1):
+        journal.add(*entry(i, term))
+    journal.setCurrentTerm(max(terms), None)
+    return journal
+
+
+def _append(prev: int, prev_term: int, term: int, entries: list[tuple[bytes, int, int]]
+            ) -> dict[str, object]:
+    return {"type": "append_entries", "term": term, "commit_index": 1, "prevLogIdx": prev,
+            "prevLogTerm": prev_term, "entries": entries}
+
+
+def test_a_resend_of_entries_the_follower_has_does_not_truncate_them(tmp_path: Path) -> None:
+    from raftq.raft.plug import skip_known_entries
+
+    journal = _log(tmp_path, [1, 2, 2, 2, 2])
+    resend = _append(2, 2, 2, [entry(3, 2), entry(4, 2), entry(5, 2), entry(6, 2)])
+    skip_known_entries(journal, resend)
+    assert (resend["prevLogIdx"], resend["prevLogTerm"], resend["entries"]) == (
+        5, 2, [entry(6, 2)])
+    heartbeat = _append(3, 2, 2, [])  # an index the leader moved back
+    skip_known_entries(journal, heartbeat)
+    assert (heartbeat["prevLogIdx"], heartbeat["entries"]) == (5, [])
+
+
+@pytest.mark.parametrize("message", [
+    _append(2, 2, 3, []),  # a new leader: our tail is the old one's, it may be replaced
+    _append(2, 2, 2, [entry(3, 2), entry(4, 3)]),  # conflicts with what we hold
+    _append(2, 1, 2, []),  # the previous entry does not match: PySyncObj answers that
+    _append(5, 2, 2, [entry(6, 2)]),  # nothing resent
+    _append(0, 0, 2, []),  # before the log
+    {"type": "append_entries", "term": 2, "commit_index": 1, "serialized": b""},
+])
+def test_anything_else_is_left_to_pysyncobj(tmp_path: Path, message: dict[str, object]) -> None:
+    from raftq.raft.plug import skip_known_entries
+
+    journal = _log(tmp_path, [1, 2, 2, 2, 2])
+    before = dict(message)
+    skip_known_entries(journal, message)
+    assert message == before
