@@ -33,8 +33,9 @@ from raftq.chaos.proxy import FaultProxy, Link
 
 RAFT_PORT_NETNS = 17300
 HTTP_PORT_NETNS = 18300
-PROXY_RAFT_BASE = 17390  # real raft ports 17391.., above every proxy port 173ij
-PROXY_HTTP_BASE = 18390
+PROXY_PORT_BASE_ENV = "RAFTQ_CHAOS_PORT_BASE"
+"""Proxy mode's ports (loopback, so shared with everyone on the machine): proxy
+routes base+ij, real raft ports base+91.., HTTP base+191..; default 17300."""
 
 
 def link(a: str, b: str) -> Link:
@@ -218,10 +219,14 @@ class ProxyNetwork:
 
     mode = "proxy"
 
-    def __init__(self, node_ids: list[str], seed: int = 0) -> None:
+    def __init__(self, node_ids: list[str], seed: int = 0, port_base: int | None = None) -> None:
         self.node_ids = node_ids
         self._seed = seed
         self._proxy: FaultProxy | None = None
+        self.port_base = port_base if port_base is not None else int(
+            os.environ.get(PROXY_PORT_BASE_ENV, "17300"))
+        self._raft_base = self.port_base + 90  # above every proxy port base+ij
+        self._http_base = self.port_base + 190
 
     def _index(self, node_id: str) -> int:
         return self.node_ids.index(node_id) + 1
@@ -230,12 +235,12 @@ class ProxyNetwork:
         self._proxy = FaultProxy(self._seed)
         for hi, lo in itertools.combinations(reversed(self.node_ids), 2):
             self._proxy.add_route(
-                "127.0.0.1", self._proxy_port(hi, lo), PROXY_RAFT_BASE + self._index(lo),
+                "127.0.0.1", self._proxy_port(hi, lo), self._raft_base + self._index(lo),
                 link(hi, lo),
             )
 
     def _proxy_port(self, dialer: str, target: str) -> int:
-        return 17300 + 10 * self._index(dialer) + self._index(target)
+        return self.port_base + 10 * self._index(dialer) + self._index(target)
 
     def teardown(self) -> None:
         if self._proxy is not None:
@@ -243,7 +248,7 @@ class ProxyNetwork:
             self._proxy = None
 
     def raft_address(self, node_id: str) -> str:
-        return f"127.0.0.1:{PROXY_RAFT_BASE + self._index(node_id)}"
+        return f"127.0.0.1:{self._raft_base + self._index(node_id)}"
 
     def peer_raft_address(self, viewer: str, peer: str) -> str:
         if self._index(viewer) > self._index(peer):  # the viewer dials: through the proxy
@@ -251,7 +256,7 @@ class ProxyNetwork:
         return self.raft_address(peer)
 
     def http_address(self, node_id: str) -> str:
-        return f"127.0.0.1:{PROXY_HTTP_BASE + self._index(node_id)}"
+        return f"127.0.0.1:{self._http_base + self._index(node_id)}"
 
     def command_prefix(self, node_id: str) -> list[str]:
         return []
