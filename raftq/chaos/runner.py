@@ -55,6 +55,8 @@ class Settings:
 
 
 DEFAULT_NODE_SETTINGS: dict[str, Any] = {"tick_ms": 200}
+READ_BACK_LIMIT_S = 180.0
+"""After this long reading tasks back, the rest count as unreadable."""
 
 
 def make_network(mode: str, node_ids: list[str], seed: int) -> Network:
@@ -232,9 +234,13 @@ class Run:
         tasks: dict[str, dict[str, Any] | None] = {}
         unreadable: list[str] = []
         urls = self.cluster.urls
+        # A wedged cluster answers nothing: bound the whole read, not just each call.
+        deadline = time.monotonic() + READ_BACK_LIMIT_S
 
         def read(i_tid: tuple[int, str]) -> tuple[str, int | None, Any]:
             i, tid = i_tid
+            if time.monotonic() > deadline:
+                return tid, None, None
             reply = None
             for attempt in range(6):
                 reply = call(urls[(i + attempt) % len(urls)], "GET",
