@@ -24,6 +24,9 @@ What it proves, and how each is decided soundly from what the harness saw:
   since a majority down must stop writes.
 - at most one leader per term, from the sampled ``/v1/node`` answers.
 - all replicas reported the same digest at the same applied index.
+- expectations a nemesis checked as it went (``expect`` records: a node
+  refused to start on a corrupt file, a write through a full node got 507,
+  no node died): every one must hold.
 """
 
 from __future__ import annotations
@@ -103,6 +106,10 @@ class Verdict:
     """Runs of a task by the real ``raftq worker`` (its ``execute`` records)."""
     real_worker_reexecuted: int = 0
     """Tasks the real worker ran more than once (after a kill or pause: reported)."""
+    expectations: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per kind of ``expect`` record: how often it held and how often not."""
+    violations: list[str] = field(default_factory=list)
+    """The ``expect`` records that did not hold, one line each."""
 
     @property
     def ok(self) -> bool:
@@ -116,6 +123,7 @@ class Verdict:
             or self.slow_recoveries
             or not self.drain_ok
             or not self.digests_converged
+            or self.violations
         )
 
     def failures(self) -> list[str]:
@@ -135,6 +143,9 @@ class Verdict:
                        f"(drain {self.drain_ms} ms)")
         if not self.digests_converged:
             out.append("replica digests differ")
+        out += self.violations[:EXAMPLES]
+        if len(self.violations) > EXAMPLES:
+            out.append(f"... and {len(self.violations) - EXAMPLES} more expectations not met")
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -188,6 +199,7 @@ def check(
     _check_leases(grants, completes, ops, drain, v, tolerance_ms)
     _check_leaders(ops, v)
     _check_recovery(ops, v, recovery_limit_ms)
+    _check_expectations(ops, v)
     v.drain_limit_ms = 2 * lease_ms
     if drain.t_final_heal is not None:
         if drain.t_all_terminal is None:
@@ -325,6 +337,18 @@ def _result_token(task: dict[str, Any] | None) -> Any:
     if isinstance(result, dict):
         return result.get("token")
     return None
+
+
+def _check_expectations(ops: list[Op], v: Verdict) -> None:
+    for op in ops:
+        if op["type"] != "expect":
+            continue
+        counts = v.expectations.setdefault(str(op["what"]), {"held": 0, "failed": 0})
+        if op["ok"]:
+            counts["held"] += 1
+        else:
+            counts["failed"] += 1
+            v.violations.append(f"{op['what']}: {op.get('detail', '')}".rstrip(": "))
 
 
 def _check_leaders(ops: list[Op], v: Verdict) -> None:

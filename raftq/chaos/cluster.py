@@ -8,6 +8,7 @@ its namespace when the network has them, its output appended to
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -57,6 +58,8 @@ class Cluster:
         self.node_settings = node_settings or {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.paused: set[str] = set()
+        self.data_dirs: dict[str, Path] = {}
+        """Where a node's data lives when not in the run directory (its own filesystem)."""
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="status")
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         (run_dir / "configs").mkdir(parents=True, exist_ok=True)
@@ -72,7 +75,10 @@ class Cluster:
         return self.run_dir / "configs" / f"{node_id}.yaml"
 
     def data_dir(self, node_id: str) -> Path:
-        return self.run_dir / "data" / node_id
+        return self.data_dirs.get(node_id, self.run_dir / "data" / node_id)
+
+    def log_path(self, node_id: str) -> Path:
+        return self.run_dir / "logs" / f"{node_id}.log"
 
     def write_configs(self) -> None:
         for node in self.node_ids:
@@ -94,13 +100,13 @@ class Cluster:
 
     # processes
 
-    def start(self, node_id: str) -> None:
+    def start(self, node_id: str, *extra_args: str) -> None:
         assert not self.alive(node_id), f"{node_id} is running"
-        log = (self.run_dir / "logs" / f"{node_id}.log").open("ab")
+        log = self.log_path(node_id).open("ab")
         log.write(f"\n==== chaos: start {node_id} at {time.time():.3f}\n".encode())
         log.flush()
         cmd = [*self.net.command_prefix(node_id), sys.executable, "-m", "raftq", "node",
-               "--config", str(self.config_path(node_id))]
+               "--config", str(self.config_path(node_id)), *extra_args]
         self.procs[node_id] = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -129,6 +135,35 @@ class Cluster:
             self.procs[node_id].wait(timeout=10)
         self.paused.discard(node_id)
 
+    def kill_group(self, node_id: str) -> None:
+        """SIGKILL the node's whole process group (a forked snapshot writer too) and reap."""
+        proc = self.procs.get(node_id)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: pgid == pid
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+        self.paused.discard(node_id)
+
+    def freeze(self, nodes: list[str], timeout: float = 10.0) -> bool:
+        """SIGSTOP the nodes' process groups; True once every thread of them has stopped.
+
+        A thread inside a system call (an fsync, say) stops only when the call
+        returns, so once all are stopped nothing of theirs is still writing.
+        """
+        groups = []
+        for node in nodes:
+            proc = self.procs.get(node)
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    continue
+                groups.append(proc.pid)
+                self.paused.add(node)
+        return wait_for(lambda: all(_group_stopped(g) for g in groups), timeout, interval=0.005)
+
     def pause(self, node_id: str) -> None:
         self.signal(node_id, signal.SIGSTOP)
         self.paused.add(node_id)
@@ -152,7 +187,7 @@ class Cluster:
     def stop_all(self) -> None:
         for node in self.node_ids:
             self.resume(node)
-            self.kill(node)
+            self.kill_group(node)
 
     # status
 
@@ -196,6 +231,24 @@ class Cluster:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _group_stopped(pgid: int) -> bool:
+    """Every thread of every live process in group ``pgid`` is stopped (or a zombie)."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            if int(stat.rpartition(")")[2].split()[2]) != pgid:
+                continue
+            for task in os.scandir(Path(entry.path, "task")):
+                state = Path(task.path, "stat").read_text().rpartition(")")[2].split()[0]
+                if state not in ("T", "t", "Z", "X"):
+                    return False
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+    return True
 
 
 def _leader_id(value: Any) -> str | None:

@@ -16,6 +16,9 @@ Record types (field ``type``), the fields the checker reads:
 - ``extend``: ``task_id``, ``token``, ``expires_ms``, ``t_inv``, ``t_done``, ``outcome``
 - ``node_status``: ``node``, ``t``, ``role``, ``term``, ``leader``
 - ``fault``: ``t``, ``phase`` (``start`` or ``heal``), ``fault``, ``targets``
+- ``expect``: ``t``, ``what``, ``ok``, ``detail``: something a nemesis checked
+  as it went (a node refused to start on a corrupt file, a write through a
+  full node was answered 507)
 
 ``outcome`` is ``ok`` (the operation happened), ``fail`` (it definitely did
 not: a 4xx answer, or a per-item rejection) or ``unknown`` (timeouts,

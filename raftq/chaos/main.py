@@ -4,7 +4,7 @@
     python -m chaos run --all --duration 300
     python -m chaos run --smoke
     python -m chaos run --list
-    python -m chaos cleanup        # namespaces and links left by a killed run
+    python -m chaos cleanup        # namespaces, links, loop disks, sysctls left by a killed run
     python -m chaos table chaos/runs/*/report.json   # a markdown table of results
 
 Exits 0 when every scenario run passed, 1 otherwise.
@@ -21,9 +21,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from raftq.chaos.nemesis import SCENARIOS, SMOKE
+from raftq.chaos import disks
 from raftq.chaos.net import cleanup_stale
 from raftq.chaos.runner import RUNS_DIR, Run, Settings
+from raftq.chaos.scenarios import SCENARIOS, SMOKE
 
 SMOKE_DURATION_S = 20.0
 
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--lease-ms", type=int, default=5000)
     run.add_argument("--rate", type=float, default=2.0, help="submissions/s per submitter")
     run.add_argument("--keep", action="store_true", help="keep node logs and data of passing runs")
-    sub.add_parser("cleanup", help="remove namespaces and links left by a killed run")
+    sub.add_parser("cleanup", help="remove namespaces, links, mounts and loop devices left "
+                   "by a killed run; restore the writeback sysctls")
     table = sub.add_parser("table", help="a markdown table of report.json files")
     table.add_argument("reports", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "cleanup":
-        print("\n".join(cleanup_stale()) or "nothing to clean")
+        print("\n".join(cleanup_stale() + disks.cleanup_stale()) or "nothing to clean")
         return 0
     if args.list:
         for s in SCENARIOS.values():

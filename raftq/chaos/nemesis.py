@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raftq.chaos.cluster import Cluster, wait_for
+from raftq.chaos.disks import DiskPlan, Disks
 from raftq.chaos.history import HistoryWriter, now_ms
 from raftq.chaos.net import Faults, Network, link, partition
 from raftq.chaos.workload import WorkerPool
@@ -30,6 +31,8 @@ class Context:
     rng: random.Random
     lease_ms: int
     stopping: threading.Event = field(default_factory=threading.Event)
+    disks: Disks | None = None
+    """The nodes' own filesystems, when the scenario has them."""
 
     def leader_or_random(self) -> str:
         leader = self.cluster.leader()
@@ -67,6 +70,8 @@ class Scenario:
     """Extra node config, e.g. compaction so often that restarts load snapshots."""
     workload: dict[str, Any] = field(default_factory=dict)
     """Overrides of the run's ``Settings`` (``lease_ms``, ``submit_rate``, ``work_ms``...)."""
+    disks: DiskPlan | None = None
+    """Give each node's data a loop filesystem of its own (root only)."""
 
 
 # node faults

@@ -25,6 +25,7 @@ from typing import Any
 
 from raftq.chaos.checker import DrainState, Verdict, check
 from raftq.chaos.cluster import Cluster, wait_for
+from raftq.chaos.disks import Disks
 from raftq.chaos.history import HistoryWriter, now_ms, read_history
 from raftq.chaos.http import call
 from raftq.chaos.nemesis import Context, Nemesis, Scenario
@@ -90,6 +91,9 @@ class Run:
         self.workers = WorkerPool(self.cluster, self.run_dir, lease_ms=settings.lease_ms,
                                   seed=settings.seed, max_tasks=settings.max_tasks,
                                   work_ms=settings.work_ms)
+        self.disks = (Disks(scenario.disks, self.run_dir.name, node_ids)
+                      if scenario.disks is not None else None)
+        self.keep_data = settings.keep
         self.abort = threading.Event()
         """Set (by a signal) to end the fault phase early; the run still heals and judges."""
 
@@ -100,13 +104,19 @@ class Run:
         s = self.settings
         self.net.setup()
         try:
+            if self.disks is not None:
+                self.cluster.data_dirs = self.disks.setup()
             return self._execute(s)
         finally:
             self.workers.stop_all(timeout=5)
             self.cluster.stop_all()
             self.cluster.close()
-            self.net.teardown()
-            self.history.close()
+            try:
+                if self.disks is not None:
+                    self.disks.teardown(self.run_dir / "data" if self.keep_data else None)
+            finally:
+                self.net.teardown()
+                self.history.close()
 
     def _execute(self, s: Settings) -> dict[str, Any]:
         self.log(f"network {self.net.mode}, {len(self.cluster.node_ids)} nodes, "
@@ -134,7 +144,8 @@ class Run:
         for _ in range(self.scenario.real_workers):
             self.workers.spawn(real=True)
 
-        ctx = Context(self.cluster, self.net, self.workers, self.history, self.rng, s.lease_ms)
+        ctx = Context(self.cluster, self.net, self.workers, self.history, self.rng, s.lease_ms,
+                      disks=self.disks)
         nemesis = Nemesis(self.scenario, ctx)
         probe_seq = iter(range(1, 1_000_000))
         probe_lock = threading.Lock()
@@ -301,7 +312,8 @@ class Run:
         summary = summarize(report)
         (self.run_dir / "summary.txt").write_text(summary + "\n")
         print(summary, flush=True)
-        if verdict.ok and not s.keep:
+        self.keep_data = s.keep or not verdict.ok
+        if not self.keep_data:
             for sub in ("data", "logs"):
                 shutil.rmtree(self.run_dir / sub, ignore_errors=True)
         return report
