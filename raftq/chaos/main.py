@@ -61,10 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.list:
         for s in SCENARIOS.values():
-            print(f"{s.name:20} {s.nodes} nodes  {s.description}")
+            control = "  (a control: must fail; not in --all)" if s.must_fail else ""
+            print(f"{s.name:20} {s.nodes} nodes  {s.description}{control}")
         return 0
 
-    names = SMOKE if args.smoke else sorted(SCENARIOS) if args.all else args.scenario
+    everything = sorted(n for n, s in SCENARIOS.items() if not s.must_fail)
+    names = SMOKE if args.smoke else everything if args.all else args.scenario
     duration = args.duration or (SMOKE_DURATION_S if args.smoke else 300.0)
     seed = args.seed if args.seed is not None else int(time.time()) % 100_000
     reports = []

@@ -72,6 +72,8 @@ class Scenario:
     """Overrides of the run's ``Settings`` (``lease_ms``, ``submit_rate``, ``work_ms``...)."""
     disks: DiskPlan | None = None
     """Give each node's data a loop filesystem of its own (root only)."""
+    must_fail: bool = False
+    """A control: the run shows that the checker catches the fault (``--all`` skips it)."""
 
 
 # node faults

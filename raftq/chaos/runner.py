@@ -305,6 +305,7 @@ class Run:
             "lease_ms": s.lease_ms,
             "run_dir": str(self.run_dir),
             "verdict": verdict.to_json(),
+            "must_fail": self.scenario.must_fail,
             "timeline": nemesis.timeline,
             "digests": drain.digests,
         }
@@ -339,7 +340,14 @@ def summarize(report: dict[str, Any]) -> str:
     if v["real_worker_executions"]:
         lines.append(f"   raftq worker: {v['real_worker_executions']} runs, "
                      f"{v['real_worker_reexecuted']} tasks run more than once by it")
+    if v.get("expectations"):
+        lines.append("   checked: " + "; ".join(
+            f"{what} {c['held']}/{c['held'] + c['failed']}"
+            for what, c in v["expectations"].items()))
     lines += [f"   FAIL: {f}" for f in v["failures"]]
+    if report.get("must_fail"):
+        lines.append("   (a control scenario: it must FAIL, showing that the checker catches "
+                     "the fault)")
     if not v["ok"]:
         lines.append(f"   logs kept in {report['run_dir']}")
     return "\n".join(lines)

@@ -259,11 +259,12 @@ POWER_DISKS = DiskPlan(size_mb=128, lazy_writeback=True)
 
 STORAGE_SCENARIOS = [
     Scenario("power-loss", "freeze every node, take crash images of their ext4 loop disks, "
-             "kill them, restart on the images (durability: fsync)", power_loss,
-             hold_s=(1.0, 4.0), quiet_s=(4.0, 10.0), disks=POWER_DISKS),
+             "kill them, restart on the images (durability: fsync); log compacted every 5 s",
+             power_loss, hold_s=(1.0, 4.0), quiet_s=(4.0, 10.0), disks=POWER_DISKS,
+             node_settings=COMPACT_OFTEN),
     Scenario("power-loss-none", "power-loss with durability: none, which must lose tasks",
              power_loss, hold_s=(1.0, 4.0), quiet_s=(4.0, 10.0), disks=POWER_DISKS,
-             node_settings={"durability": "none"}),
+             node_settings={**COMPACT_OFTEN, "durability": "none"}, must_fail=True),
     Scenario("disk-full", "fill one node's 96 MB ext4 loop disk, then free it; the log "
              "compacted every 5 s", disk_full, hold_s=(5.0, 10.0),
              disks=DiskPlan(size_mb=96), node_settings=COMPACT_OFTEN),

@@ -1,6 +1,6 @@
 """The chaos harness's loop disks (root only): a crash image keeps what was
-fsynced and not what was only in the page cache, a filled disk refuses writes until freed, and teardown leaves no
-mount or loop device behind."""
+fsynced and not what was only in the page cache, a filled disk refuses
+writes until freed, and teardown leaves no mount or loop device behind."""
 
 from __future__ import annotations
 
