@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -63,10 +64,15 @@ def up(config_dir: str, worker: bool) -> None:
 @click.command("cluster-status")
 @click.option("--node", "node_url", default=None,
               help="Ask this node (default: the first of --nodes that answers).")
+@click.option("--max-clock-offset", default=0.5, show_default=True, type=click.FloatRange(0),
+              help="Warn about a node whose clock is further than this (seconds) from the "
+                   "leader's.")
 @NODES
 @OUTPUT
-def cluster_status(node_url: str | None, nodes: str | None, output: str) -> None:
-    """Show every node's role, term, indexes and lag; exit 1 without quorum."""
+def cluster_status(node_url: str | None, max_clock_offset: float, nodes: str | None,
+                   output: str) -> None:
+    """Show every node's role, term, indexes, lag and clock offset from the leader; warn
+    about nodes without a leader or with a clock off; exit 1 without quorum."""
     client = make_client(node_url or nodes)
     try:
         data = client.cluster()
@@ -74,16 +80,41 @@ def cluster_status(node_url: str | None, nodes: str | None, output: str) -> None
         fail(f"no node answered: {exc}", 2)
     rows = [
         [n["id"], n["role"], n["term"], n["commit_index"], n["applied_index"], n["lag"],
-         "yes" if n["reachable"] else "NO", n["raft_address"], n["http_address"]]
+         _offset(n.get("clock_offset_ms")), "yes" if n["reachable"] else "NO",
+         n["raft_address"], n["http_address"]]
         for n in data["nodes"]
     ]
-    emit(data, output,
-         ["NODE", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG", "REACHABLE", "RAFT", "HTTP"], rows)
+    data["warnings"] = cluster_warnings(data["nodes"], max_clock_offset)
+    emit(data, output, ["NODE", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG", "CLOCK",
+                        "REACHABLE", "RAFT", "HTTP"], rows)
     if output == "table":
         quorum = "yes" if data["has_quorum"] else "NO"
         click.echo(f"\nleader: {data['leader'] or '-'}  term: {data['term']}  quorum: {quorum}")
+        for warning in data["warnings"]:
+            click.echo(f"warning: {warning}")
     if not data["has_quorum"]:
         sys.exit(1)
+
+
+def _offset(ms: int | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:+.3f}s"
+
+
+def cluster_warnings(nodes: list[dict[str, Any]], max_clock_offset_s: float) -> list[str]:
+    """A line for each reachable node without a leader, or with a clock further than
+    ``max_clock_offset_s`` from the leader's."""
+    out = []
+    for n in nodes:
+        if not n["reachable"]:
+            continue
+        if n.get("leader") is None and n.get("no_leader_reason"):
+            out.append(f"{n['id']} has no leader: {n['no_leader_reason']}")
+        offset_ms = n.get("clock_offset_ms")
+        if offset_ms is not None and abs(offset_ms) > max_clock_offset_s * 1000:
+            side = "ahead of" if offset_ms > 0 else "behind"
+            out.append(f"{n['id']}'s clock is {abs(offset_ms) / 1000:.3f} s {side} the "
+                       f"leader's (more than {max_clock_offset_s:g} s)")
+    return out
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})

@@ -33,6 +33,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 
 from raftq.errors import ConfigError, InsufficientStorage, NoLeader, Overloaded
+from raftq.raft.contact import leader_in_contact
 from raftq.raft.durable import Durability
 from raftq.raft.loop import LoopPoller, build_on_loop
 from raftq.raft.outcomes import Entry, expire, failure
@@ -301,8 +302,9 @@ class Replica:
         if problem is not None:
             raise InsufficientStorage(f"this node cannot write: {problem}; "
                                       "try another node, or retry once space is freed")
-        if machine._getLeader() is None:
-            raise NoLeader("the cluster has no leader right now; retry shortly")
+        leader, why = leader_in_contact(machine, self.tuning.raft_max_timeout_s)
+        if leader is None:
+            raise NoLeader(f"this node has no leader right now ({why}); retry shortly")
         if self._inflight >= self.max_inflight:
             raise Overloaded(f"{self._inflight} proposals in flight on this node; retry shortly")
         fut, timer = self._pend(cmd, timeout_s)
@@ -414,9 +416,10 @@ class Replica:
         machine = self._machine
         if machine is None:
             return {"role": "stopped", "leader": None, "term": 0, "commit_index": 0,
-                    "applied_index": 0, "has_quorum": False, "partners": {}}
+                    "applied_index": 0, "has_quorum": False, "partners": {},
+                    "no_leader_reason": "this node is not running"}
         status = machine.getStatus()
-        leader = status.get("leader")
+        leader, no_leader_reason = leader_in_contact(machine, self.tuning.raft_max_timeout_s)
         partners = {
             addr: status.get(f"partner_node_status_server_{addr}", 0) == 2
             for addr in self.partner_addrs
@@ -424,6 +427,7 @@ class Replica:
         return {
             "role": ROLE_NAMES.get(status.get("state", 0), "unknown"),
             "leader": leader.address if leader is not None else None,
+            "no_leader_reason": no_leader_reason,
             "term": status.get("raft_term", 0),
             "commit_index": status.get("commit_idx", 0),
             "applied_index": status.get("last_applied", 0),

@@ -47,6 +47,13 @@ class _Gauges(Collector):
         for name in ("follower", "candidate", "leader"):
             role.add_metric([name], 1 if raft["role"] == name else 0)
         yield role
+        yield GaugeMetricFamily("raftq_raft_has_leader", "1 if this node is in contact with a "
+                                "leader (heard from it within the election timeout)",
+                                value=0 if raft["leader"] is None else 1)
+        if snap.get("clock_offset_ms") is not None:
+            yield GaugeMetricFamily("raftq_clock_offset_seconds", "This node's wall clock minus "
+                                    "the leader's, from the leader's recent ticks",
+                                    value=snap["clock_offset_ms"] / 1000)
 
 
 class Metrics:

@@ -65,6 +65,7 @@ class Node:
         # The error that stopped the node, if one did (corrupt data, a failed fdatasync).
         self.fatal: BaseException | None = None
         self.api = Api(config, self.replica, self.metrics, clock=self.clock)
+        self.api.status.clock_offset_ms = self.timekeeper.offset_ms
         self._stopping = asyncio.Event()
 
     def _fatal(self, exc: BaseException) -> None:
@@ -82,6 +83,7 @@ class Node:
             "workers": len(state.workers),
         }
         snap["raft"] = self.replica.raft_status()
+        snap["clock_offset_ms"] = self.timekeeper.offset_ms()
         return snap
 
     def make_server(self) -> Server:

@@ -1,9 +1,15 @@
 """HTTP handlers about the cluster rather than the queue: node and cluster
-status, health, readiness and metrics."""
+status, health, readiness and metrics.
+
+A node's ``leader`` is the leader it is in contact with (``raftq.raft.contact``):
+none, with ``no_leader_reason`` saying why, when it has not heard from one within
+the election timeout. ``clock_offset_ms`` is its wall clock minus the leader's
+(``raftq.server.clock``), ``None`` while no recent tick tells."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -21,6 +27,7 @@ class StatusApi:
         self.replica = replica
         self.metrics = metrics
         self.peer_session: aiohttp.ClientSession | None = None  # made when the node starts
+        self.clock_offset_ms: Callable[[], int | None] = lambda: None  # set by the node
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -40,6 +47,8 @@ class StatusApi:
             "http_address": self.config.http_address,
             "role": status["role"],
             "leader": leader_id,
+            "no_leader_reason": status["no_leader_reason"],
+            "clock_offset_ms": self.clock_offset_ms(),
             "term": status["term"],
             "commit_index": status["commit_index"],
             "applied_index": status["applied_index"],
@@ -101,10 +110,14 @@ class StatusApi:
                 entry.update(role=view["role"], term=view["term"],
                              commit_index=view["commit_index"],
                              applied_index=view["applied_index"],
-                             lag=max(leader_commit - view["applied_index"], 0))
+                             lag=max(leader_commit - view["applied_index"], 0),
+                             leader=view.get("leader"),
+                             no_leader_reason=view.get("no_leader_reason"),
+                             clock_offset_ms=view.get("clock_offset_ms"))
             else:
                 entry.update(role="unreachable", term=None, commit_index=None,
-                             applied_index=None, lag=None)
+                             applied_index=None, lag=None, leader=None,
+                             no_leader_reason=None, clock_offset_ms=None)
             nodes.append(entry)
         leaders = [n for n in nodes if n.get("role") == "leader"]
         top_term = max((n["term"] for n in leaders), default=me["term"])
@@ -129,7 +142,7 @@ class StatusApi:
         if storage is not None:
             reason = f"writes refused (507): {storage}"
         elif s["leader"] is None:
-            reason = "no leader known"
+            reason = f"no leader: {s['no_leader_reason']}"
         elif s["applied_index"] < s["leader_commit_index"]:
             reason = "catching up with the leader's commit index"
         ready = reason is None
