@@ -29,7 +29,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pysyncobj.dns_resolver import globalDnsResolver
@@ -61,6 +61,15 @@ class PortLimits:
     backlog: int = 128
 
 
+@dataclass(slots=True)
+class PortStats:
+    """What the guard did (``/metrics``): connections it closed by reason, and
+    how often the listener paused for want of file descriptors."""
+
+    closed: dict[str, int] = field(default_factory=dict)
+    accept_pauses: int = 0
+
+
 class _Throttle:
     """Logs a kind of event at most once per ``_LOG_EVERY_S``, with a count of the rest."""
 
@@ -84,7 +93,8 @@ class PeerListener:
 
     def __init__(self, poller: Any, address: str, limits: PortLimits,
                  on_accept: Callable[[socket.socket, str], None],
-                 on_exhausted: Callable[[], None], throttle: _Throttle) -> None:
+                 on_exhausted: Callable[[], None], throttle: _Throttle,
+                 stats: PortStats) -> None:
         self._poller = poller
         self.host, port = address.rsplit(":", 1)
         self.port = int(port)
@@ -94,7 +104,7 @@ class PeerListener:
         self._throttle = throttle
         self._sock: socket.socket | None = None
         self._paused_until: float | None = None
-        self.exhausted_count = 0
+        self._stats = stats
 
     def bind(self) -> None:
         host = self.host
@@ -150,7 +160,7 @@ class PeerListener:
     def _pause(self, exc: OSError) -> None:
         """Out of descriptors: stop accepting for a moment instead of spinning."""
         assert self._sock is not None
-        self.exhausted_count += 1
+        self._stats.accept_pauses += 1
         self._throttle.warn("exhausted", "raft port %s:%d: cannot accept a connection (%s); "
                             "closing the oldest unproven connection and accepting again in "
                             "%.1f s", self.host, self.port, exc.strerror,
@@ -164,6 +174,7 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
     """PySyncObj's TCP transport on ``PeerListener`` and ``PeerConnection``."""
 
     limits = PortLimits()  # see ``with_limits``
+    stats = PortStats()
 
     def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803
         # Set before PySyncObj's constructor, which calls addNode and _createServer.
@@ -171,14 +182,14 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
         self._live: dict[PeerConnection, None] = {}  # open connections, oldest first
         self._next_sweep = 0.0
         self._throttle = _Throttle()
-        self.refused: dict[str, int] = {}  # connections closed by the guard, by reason
         super().__init__(syncObj, selfNode, otherNodes)
 
     @classmethod
-    def with_limits(cls, limits: PortLimits) -> type[GuardedTransport]:
-        """This transport with ``limits``: a class, as SyncObj's ``transportClass``
-        (and ``raftq.raft.plug.syncing_transport``'s base) must be."""
-        return type(cls.__name__, (cls,), {"limits": limits})
+    def with_limits(cls, limits: PortLimits, stats: PortStats) -> type[GuardedTransport]:
+        """This transport with ``limits``, counting into ``stats``: a class, as
+        SyncObj's ``transportClass`` (and ``raftq.raft.plug.syncing_transport``'s
+        base) must be."""
+        return type(cls.__name__, (cls,), {"limits": limits, "stats": stats})
 
     # ------------------------------------------- PySyncObj's transport, overridden
 
@@ -186,7 +197,7 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
         address = self._syncObj.conf.bindAddress or self._selfNode.address
         self._server = PeerListener(self._syncObj._poller, address, self._limits,
                                     self._accept, self._evict_oldest_unverified,
-                                    self._throttle)
+                                    self._throttle, self.stats)
 
     def addNode(self, node: Any) -> None:  # noqa: N802
         super().addNode(node)
@@ -224,7 +235,7 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
         self._live.pop(conn, None)
         if conn.refusal is not None:
             kind, why = conn.refusal
-            self.refused[kind] = self.refused.get(kind, 0) + 1
+            self.stats.closed[kind] = self.stats.closed.get(kind, 0) + 1
             if kind != "idle":  # an idle peer link is routine; PySyncObj redials it
                 self._throttle.warn(kind, "raft port: closed the connection %s %s: %s",
                                     "from" if conn.incoming else "to", conn.peer, why)

@@ -38,7 +38,7 @@ from raftq.raft.durable import Durability
 from raftq.raft.loop import LoopPoller, build_on_loop
 from raftq.raft.outcomes import Entry, expire, failure
 from raftq.raft.plug import journal_for_syncobj, syncing_transport
-from raftq.raft.port import GuardedTransport, PortLimits
+from raftq.raft.port import GuardedTransport, PortLimits, PortStats
 from raftq.raft.snapshots import read_snapshot
 from raftq.raft.storage import NodeStorage
 from raftq.state.commands import Command, DecodeError, Group, decode, encode
@@ -112,6 +112,7 @@ class Replica:
         self.proposal_timeout_s = proposal_timeout_s
         self.max_inflight = max_inflight
         self.state = State()
+        self.port_stats = PortStats()  # what the raft port's guard did (raftq.raft.port)
         self._secret = secret
         self._machine: _Machine | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -166,7 +167,8 @@ class Replica:
         )
         poller = LoopPoller(loop, self._schedule_tick, self._on_raft_error)
         transport = syncing_transport(journal, storage.guard,
-                                      base=GuardedTransport.with_limits(t.port),
+                                      base=GuardedTransport.with_limits(t.port,
+                                                                        self.port_stats),
                                       may_vote=storage.may_vote)
         try:
             with journal_for_syncobj(journal):

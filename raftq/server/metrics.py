@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
@@ -21,7 +21,7 @@ class _Gauges(Collector):
     def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
         self.read = read
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         snap = self.read()
         depth = GaugeMetricFamily("raftq_queue_tasks", "Tasks by queue and status",
                                   labels=["queue", "status"])
@@ -54,6 +54,14 @@ class _Gauges(Collector):
             yield GaugeMetricFamily("raftq_clock_offset_seconds", "This node's wall clock minus "
                                     "the leader's, from the leader's recent ticks",
                                     value=snap["clock_offset_ms"] / 1000)
+        port = snap["raft_port"]
+        closed = CounterMetricFamily("raftq_raft_port_closed", "Raft-port connections closed "
+                                     "by the guard, by reason", labels=["reason"])
+        for reason, n in sorted(port.closed.items()):
+            closed.add_metric([reason], n)
+        yield closed
+        yield CounterMetricFamily("raftq_raft_port_accept_pauses", "Times the raft listener "
+                                  "paused, out of file descriptors", value=port.accept_pauses)
 
 
 class Metrics:

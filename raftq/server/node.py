@@ -84,6 +84,7 @@ class Node:
         }
         snap["raft"] = self.replica.raft_status()
         snap["clock_offset_ms"] = self.timekeeper.offset_ms()
+        snap["raft_port"] = self.replica.port_stats
         return snap
 
     def make_server(self) -> Server:

@@ -133,6 +133,24 @@ def _post(url: str, body: Any, timeout: float = 3.0) -> int:
         return 0
 
 
+def _metrics(url: str) -> list[tuple[str, float]]:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=2) as resp:
+        lines = resp.read().decode().splitlines()
+    return [(name, float(value)) for name, _, value in
+            (line.rpartition(" ") for line in lines if line and not line.startswith("#"))]
+
+
+def metric(url: str, name: str) -> float:
+    return sum(value for key, value in _metrics(url) if key == name)
+
+
+def port_closed(url: str) -> dict[str, int]:
+    """The node's ``raftq_raft_port_closed_total`` by reason."""
+    prefix = 'raftq_raft_port_closed_total{reason="'
+    return {key[len(prefix):-2]: int(value) for key, value in _metrics(url)
+            if key.startswith(prefix)}
+
+
 @dataclass
 class Watch:
     """Submits tasks in a loop through the nodes and samples who leads, until stopped."""

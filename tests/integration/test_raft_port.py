@@ -86,6 +86,9 @@ def test_2000_silent_connections_are_closed_and_cost_neither_leader_nor_writes(
     assert figures["leader_changes"] == 0 and figures["leaders"] == [cluster.nodes[i].node_id]
     assert figures["writes_failed"] == 0 and figures["writes_ok"] > 0
     assert raftkit.peer_status(address, cluster.secret)["state"] == 2
+    closed = raftkit.port_closed(cluster.nodes[i].url)
+    report("closed by the guard", closed)
+    assert closed.get("unverified_cap", 0) + closed.get("handshake", 0) >= 2000
 
 
 def test_running_out_of_descriptors_does_not_lose_the_listener(cluster: LocalCluster) -> None:
@@ -126,3 +129,4 @@ def test_running_out_of_descriptors_does_not_lose_the_listener(cluster: LocalClu
     assert figures["writes_failed"] == 0 and figures["writes_ok"] > 0  # through the others
     assert figures["raft_port_back_after_s"] < 5.0
     assert "cannot accept a connection (Too many open files)" in victim.log_path.read_text()
+    assert raftkit.metric(victim.url, "raftq_raft_port_accept_pauses_total") >= 1
