@@ -19,7 +19,7 @@ from typing import Any
 import pysyncobj.syncobj as syncobj_module
 from pysyncobj.poller import POLL_EVENT_TYPE
 
-from raftq.raft.wire import WireCipher, install_no_compression
+from raftq.raft.wire import WireCipher
 
 EventCallback = Callable[[int, int], None]
 
@@ -79,7 +79,6 @@ def build_on_loop(factory: Callable[[], Any], poller: LoopPoller) -> Any:
     original_encryptor = syncobj_module.getEncryptor
     syncobj_module.createPoller = lambda _kind: poller
     syncobj_module.getEncryptor = WireCipher  # see raftq.raft.wire
-    install_no_compression()
     try:
         return factory()
     finally:

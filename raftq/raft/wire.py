@@ -14,7 +14,8 @@ built by ``raftq.raft.loop.build_on_loop``:
   every message) keeps working unchanged. Nonces are a random per-process
   prefix and a counter started from the wall clock in nanoseconds, so they
   do not repeat across restarts.
-- No compression: ``tcp_connection``'s ``zlib`` is replaced by an identity.
+- No compression: ``raftq.raft.peer.PeerConnection``, which carries every
+  peer message, sends the sealed pickle as it is.
 
 Every node of a cluster must run the same wire format (nodes with the old one
 cannot decrypt and are disconnected); the secret stays mandatory.
@@ -26,10 +27,7 @@ import itertools
 import os
 import struct
 import time
-from types import SimpleNamespace
-from typing import Any
 
-import pysyncobj.tcp_connection as tcp_connection_module
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
@@ -65,15 +63,3 @@ class WireCipher:
         header = token[:_HEADER.size]
         nonce = _HEADER.unpack(header)[1]
         return self._aead.decrypt(nonce, token[_HEADER.size:], header[:8])
-
-
-def _identity(data: bytes, *_: Any) -> bytes:
-    return data
-
-
-_NO_COMPRESSION = SimpleNamespace(compress=_identity, decompress=_identity)
-
-
-def install_no_compression() -> None:
-    """Make PySyncObj's TCP framing skip zlib (both directions, this process)."""
-    tcp_connection_module.zlib = _NO_COMPRESSION
