@@ -29,15 +29,26 @@ def node(config_path: str, rejoin: bool) -> None:
     except ConfigError as exc:
         fail(f"--config: {exc.message}")
     if rejoin:
+        from raftq.server.ports import check_free
         from raftq.server.rejoin import prepare
 
+        try:
+            # Before the data is moved aside: a node that cannot listen would
+            # only leave it there.
+            check_free(cfg.http_address, "http_address")
+            check_free(cfg.raft_address, "raft_address")
+        except ConfigError as exc:
+            fail(f"node {cfg.node_id} ({config_path}): {exc.message}")
         try:
             aside = prepare(cfg)
         except (RaftqError, OSError) as exc:
             fail(f"--rejoin: {exc}")
         click.echo(f"rejoin: node {cfg.node_id}'s data moved aside to {aside}; "
                    "catching up from the cluster", err=True)
-    run_node(cfg)
+    try:
+        run_node(cfg)
+    except ConfigError as exc:
+        fail(f"node {cfg.node_id} ({config_path}): {exc.message}")
 
 
 @click.command("gen-secret")

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjException, replicated
 
 from raftq.errors import ConfigError, InsufficientStorage, NoLeader, Overloaded
 from raftq.raft.contact import leader_in_contact
@@ -164,6 +164,9 @@ class Replica:
             logCompactionSplit=True,
             commandsWaitLeader=False,
             dynamicMembershipChange=False,
+            # Without autoTick the constructor retries a failed bind in a busy
+            # loop, forever by default, and the event loop never sees SIGTERM.
+            maxBindRetries=1,
         )
         poller = LoopPoller(loop, self._schedule_tick, self._on_raft_error)
         transport = syncing_transport(journal, storage.guard,
@@ -175,6 +178,10 @@ class Replica:
                 self._machine = build_on_loop(
                     lambda: _Machine(self.self_addr, self.partner_addrs, conf, self, transport),
                     poller)
+        except SyncObjException:
+            storage.close()
+            raise ConfigError(f"`raft_address` {self.self_addr} cannot be bound (in use?)",
+                              field="raft_address") from None
         except BaseException:
             storage.close()
             raise

@@ -22,6 +22,7 @@ from raftq.server.config import NodeConfig
 from raftq.server.http import Server
 from raftq.server.limits import HttpLimits, raise_open_files_limit
 from raftq.server.metrics import Metrics
+from raftq.server.ports import check_free
 from raftq.server.router import Router
 from raftq.state.commands import Command
 from raftq.state.model import Status
@@ -163,8 +164,11 @@ class Node:
 
 
 def run_node(config: NodeConfig) -> None:
-    """Run the node until SIGTERM; exit with status 2 and one line on stderr
-    when its data cannot be trusted (corrupt at start, or a failed fdatasync)."""
+    """Run the node until SIGTERM; ``ConfigError`` if one of its ports is taken;
+    exit with status 2 and one line on stderr when its data cannot be trusted
+    (corrupt at start, or a failed fdatasync)."""
+    check_free(config.http_address, "http_address")
+    check_free(config.raft_address, "raft_address")
     logging.basicConfig(
         level=getattr(logging, config.log_level.upper(), logging.INFO),
         format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s",
