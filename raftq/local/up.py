@@ -1,17 +1,21 @@
-"""``raftq up``: the local 3-node cluster from ``config/`` plus a worker, in one command."""
+"""``raftq up``: the local 3-node cluster from ``config/`` plus a worker, in one command.
+
+It refuses to start on busy ports, restarts a node or worker that dies (see
+``raftq.local.supervise``) and stops everything within seconds on Ctrl-C.
+"""
 
 from __future__ import annotations
 
 import secrets
+import shutil
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from raftq.errors import ConfigError
-from raftq.server import config
+from raftq.local.supervise import Child, Supervisor, ready
+from raftq.server import config, ports
 
 EXAMPLES_APP = "raftq.local.examples"
 
@@ -30,23 +34,47 @@ def _ensure_secret(cfg_path: Path) -> None:
             print(f"generated a cluster secret in {path}")
 
 
-def _wait_ready(urls: list[str], procs: list[subprocess.Popen[bytes]], timeout: float) -> bool:
+def _check_ports(configs: list[config.NodeConfig]) -> None:
+    """Refuse to start on a busy port: the readiness check would be answered by
+    whatever listens there (say a cluster started earlier), not by our nodes."""
+    busy = []
+    for c in configs:
+        for key, address in (("http", c.http_address), ("raft", c.raft_address)):
+            try:
+                ports.check_free(address, key)
+            except ConfigError:
+                busy.append(f"{address} ({c.node_id} {key})")
+    if busy:
+        raise ConfigError(
+            f"already in use: {', '.join(busy)}. Is another `raftq up` or node running? "
+            "Stop it first, or give other ports in --config-dir's node*.yaml"
+        )
+
+
+def _wait_ready(urls: list[str], sup: Supervisor, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in procs):
+        if sup.any_exited() is not None:
             return False
-        try:
-            if all(urllib.request.urlopen(u + "/readyz", timeout=0.5).status == 200
-                   for u in urls):
-                return True
-        except OSError:
-            pass
+        if all(ready(u) for u in urls):
+            return True
         time.sleep(0.1)
     return False
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _raftq_command() -> str:
+    """How to run this raftq from the current directory (it may not be on the PATH)."""
+    exe = Path(sys.executable).parent / "raftq"
+    if shutil.which("raftq") == str(exe):
+        return "raftq"
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
 
 
 def run_up(config_dir: Path, with_worker: bool) -> None:
@@ -59,49 +87,47 @@ def run_up(config_dir: Path, with_worker: bool) -> None:
     for path in paths:
         _ensure_secret(path)
     configs = [config.load(p) for p in paths]
+    _check_ports(configs)
     logs = Path(configs[0].data_dir).parent
     logs.mkdir(parents=True, exist_ok=True)
-    procs: list[subprocess.Popen[bytes]] = []
+    sup = Supervisor()
     for path, cfg in zip(paths, configs, strict=True):
-        log = open(logs / f"{cfg.node_id}.log", "ab")  # noqa: SIM115
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "raftq", "node", "--config", str(path)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        sup.start(Child(cfg.node_id, [sys.executable, "-m", "raftq", "node", "--config",
+                                      str(path)],
+                        logs / f"{cfg.node_id}.log", url=f"http://{cfg.http_address}"))
     urls = [f"http://{c.http_address}" for c in configs]
     nodes = ",".join(urls)
+    raftq = _raftq_command()
     try:
-        if not _wait_ready(urls, procs, 30):
-            print(f"the cluster did not become ready; see the logs in {logs}/", file=sys.stderr)
-            return
+        if not _wait_ready(urls, sup, 30):
+            dead = sup.any_exited()
+            why = f"{dead.name} exited" if dead is not None else "no leader within 30 s"
+            print(f"the cluster did not become ready ({why}); see the logs in {logs}/",
+                  file=sys.stderr)
+            sys.exit(1)
         print(f"raftq: {len(configs)} nodes up")
-        for c in configs:
-            print(f"  {c.node_id}: http://{c.http_address}  (raft {c.raft_address})")
+        for c, child in zip(configs, sup.children, strict=True):
+            print(f"  {c.node_id}: http://{c.http_address}  (raft {c.raft_address}, "
+                  f"pid {child.pid})")
         if with_worker:
-            log = open(logs / "worker.log", "ab")  # noqa: SIM115
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "raftq", "worker", "--app", EXAMPLES_APP,
-                 "--nodes", nodes], stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True))
+            sup.start(Child("worker", [sys.executable, "-m", "raftq", "worker", "--app",
+                                       EXAMPLES_APP, "--nodes", nodes],
+                            logs / "worker.log"))
             print(f"  worker: example tasks from {EXAMPLES_APP} (log {logs}/worker.log)")
         print(f"\ndashboard:  {urls[0]}/")
-        print(f"status:     .venv/bin/raftq cluster-status --nodes {nodes}")
-        print(f"submit one: .venv/bin/raftq submit add --args 2 3 --wait --nodes {nodes}")
-        print(f"logs:       {logs}/\nCtrl-C stops everything.")
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        print("a process exited; stopping", file=sys.stderr)
+        print(f"status:     {raftq} cluster-status --nodes {nodes}")
+        print(f"submit one: {raftq} submit add --args 2 3 --wait --nodes {nodes}")
+        if raftq != "raftq":
+            print(f"raftq:      not on your PATH; run {raftq}, or `source "
+                  f"{Path(raftq).parent.parent}/bin/activate` first")
+        print(f"failover:   kill {sup.children[1].pid} stops {configs[1].node_id}; the other "
+              "nodes keep serving and raftq up restarts it")
+        print(f"logs:       {logs}/\nCtrl-C stops everything.", flush=True)
+        while True:
+            sup.poll()
+            sys.stdout.flush()
+            time.sleep(0.2)
     except KeyboardInterrupt:
-        print("\nstopping")
+        print("\nstopping", flush=True)
     finally:
-        # The worker first, so it can deliver its last results to live nodes.
-        for p in reversed(procs):
-            _stop(p)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        sup.stop()

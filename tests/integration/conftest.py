@@ -17,6 +17,12 @@ _ports = itertools.count(int(os.environ.get("RAFTQ_TEST_PORT_BASE", "19100")), 1
 
 
 @pytest.fixture
+def port_block() -> int:
+    """A block of 10 raft and 10 http ports (base, base + 1000) no other test uses."""
+    return next(_ports)
+
+
+@pytest.fixture
 def make_cluster(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
     made: list[LocalCluster] = []
 

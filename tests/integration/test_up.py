@@ -1,55 +1,49 @@
-"""`raftq up`: three nodes and a worker from a config directory, stopped by Ctrl-C."""
+"""`raftq up`: three nodes and a worker from a config directory; a dead node is
+restarted while the others serve; busy ports are refused; Ctrl-C stops it all fast."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from clusterkit import http, wait_for
+from upkit import Up, write_configs
+
+from raftq.client.sync import Client
 
 
-def write_configs(config_dir: Path, raft: int, port: int) -> list[str]:
-    config_dir.mkdir()
-    urls = []
-    for i in range(1, 4):
-        peers = "".join(
-            f"  - {{id: node{j}, raft_address: 127.0.0.1:{raft + j}, "
-            f"http_address: 127.0.0.1:{port + j}}}\n"
-            for j in range(1, 4) if j != i
-        )
-        (config_dir / f"node{i}.yaml").write_text(
-            f"node_id: node{i}\nraft_address: 127.0.0.1:{raft + i}\n"
-            f"http_address: 127.0.0.1:{port + i}\ndata_dir: ../nodes/node{i}\n"
-            f"secret_file: ../nodes/cluster.secret\npeers:\n{peers}"
-        )
-        urls.append(f"http://127.0.0.1:{port + i}")
-    return urls
-
-
-def test_up_runs_a_cluster_and_a_worker_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    # Ports from this run's base (RAFTQ_TEST_PORT_BASE), above the fixtures' range,
-    # so two checkouts running the tests at once do not meet each other's nodes.
-    base = int(os.environ.get("RAFTQ_TEST_PORT_BASE", "19100")) + 800
-    urls = write_configs(tmp_path / "config", base, base + 1000)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "raftq", "up", "--config-dir", str(tmp_path / "config")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
-    )
+def gone(pid: int) -> bool:
     try:
-        assert proc.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if "Ctrl-C stops everything" in line or not line:
-                break
-        out = "".join(lines)
-        assert "dashboard:" in out and "submit one:" in out, out
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie is gone for our purposes: it no longer runs.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def answers(url: str) -> bool:
+    try:
+        http(url + "/healthz", timeout=1)
+    except OSError:
+        return False
+    return True
+
+
+def test_up_runs_a_cluster_and_a_worker_and_stops_on_ctrl_c(tmp_path: Path,
+                                                             port_block: int) -> None:
+    urls = write_configs(tmp_path / "config", port_block, port_block + 1000)
+    up = Up(tmp_path)
+    try:
+        up.wait_line("Ctrl-C stops everything")
+        assert "dashboard:" in up.output and "submit one:" in up.output, up.output
         secret = tmp_path / "nodes" / "cluster.secret"
         assert secret.exists() and len(secret.read_text().strip()) >= 32
         status, body = http(urls[1] + "/v1/tasks", "POST", {"name": "add", "args": [2, 3]})
@@ -62,15 +56,75 @@ def test_up_runs_a_cluster_and_a_worker_and_stops_on_ctrl_c(tmp_path: Path) -> N
 
         done = wait_for(finished, timeout=30, what="the example worker to run the task")
         assert done["result"] == 5
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        up.proc.send_signal(signal.SIGINT)
+        assert up.proc.wait(timeout=20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        up.close()
     # Every node and the worker are gone with it.
     for url in urls:
-        try:
-            http(url + "/healthz", timeout=1)
-        except OSError:
-            continue
-        raise AssertionError(f"{url} still answers after raftq up stopped")
+        assert not answers(url), f"{url} still answers after raftq up stopped"
+
+
+def test_a_killed_node_is_named_the_others_serve_and_it_comes_back(tmp_path: Path,
+                                                                    port_block: int) -> None:
+    urls = write_configs(tmp_path / "config", port_block, port_block + 1000)
+    up = Up(tmp_path, "--no-worker")
+    try:
+        pids = up.node_pids()
+        assert f"kill {pids['node2']}" in up.output  # the hint a newcomer can follow
+        os.kill(pids["node2"], signal.SIGKILL)
+        up.wait_line(rf"node2 \(pid {pids['node2']}\) exited, killed by SIGKILL; "
+                     "the other nodes keep serving", timeout=10)
+        # The other two keep accepting and answering work meanwhile (if node2 led,
+        # after an election, which the client rides out by retrying).
+        with Client([urls[0], urls[2]], retry_for=20) as client:
+            task_id = client.submit("add", [1, 1]).id
+            assert client.get(task_id)["name"] == "add"
+        restarted = up.wait_line(r"restarted node2 \(pid (\d+)\)", timeout=15)
+        assert int(restarted.group(1)) != pids["node2"]
+        up.wait_line(r"node2 is back and serving", timeout=30)
+        # The restarted node caught up with what was written while it was down.
+        wait_for(lambda: http(f"{urls[1]}/v1/tasks/{task_id}")[0] == 200, timeout=20,
+                 what="node2 to have the task written while it was down")
+        assert up.proc.poll() is None  # raftq up itself never stopped
+        up.proc.send_signal(signal.SIGINT)
+        assert up.proc.wait(timeout=20) == 0
+    finally:
+        up.close()
+
+
+def test_up_stops_within_seconds_even_when_a_node_hangs(tmp_path: Path,
+                                                        port_block: int) -> None:
+    write_configs(tmp_path / "config", port_block, port_block + 1000)
+    up = Up(tmp_path, "--no-worker")
+    try:
+        pids = up.node_pids()
+        os.kill(pids["node3"], signal.SIGSTOP)  # it can no longer act on SIGTERM
+        started = time.monotonic()
+        up.proc.send_signal(signal.SIGINT)
+        up.proc.wait(timeout=30)
+        took = time.monotonic() - started
+        assert took < 8, f"raftq up took {took:.1f}s to stop"
+        assert "node3" in up.wait_line(r"did not stop; killing it").string
+        for pid in pids.values():
+            wait_for(lambda pid=pid: gone(pid), timeout=5, what=f"pid {pid} to be gone")
+    finally:
+        up.close()
+
+
+def test_a_second_up_on_busy_ports_refuses_and_names_them(tmp_path: Path,
+                                                          port_block: int) -> None:
+    write_configs(tmp_path / "config", port_block, port_block + 1000)
+    with socket.socket() as taken:  # stands in for the first cluster's node2
+        taken.bind(("127.0.0.1", port_block + 1002))
+        taken.listen()
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "raftq", "up", "--config-dir", str(tmp_path / "config")],
+            capture_output=True, text=True, cwd=tmp_path, timeout=30,
+        )
+    assert time.monotonic() - started < 10
+    assert done.returncode != 0
+    assert f"127.0.0.1:{port_block + 1002} (node2 http)" in done.stderr, done.stderr
+    assert "nodes up" not in done.stdout
+    assert not (tmp_path / "nodes" / "node1.log").exists()  # nothing was started
