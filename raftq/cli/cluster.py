@@ -80,15 +80,19 @@ def up(config_dir: str, worker: bool) -> None:
                    "leader's.")
 @NODES
 @OUTPUT
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds to keep trying the nodes before giving up.")
 def cluster_status(node_url: str | None, max_clock_offset: float, nodes: str | None,
-                   output: str) -> None:
+                   output: str, timeout: float) -> None:
     """Show every node's role, term, indexes, lag and clock offset from the leader; warn
     about nodes without a leader or with a clock off; exit 1 without quorum."""
-    client = make_client(node_url or nodes)
+    client = make_client(node_url or nodes, flag="--node" if node_url else "--nodes",
+                         retry_for=timeout, timeout=timeout)
     try:
         data = client.cluster()
     except RaftqError as exc:
-        fail(f"no node answered: {exc}", 2)
+        fail(f"no node answered within {timeout:g} s (tried {', '.join(client.nodes)}; "
+             f"--timeout to wait longer): {exc}", 2)
     rows = [
         [n["id"], n["role"], n["term"], n["commit_index"], n["applied_index"], n["lag"],
          _offset(n.get("clock_offset_ms")), "yes" if n["reachable"] else "NO",

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import click
 
-from raftq.errors import RaftqError
+from raftq.errors import ConfigError, RaftqError
 
 OUTPUT = click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
                       show_default=True, help="Output format.")
@@ -27,10 +27,22 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def make_client(nodes: str | None) -> Any:
+# A command gives up after this long without an answer (the client's own
+# default, 30 s, suits programs riding out an election, not a person waiting).
+RETRY_FOR_S = 10.0
+
+
+def make_client(nodes: str | None, *, flag: str = "--nodes", retry_for: float = RETRY_FOR_S,
+                timeout: float = 10.0) -> Any:
+    """A client for ``nodes``; a bad node address ends the command naming ``flag``."""
     from raftq.client.sync import Client
 
-    return Client(nodes.split(",") if nodes else None)
+    try:
+        return Client(nodes.split(",") if nodes else None, retry_for=retry_for,
+                      timeout=min(timeout, retry_for))
+    except ConfigError as exc:
+        where = flag if nodes else "$RAFTQ_NODES"
+        fail(f"{where}: {exc.message}")
 
 
 def print_table(rows: Sequence[Sequence[Any]], head: Sequence[str]) -> None:

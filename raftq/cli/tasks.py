@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -20,19 +21,56 @@ def _json_option(value: str | None, flag: str) -> Any:
         fail(f"{flag} is not valid JSON: {exc}")
 
 
+# A negative number where an argument is expected (`--args 2 -1`); click
+# would take it for an unknown option.
+_NEGATIVE = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_ESCAPE = "\x00"
+
+
 def _arg(value: str) -> Any:
+    value = value.removeprefix(_ESCAPE)
     try:
         return json.loads(value)
     except ValueError:
         return value
 
 
-@click.command(context_settings={"ignore_unknown_options": False})
+class _SubmitCommand(click.Command):
+    """``submit`` whose positional arguments may be negative numbers."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {opt for p in self.params if isinstance(p, click.Option) and not p.is_flag
+                       for opt in p.opts}
+        own = {opt for p in self.params if isinstance(p, click.Option)
+               for opt in p.opts + p.secondary_opts if opt.startswith("--")}
+        out: list[str] = []
+        after_dashes = False
+        for i, arg in enumerate(args):
+            if after_dashes:
+                if arg in own:
+                    raise click.UsageError(
+                        f"--args: {arg!r} comes after `--`, so it would be sent as an argument; "
+                        "put options before `--` (negative numbers need no `--`), or pass the "
+                        "arguments with --args-json", ctx)
+                out.append(arg)
+            elif arg == "--":
+                after_dashes = True
+                out.append(arg)
+            elif _NEGATIVE.fullmatch(arg) and (i == 0 or args[i - 1] not in takes_value):
+                out.append(_ESCAPE + arg)
+            else:
+                out.append(arg)
+        return super().parse_args(ctx, out)
+
+
+@click.command(cls=_SubmitCommand)
 @click.argument("name")
 @click.argument("values", nargs=-1, metavar="[ARGS]...")
 @click.option("--args", "args_flag", is_flag=True,
               help="Marks the positional arguments that follow (optional): JSON values, "
-                   "bare words are strings. Put `--` before negative numbers.")
+                   "bare words are strings; negative numbers are numbers.")
+@click.option("--args-json", default=None, metavar="JSON",
+              help="All positional arguments as one JSON list, e.g. '[-1, \"x y\"]'.")
 @click.option("--kwargs", default=None, help="Keyword arguments as a JSON object.")
 @click.option("--priority", default="normal", show_default=True,
               help="critical, high, normal, low or 0-255.")
@@ -43,11 +81,20 @@ def _arg(value: str) -> Any:
 @click.option("--max-attempts", type=click.IntRange(1, 1000), default=None)
 @click.option("--wait", is_flag=True, help="Wait for the result and print it.")
 @NODES
-def submit(name: str, values: tuple[str, ...], args_flag: bool, kwargs: str | None,
-           priority: str, queue: str, delay: float | None, task_id: str | None,
-           max_attempts: int | None, wait: bool, nodes: str | None) -> None:
-    """Submit a task by name, e.g. `raftq submit add --args 2 3 --priority high`."""
-    args = [_arg(a) for a in values]
+def submit(name: str, values: tuple[str, ...], args_flag: bool, args_json: str | None,
+           kwargs: str | None, priority: str, queue: str, delay: float | None,
+           task_id: str | None, max_attempts: int | None, wait: bool,
+           nodes: str | None) -> None:
+    """Submit a task by name: raftq submit add --args 2 3 --priority high."""
+    if args_json is not None:
+        if values:
+            fail("--args-json: give the arguments either as --args-json or positionally, "
+                 "not both")
+        args = _json_option(args_json, "--args-json")
+        if not isinstance(args, list):
+            fail("--args-json must be a JSON list")
+    else:
+        args = [_arg(a) for a in values]
     kw = _json_option(kwargs, "--kwargs") or {}
     if not isinstance(kw, dict):
         fail("--kwargs must be a JSON object")

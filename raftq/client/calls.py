@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from raftq import errors
 
@@ -74,18 +74,34 @@ class Call:
 
 
 def resolve_nodes(nodes: Sequence[str] | str | None, environ: Mapping[str, str]) -> list[str]:
-    """The node URLs to use: given ones, else ``RAFTQ_NODES``, else the local defaults."""
+    """The node URLs to use: given ones, else ``RAFTQ_NODES``, else the local defaults.
+
+    A node may be given as ``host:port`` (plain HTTP) or as a full URL."""
     if nodes is None:
         nodes = environ.get(NODES_ENV) or list(DEFAULT_NODES)
     if isinstance(nodes, str):
         nodes = nodes.split(",")
-    urls = [n.strip().rstrip("/") for n in nodes if n.strip()]
+    urls = [_node_url(n.strip().rstrip("/")) for n in nodes if n.strip()]
     if not urls:
         raise errors.ConfigError("no raftq node URLs given (pass nodes= or set RAFTQ_NODES)")
-    for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise errors.ConfigError(f"node URL {url!r} must start with http:// or https://")
     return urls
+
+
+def _node_url(node: str) -> str:
+    """``host:port`` means ``http://host:port``; any other scheme is refused."""
+    if "://" not in node:
+        node = "http://" + node
+    if not node.startswith(("http://", "https://")):
+        raise errors.ConfigError(f"node URL {node!r} must be host:port, http://host:port "
+                                 "or https://host:port")
+    try:
+        parts = urlsplit(node)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise errors.ConfigError(f"node URL {node!r} is not valid: {exc}") from None
+    if not parts.hostname:
+        raise errors.ConfigError(f"node URL {node!r} has no host")
+    return node
 
 
 # -- task specs ---------------------------------------------------------------

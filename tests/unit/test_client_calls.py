@@ -37,8 +37,9 @@ def test_resolve_nodes() -> None:
     env = {"RAFTQ_NODES": "http://a:1/, http://b:2"}
     assert calls.resolve_nodes(None, env) == ["http://a:1", "http://b:2"]
     assert calls.resolve_nodes("http://c:3", env) == ["http://c:3"]
-    with pytest.raises(errors.ConfigError, match="must start with http"):
-        calls.resolve_nodes(["c:3"], {})
+    assert calls.resolve_nodes(["c:3"], {}) == ["http://c:3"]  # host:port means http
+    with pytest.raises(errors.ConfigError, match="must be host:port, http://host:port"):
+        calls.resolve_nodes(["ftp://c:3"], {})
 
 
 def test_outcome() -> None:

@@ -50,7 +50,7 @@ def test_a_module_without_tasks_is_refused(apps: Path) -> None:
     (["--pool", "fork"], "--pool"),
     (["--concurrency", "0"], "--concurrency"),
     (["--lease-ms", "10"], "--lease-ms"),
-    (["--nodes", "localhost:8101"], "--nodes"),
+    (["--nodes", "ftp://localhost:8101"], "--nodes"),
     (["--queues", ","], "--queues"),
 ])
 def test_bad_flags_name_the_flag(args: list[str], flag: str) -> None:
