@@ -21,6 +21,7 @@ from raftq import errors
 from raftq.client import calls
 from raftq.client.calls import Call, Json, JsonList
 from raftq.client.transport import Pool
+from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
 
 log = logging.getLogger("raftq.client")
 
@@ -35,7 +36,7 @@ class AsyncTaskHandle:
         self.task = task or {}
         self.created = created
 
-    async def get(self) -> Json:
+    async def get(self) -> TaskInfo:
         return await self.client.get(self.id)
 
     async def result(self, timeout: float | None = None) -> Any:
@@ -142,9 +143,9 @@ class AsyncClient:
                                                bool(res.get("created", True))))
         return handles
 
-    async def get(self, id: str, *, wait: float | None = None) -> Json:
+    async def get(self, id: str, *, wait: float | None = None) -> TaskInfo:
         wait_ms = 0 if wait is None else min(calls.MAX_WAIT_MS, int(wait * 1000))
-        task: Json = await self._call(calls.get_task(id, wait_ms))
+        task: TaskInfo = await self._call(calls.get_task(id, wait_ms))
         return task
 
     async def result(self, id: str, timeout: float | None = None) -> Any:
@@ -158,34 +159,45 @@ class AsyncClient:
                 raise calls.not_done(id, str(task.get("status")), timeout)
 
     async def list(self, status: str | None = None, queue: str | None = None,
-                   limit: int = 100) -> JsonList:
-        tasks: JsonList = await self._call(calls.list_tasks(status, queue, limit))
-        return tasks
+             limit: int = 100, *, name: str | None = None) -> TaskList:
+        """The newest ``limit`` tasks matching the filters (``list_page`` goes further)."""
+        page: TaskPage = await self._call(calls.list_tasks(status, queue, limit, name))
+        return page["tasks"]
 
-    async def cancel(self, id: str) -> Json:
-        task: Json = await self._call(calls.cancel(id))
+    async def list_page(self, status: str | None = None, queue: str | None = None,
+                  limit: int = 100, *, name: str | None = None,
+                  cursor: str | None = None) -> TaskPage:
+        """One page of tasks, newest first; pass its ``next_cursor`` for the next one."""
+        page: TaskPage = await self._call(calls.list_tasks(status, queue, limit, name, cursor))
+        return page
+
+    async def cancel(self, id: str) -> TaskInfo:
+        task: TaskInfo = await self._call(calls.cancel(id))
         return task
 
-    async def dead_letters(self, queue: str | None = None, limit: int = 100) -> JsonList:
-        tasks: JsonList = await self._call(calls.dead_letters(queue, limit))
+    async def dead_letters(self, queue: str | None = None,
+                     limit: int = 100) -> TaskList:
+        tasks: TaskList = await self._call(calls.dead_letters(queue, limit))
         return tasks
 
-    async def requeue(self, id: str) -> Json:
-        task: Json = await self._call(calls.requeue(id))
+    async def requeue(self, id: str) -> TaskInfo:
+        task: TaskInfo = await self._call(calls.requeue(id))
         return task
 
-    async def purge(self, id: str | None = None, queue: str | None = None) -> Json:
-        body: Json = await self._call(calls.purge(id, queue))
+    async def purge(self, id: str | None = None, queue: str | None = None) -> PurgeResult:
+        """Delete one dead letter (``id``) or all (of ``queue``): how many went."""
+        body: PurgeResult = await self._call(calls.purge(id, queue))
         return body
 
     # -- cluster --------------------------------------------------------------
 
-    async def queues(self) -> Json:
-        body: Json = await self._call(calls.queues())
+    async def queues(self) -> Queues:
+        """Task counts by queue: ``{"default": {"queued": 3, ...}, ...}``."""
+        body: Queues = await self._call(calls.queues())
         return body
 
-    async def workers(self) -> JsonList:
-        body: JsonList = await self._call(calls.workers())
+    async def workers(self) -> WorkerList:
+        body: WorkerList = await self._call(calls.workers())
         return body
 
     async def cluster(self) -> Json:

@@ -214,9 +214,11 @@ def get_task(task_id: str, wait_ms: int = 0) -> Call:
                 wait_s=wait_ms / 1000)
 
 
-def list_tasks(status: str | None, queue: str | None, limit: int) -> Call:
-    query = {"status": status, "queue": queue, "limit": limit}
-    return Call("GET", "/v1/tasks", query, unwrap="tasks")
+def list_tasks(status: str | None, queue: str | None, limit: int, name: str | None = None,
+               cursor: str | None = None) -> Call:
+    """One page, newest first: ``{"tasks": [...], "next_cursor": ...}``."""
+    query = {"status": status, "queue": queue, "name": name, "limit": limit, "cursor": cursor}
+    return Call("GET", "/v1/tasks", query)
 
 
 def cancel(task_id: str) -> Call:

@@ -26,6 +26,7 @@ from raftq import errors
 from raftq.client import calls
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.calls import Call, Json, JsonList
+from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
 
 __all__ = ["AsyncClient", "AsyncTaskHandle", "Client", "TaskHandle"]
 
@@ -42,7 +43,7 @@ class TaskHandle:
         self.task = task or {}
         self.created = created
 
-    def get(self) -> Json:
+    def get(self) -> TaskInfo:
         return self.client.get(self.id)
 
     def result(self, timeout: float | None = None) -> Any:
@@ -210,9 +211,9 @@ class Client:
                                           bool(res.get("created", True))))
         return handles
 
-    def get(self, id: str, *, wait: float | None = None) -> Json:
+    def get(self, id: str, *, wait: float | None = None) -> TaskInfo:
         wait_ms = 0 if wait is None else min(calls.MAX_WAIT_MS, int(wait * 1000))
-        task: Json = self._call(calls.get_task(id, wait_ms))
+        task: TaskInfo = self._call(calls.get_task(id, wait_ms))
         return task
 
     def result(self, id: str, timeout: float | None = None) -> Any:
@@ -230,34 +231,45 @@ class Client:
                 raise calls.not_done(id, str(task.get("status")), timeout)
 
     def list(self, status: str | None = None, queue: str | None = None,
-             limit: int = 100) -> JsonList:
-        tasks: JsonList = self._call(calls.list_tasks(status, queue, limit))
-        return tasks
+             limit: int = 100, *, name: str | None = None) -> TaskList:
+        """The newest ``limit`` tasks matching the filters (``list_page`` goes further)."""
+        page: TaskPage = self._call(calls.list_tasks(status, queue, limit, name))
+        return page["tasks"]
 
-    def cancel(self, id: str) -> Json:
-        task: Json = self._call(calls.cancel(id))
+    def list_page(self, status: str | None = None, queue: str | None = None,
+                  limit: int = 100, *, name: str | None = None,
+                  cursor: str | None = None) -> TaskPage:
+        """One page of tasks, newest first; pass its ``next_cursor`` for the next one."""
+        page: TaskPage = self._call(calls.list_tasks(status, queue, limit, name, cursor))
+        return page
+
+    def cancel(self, id: str) -> TaskInfo:
+        task: TaskInfo = self._call(calls.cancel(id))
         return task
 
-    def dead_letters(self, queue: str | None = None, limit: int = 100) -> JsonList:
-        tasks: JsonList = self._call(calls.dead_letters(queue, limit))
+    def dead_letters(self, queue: str | None = None,
+                     limit: int = 100) -> TaskList:
+        tasks: TaskList = self._call(calls.dead_letters(queue, limit))
         return tasks
 
-    def requeue(self, id: str) -> Json:
-        task: Json = self._call(calls.requeue(id))
+    def requeue(self, id: str) -> TaskInfo:
+        task: TaskInfo = self._call(calls.requeue(id))
         return task
 
-    def purge(self, id: str | None = None, queue: str | None = None) -> Json:
-        body: Json = self._call(calls.purge(id, queue))
+    def purge(self, id: str | None = None, queue: str | None = None) -> PurgeResult:
+        """Delete one dead letter (``id``) or all (of ``queue``): how many went."""
+        body: PurgeResult = self._call(calls.purge(id, queue))
         return body
 
     # -- cluster --------------------------------------------------------------
 
-    def queues(self) -> Json:
-        body: Json = self._call(calls.queues())
+    def queues(self) -> Queues:
+        """Task counts by queue: ``{"default": {"queued": 3, ...}, ...}``."""
+        body: Queues = self._call(calls.queues())
         return body
 
-    def workers(self) -> JsonList:
-        body: JsonList = self._call(calls.workers())
+    def workers(self) -> WorkerList:
+        body: WorkerList = self._call(calls.workers())
         return body
 
     def cluster(self) -> Json:

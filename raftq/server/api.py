@@ -30,6 +30,7 @@ from raftq.server.metrics import Metrics
 from raftq.server.parking import Parking
 from raftq.server.status import StatusApi
 from raftq.server.views import claimed_json, task_json
+from raftq.state import listing
 from raftq.state.commands import (
     Barrier,
     Body,
@@ -216,25 +217,13 @@ class Api:
             await self.replica.wait_changed(remaining)
 
     async def list_tasks(self, request: Request) -> Response:
-        q = request.query
-        unknown = sorted(set(q) - {"status", "queue", "limit", "consistency"})
-        if unknown:
-            raise InvalidRequest(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
-        status = None
-        if "status" in q:
-            try:
-                status = Status(q["status"])
-            except ValueError:
-                raise InvalidRequest(f"status must be one of {', '.join(Status)}",
-                                     field="status") from None
-        limit = v.wait_ms(q.get("limit", "100"), "limit") if "limit" in q else 100
-        if not 1 <= limit <= 1000:
-            raise InvalidRequest("limit must be 1-1000", field="limit")
+        """Tasks newest first, a page at a time: ``next_cursor`` asks for the next."""
+        query = v.list_query(request.query)
         await self.maybe_barrier(request)
         state = self.replica.state
-        ids = state.list_ids(status, q.get("queue"), limit)
+        ids, next_cursor = listing.page(state, **query)
         tasks = [task_json(state.tasks[i]) for i in ids]
-        return json_response({"tasks": tasks})
+        return json_response({"tasks": tasks, "next_cursor": next_cursor})
 
     async def cancel(self, request: Request) -> Response:
         task_id = request.match_info["id"]
@@ -363,7 +352,7 @@ class Api:
     async def purge_one(self, request: Request) -> Response:
         task_id = request.match_info["id"]
         raise_for(await self.propose(request, Purge(task_id, None)))
-        return json_response({"id": task_id, "purged": True})
+        return json_response({"id": task_id, "purged": 1})
 
     async def purge_all(self, request: Request) -> Response:
         result = raise_for(await self.propose(request, Purge(None, request.query.get("queue"))))

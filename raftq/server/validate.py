@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import msgpack
 
 from raftq.errors import InvalidRequest, PayloadTooLarge
+from raftq.state import listing
 from raftq.state.commands import Outcome, TaskSpec
 from raftq.state.model import (
     DEFAULT_LEASE_MS,
@@ -26,6 +27,7 @@ from raftq.state.model import (
     DEFAULT_RETRY_BACKOFF_MS,
     DEFAULT_TIMEOUT_MS,
     PRIORITY_NAMES,
+    Status,
 )
 
 MAX_BATCH = 1000
@@ -330,6 +332,32 @@ def wait_ms(value: Any, name: str = "wait_ms") -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_WAIT_MS:
         raise InvalidRequest(f"{name} must be an integer 0-{MAX_WAIT_MS}", field=name)
     return value
+
+
+def list_query(q: Mapping[str, str]) -> dict[str, Any]:
+    """``GET /v1/tasks``'s query: the keyword arguments of ``listing.page``."""
+    unknown = sorted(set(q) - {"status", "queue", "name", "limit", "cursor", "consistency"})
+    if unknown:
+        raise InvalidRequest(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
+    status = None
+    if "status" in q:
+        try:
+            status = Status(q["status"])
+        except ValueError:
+            raise InvalidRequest(f"status must be one of {', '.join(Status)}",
+                                 field="status") from None
+    limit = wait_ms(q["limit"], "limit") if "limit" in q else 100
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("limit must be 1-1000", field="limit")
+    cursor = q.get("cursor") or None
+    if cursor is not None:
+        try:
+            listing.decode_cursor(cursor)
+        except listing.BadCursor:
+            raise InvalidRequest("cursor must be the next_cursor of an earlier page",
+                                 field="cursor") from None
+    return {"status": status, "queue": q.get("queue"), "name": q.get("name"), "limit": limit,
+            "cursor": cursor}
 
 
 def leases(body: dict[str, Any]) -> list[tuple[str, int]]:

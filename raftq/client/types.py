@@ -1,0 +1,81 @@
+"""What the clients' calls return: the API's JSON, typed.
+
+``Client`` and ``AsyncClient`` hand back the decoded JSON of the answer (or
+the part of it named in each call's docs), as these dicts and lists. Nodes
+may add keys in later versions; the ones here are always present.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class TaskError(TypedDict):
+    attempt: int
+    at_ms: int
+    error: dict[str, Any]  # type, message and traceback as the worker reported them
+
+
+class Lease(TypedDict):
+    worker_id: str
+    lease_token: int
+    expires_ms: int
+
+
+class TaskInfo(TypedDict):
+    """One task, as ``GET /v1/tasks/{id}`` answers it."""
+
+    id: str
+    name: str
+    queue: str
+    priority: int
+    status: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    timeout_ms: int
+    retry_backoff_ms: int
+    created_ms: int
+    updated_ms: int
+    ready_at_ms: int | None
+    lease: Lease | None
+    result: Any
+    errors: list[TaskError]
+    finished_ms: int | None
+
+
+class TaskPage(TypedDict):
+    """One page of ``GET /v1/tasks``, newest first; pass ``next_cursor`` for the next."""
+
+    tasks: list[TaskInfo]
+    next_cursor: str | None
+
+
+class WorkerInfo(TypedDict):
+    worker_id: str
+    host: str
+    pid: int
+    queues: list[str]
+    running: int
+    last_seen_ms: int
+
+
+class QueueCounts(TypedDict):
+    queued: int
+    scheduled: int
+    leased: int
+    succeeded: int
+    dead: int
+    cancelled: int
+    ready_by_priority: dict[str, int]  # priority (0-255, as a string) -> queued tasks
+
+
+class PurgeResult(TypedDict):
+    purged: int
+
+
+# queue name -> its counts by status
+Queues = dict[str, QueueCounts]
+TaskList = list[TaskInfo]
+WorkerList = list[WorkerInfo]
