@@ -90,7 +90,7 @@ def _ints(value: str, flag: str) -> list[int]:
         raise click.BadParameter("a comma-separated list of integers", param_hint=flag) from None
 
 
-@click.command("bench")
+@click.command("bench", short_help="Measure throughput, latency, failover and memory.")
 @click.option("--nodes", default=None, metavar="URL[,URL]",
               help="Measure this cluster (default: start local 3-node clusters). Failover "
                    "and memory need a cluster the bench starts.")

@@ -57,7 +57,7 @@ def gen_secret() -> None:
     click.echo(secrets.token_urlsafe(32))
 
 
-@click.command()
+@click.command(short_help="The local 3-node cluster and a worker; Ctrl-C stops.")
 @click.option("--config-dir", default="config", show_default=True, type=click.Path(),
               help="Directory holding node1.yaml, node2.yaml, node3.yaml.")
 @click.option("--worker/--no-worker", default=True, show_default=True,
@@ -72,7 +72,7 @@ def up(config_dir: str, worker: bool) -> None:
         fail(exc.message)
 
 
-@click.command("cluster-status")
+@click.command("cluster-status", short_help="Every node's role, term, indexes and lag.")
 @click.option("--node", "node_url", default=None,
               help="Ask this node (default: the first of --nodes that answers).")
 @click.option("--max-clock-offset", default=0.5, show_default=True, type=click.FloatRange(0),
@@ -132,7 +132,8 @@ def cluster_warnings(nodes: list[dict[str, Any]], max_clock_offset_s: float) -> 
     return out
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []},
+               short_help="Fault-injection runs against real nodes.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def chaos(args: tuple[str, ...]) -> None:
     """Fault-injection runs against real nodes: run --smoke, run --list, run --all."""

@@ -15,8 +15,8 @@ import click
 
 from raftq.errors import ConfigError, RaftqError
 
-OUTPUT = click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
-                      show_default=True, help="Output format.")
+OUTPUT = click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]),
+                      default="table", show_default=True, help="Output format.")
 NODES = click.option("--nodes", envvar="RAFTQ_NODES", default=None,
                      help="Comma-separated node URLs (default: $RAFTQ_NODES or the local "
                           "3-node cluster).")
@@ -53,14 +53,21 @@ def print_table(rows: Sequence[Sequence[Any]], head: Sequence[str]) -> None:
 
 
 def emit(data: Any, output: str, head: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """``data`` as JSON or YAML, or ``rows`` under ``head`` as a table."""
     if output == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=True))
+    elif output == "yaml":
+        import yaml
+
+        click.echo(yaml.safe_dump(data, sort_keys=True, allow_unicode=True).rstrip())
     else:
         print_table(rows, head)
 
 
 def describe(exc: RaftqError) -> str:
     flag = {"priority": "--priority", "queue": "--queue", "name": "NAME", "args": "--args",
-            "kwargs": "--kwargs", "delay_ms": "--delay", "id": "--id",
-            "max_attempts": "--max-attempts"}.get(exc.field or "")
+            "kwargs": "--kwargs", "delay_ms": "--delay", "eta_ms": "--eta", "id": "--id",
+            "max_attempts": "--max-attempts", "timeout_ms": "--timeout",
+            "retry_backoff_ms": "--retry-backoff",
+            "result_ttl_ms": "--result-ttl"}.get(exc.field or "")
     return f"{flag}: {exc.message}" if flag else exc.message

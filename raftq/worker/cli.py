@@ -67,7 +67,7 @@ def _has_tasks_from(modules: list[str]) -> bool:
     return False
 
 
-@click.command("worker")
+@click.command("worker", short_help="Run @task functions from the cluster's queues.")
 @click.option("--app", "app", required=True, metavar="MODULE[,MODULE]",
               help="Module(s) whose @task functions this worker runs.")
 @click.option("--nodes", envvar="RAFTQ_NODES", metavar="URL[,URL]",
@@ -142,17 +142,26 @@ def _age(last_seen_ms: Any) -> str:
 @click.command("workers")
 @click.option("--nodes", envvar="RAFTQ_NODES", metavar="URL[,URL]",
               help="Node URLs (default: $RAFTQ_NODES, else the three local nodes).")
-@click.option("--output", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]), default="table",
+              show_default=True, help="Output format.")
 def workers_command(nodes: str | None, output: str) -> None:
     """List the workers the cluster has seen (GET /v1/workers)."""
     try:
-        with Client(_split(nodes) or None, retry_for=5.0) as client:
+        node_urls = resolve_nodes(_split(nodes) or None, os.environ)
+    except errors.ConfigError as exc:
+        raise click.BadParameter(exc.message, param_hint="--nodes") from None
+    try:
+        with Client(node_urls, retry_for=5.0) as client:
             rows = client.workers()
     except errors.RaftqError as exc:
         raise click.ClickException(str(exc)) from None
     if output == "json":
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        return
+    if output == "yaml":
+        import yaml
+
+        click.echo(yaml.safe_dump(rows, sort_keys=True).rstrip())
         return
     header = ("WORKER", "HOST", "PID", "QUEUES", "RUNNING", "LAST SEEN")
     table = [header] + [

@@ -19,7 +19,7 @@ class FakeClient:
 
     def submit(self, name: str, args: list[Any], kwargs: dict[str, Any], **options: Any) -> Any:
         self.submitted.append((name, args, kwargs, options))
-        return type("Handle", (), {"id": "t1"})()
+        return type("Handle", (), {"id": "t1", "created": True, "task": {}})()
 
     def result(self, task_id: str, timeout: float) -> Any:
         return "done"
