@@ -1,4 +1,4 @@
-"""The aiohttp example app submits to a real cluster and a real worker answers."""
+"""The aiohttp and FastAPI example apps submit to a real cluster and a real worker answers."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from workerkit import ROOT, Workers, shared_cluster, shared_workers  # noqa: F40
 from raftq.local.cluster import LocalCluster
 
 
-def load_example() -> Any:
-    spec = importlib.util.spec_from_file_location("aiohttp_app", ROOT / "examples/aiohttp_app.py")
+def load_example(name: str = "aiohttp_app") -> Any:
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"examples/{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -47,9 +47,47 @@ def test_the_aiohttp_example_submits_and_reads_the_result(
                     assert await r.json() == {"id": first["id"], "status": "succeeded",
                                               "result": 5}
                 async with http.post("/add", json={"a": 1, "b": 1, "priority": "urgent"}) as r:
-                    assert r.status == 400 and (await r.json())["field"] == "priority"
+                    assert r.status == 400 and (await r.json())["error"]["field"] == "priority"
         finally:
             await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def test_the_fastapi_example_submits_and_reads_the_result(
+    shared_cluster: LocalCluster, shared_workers: Workers  # noqa: F811
+) -> None:
+    uvicorn = pytest.importorskip("uvicorn")
+    example = load_example("fastapi_app")
+    example.app.state.nodes = shared_cluster.http_urls
+    shared_workers.start("--app", "raftq.local.examples")
+
+    async def main() -> None:
+        server = uvicorn.Server(uvicorn.Config(example.app, host="127.0.0.1", port=0,
+                                               log_level="warning", lifespan="on"))
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+                headers = {"Idempotency-Key": "fastapi-req-1"}
+                async with http.post("/add", json={"a": 2, "b": 3}, headers=headers) as r:
+                    assert r.status == 202
+                    first = await r.json()
+                async with http.post("/add", json={"a": 2, "b": 3}, headers=headers) as r:
+                    again = await r.json()
+                assert first["created"] and not again["created"] and again["id"] == first["id"]
+                async with http.get(f"/tasks/{first['id']}", params={"wait": "30"}) as r:
+                    assert await r.json() == {"id": first["id"], "status": "succeeded",
+                                              "result": 5}
+                async with http.post("/add", json={"a": 1, "b": 1, "priority": "urgent"}) as r:
+                    assert r.status == 400 and (await r.json())["error"]["field"] == "priority"
+                async with http.get("/tasks/no-such-task") as r:
+                    assert r.status == 404
+        finally:
+            server.should_exit = True
+            await serving
 
     asyncio.run(main())
 
