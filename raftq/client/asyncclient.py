@@ -200,6 +200,11 @@ class AsyncClient:
         body: WorkerList = await self._call(calls.workers())
         return body
 
+    async def leave(self, worker_id: str) -> Json:
+        """Tell the cluster a worker stopped: ``{"worker_id", "removed", "leases"}``."""
+        body: Json = await self._call(calls.leave(worker_id))
+        return body
+
     async def cluster(self) -> Json:
         body: Json = await self._call(calls.cluster())
         return body

@@ -250,6 +250,10 @@ def workers() -> Call:
     return Call("GET", "/v1/workers", unwrap="workers")
 
 
+def leave(worker_id: str) -> Call:
+    return Call("DELETE", f"/v1/workers/{quote(worker_id, safe='')}", idempotency_key=_key())
+
+
 def cluster() -> Call:
     return Call("GET", "/v1/cluster")
 

@@ -272,6 +272,11 @@ class Client:
         body: WorkerList = self._call(calls.workers())
         return body
 
+    def leave(self, worker_id: str) -> Json:
+        """Tell the cluster a worker stopped: ``{"worker_id", "removed", "leases"}``."""
+        body: Json = self._call(calls.leave(worker_id))
+        return body
+
     def cluster(self) -> Json:
         body: Json = self._call(calls.cluster())
         return body

@@ -39,6 +39,7 @@ from raftq.state.commands import (
     Command,
     Extend,
     Finish,
+    Leave,
     Purge,
     Release,
     Requeue,
@@ -117,6 +118,7 @@ class Api:
             ("DELETE", "/v1/dead-letters", self.purge_all),
             ("GET", "/v1/queues", self.queues),
             ("GET", "/v1/workers", self.workers),
+            ("DELETE", "/v1/workers/{id}", self.leave),
             ("GET", "/", dashboard),
             *self.status.routes(),
         ]
@@ -331,6 +333,10 @@ class Api:
 
     async def workers(self, request: Request) -> Response:
         return json_response({"workers": self.replica.state.workers_view()})
+
+    async def leave(self, request: Request) -> Response:
+        """A worker stopping cleanly; it stays listed while it holds leases."""
+        return json_response(await self.propose(request, Leave(request.match_info["id"])))
 
     # ------------------------------------------------------- dead letters
 

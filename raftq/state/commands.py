@@ -41,6 +41,7 @@ class Op(IntEnum):
     TICK = 9
     BARRIER = 10
     GROUP = 11  # several commands coalesced into one Raft entry
+    LEAVE = 12  # a worker that stops cleanly
 
 
 @dataclass(slots=True)
@@ -120,6 +121,13 @@ class Purge:
 
 
 @dataclass(slots=True)
+class Leave:
+    """A worker stopping cleanly: forget it now unless it still holds leases."""
+
+    worker_id: str
+
+
+@dataclass(slots=True)
 class Tick:
     """Time passes: the proposing leader's monotonic time since the tick ``after``
     counted, and its wall clock. A tick whose ``after`` is not the state's count of
@@ -137,7 +145,8 @@ class Barrier:
     pass
 
 
-Body = Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | Tick | Barrier
+Body = (Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | Tick | Barrier
+        | Leave)
 
 
 @dataclass(slots=True)
@@ -164,6 +173,7 @@ _OP_OF: dict[type, int] = {
     Purge: Op.PURGE,
     Tick: Op.TICK,
     Barrier: Op.BARRIER,
+    Leave: Op.LEAVE,
 }
 
 
@@ -197,6 +207,8 @@ def _body_to_plain(body: Body) -> list[Any]:
         return [body.id, body.queue]
     if isinstance(body, Tick):
         return [body.elapsed_ms, body.wall_ms, body.after, body.by]
+    if isinstance(body, Leave):
+        return [body.worker_id]
     return []
 
 
@@ -340,6 +352,7 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     Op.PURGE: _purge,
     Op.TICK: _tick,
     Op.BARRIER: lambda p: Barrier(),
+    Op.LEAVE: lambda p: Leave(_str(_list(p, 1)[0])),
 }
 
 # Version 1 differs in the submit's specs and the tick's (empty) body.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
-from raftq.state.commands import Claim, Extend, Release
+from raftq.state.commands import Claim, Extend, Leave, Release
 from raftq.state.indexes import DEAD, LEASED, Indexes, Result
 from raftq.state.model import Task
 
@@ -71,6 +71,16 @@ class Leases(Indexes):
             self._enqueue(task)
             out.append({"id": task_id, "ok": True})
         return {"leases": out}
+
+    def _leave(self, leave: Leave) -> Result:
+        """Forget a worker that stopped cleanly; one still holding leases stays
+        listed until they are delivered or expire (then the tick forgets it)."""
+        held = len(self.worker_leases.get(leave.worker_id, {}))
+        if held:
+            return {"worker_id": leave.worker_id, "removed": False, "leases": held}
+        removed = self.workers.pop(leave.worker_id, None) is not None
+        self.worker_leases.pop(leave.worker_id, None)
+        return {"worker_id": leave.worker_id, "removed": removed, "leases": 0}
 
     def _lease_expired(self, task: Task) -> None:
         error = {

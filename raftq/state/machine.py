@@ -44,6 +44,7 @@ from raftq.state.commands import (
     Extend,
     Finish,
     Group,
+    Leave,
     Purge,
     Release,
     Requeue,
@@ -105,6 +106,8 @@ class State(Tasks, Leases, Retries):
             return self._requeue(body.id)
         if isinstance(body, Purge):
             return self._purge(body)
+        if isinstance(body, Leave):
+            return self._leave(body)
         if isinstance(body, Tick):
             advanced = cmd.version != LEGACY_VERSION and self._pass_time(body)
             if advanced:

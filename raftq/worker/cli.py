@@ -133,10 +133,22 @@ def worker_command(app: str, nodes: str | None, queues: str, concurrency: int | 
         sys.exit(1)
 
 
+# A working worker is seen at every claim (long-polls of --claim-wait-ms, 5 s)
+# and heartbeat (--lease-ms / 3, 10 s); one unseen for longer has died or lost
+# the cluster. The cluster forgets it 5 minutes later (unless it holds leases).
+LOST_AFTER_S = 30.0
+
+
 def _age(last_seen_ms: Any) -> str:
     if not isinstance(last_seen_ms, int | float):
         return "?"
     return f"{max(0.0, time.time() - last_seen_ms / 1000):.1f}s ago"
+
+
+def _state(last_seen_ms: Any) -> str:
+    if not isinstance(last_seen_ms, int | float):
+        return "?"
+    return "lost" if time.time() - last_seen_ms / 1000 > LOST_AFTER_S else "active"
 
 
 @click.command("workers")
@@ -145,7 +157,10 @@ def _age(last_seen_ms: Any) -> str:
 @click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]), default="table",
               show_default=True, help="Output format.")
 def workers_command(nodes: str | None, output: str) -> None:
-    """List the workers the cluster has seen (GET /v1/workers)."""
+    """List the workers the cluster has seen (GET /v1/workers).
+
+    A worker unseen for 30 s shows as lost; one that stopped cleanly is gone.
+    """
     try:
         node_urls = resolve_nodes(_split(nodes) or None, os.environ)
     except errors.ConfigError as exc:
@@ -163,10 +178,11 @@ def workers_command(nodes: str | None, output: str) -> None:
 
         click.echo(yaml.safe_dump(rows, sort_keys=True).rstrip())
         return
-    header = ("WORKER", "HOST", "PID", "QUEUES", "RUNNING", "LAST SEEN")
+    header = ("WORKER", "HOST", "PID", "QUEUES", "RUNNING", "STATE", "LAST SEEN")
     table = [header] + [
         (str(w.get("worker_id", "")), str(w.get("host", "")), str(w.get("pid", "")),
-         ",".join(w.get("queues") or []), str(w.get("running", "")), _age(w.get("last_seen_ms")))
+         ",".join(w.get("queues") or []), str(w.get("running", "")),
+         _state(w.get("last_seen_ms")), _age(w.get("last_seen_ms")))
         for w in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

@@ -172,6 +172,8 @@ class Worker:
             await self._unless_halted(asyncio.create_task(self._release(list(self.waiting))),
                                       halted)
             await self._unless_halted(asyncio.create_task(self._drain()), halted)
+            if not self.held and not self.outbox:
+                await self._unless_halted(asyncio.create_task(self._leave()), halted, 5.0)
         finally:
             for task in [halted, *background, *self._running]:
                 task.cancel()
@@ -196,6 +198,14 @@ class Worker:
             step.cancel()
         elif not step.cancelled() and step.exception() is not None:
             log.error("worker step failed", exc_info=step.exception())
+
+    async def _leave(self) -> None:
+        """Tell the cluster this worker is gone, so ``raftq workers`` stops listing it."""
+        try:
+            await self.client.leave(self.id)
+        except errors.RaftqError as exc:
+            log.info("worker %s: could not say goodbye (%s); the cluster forgets it later",
+                     self.id, exc)
 
     async def _drain(self) -> None:
         """Let running tasks finish up to the deadline, then deliver their outcomes."""

@@ -67,3 +67,22 @@ def test_a_second_signal_stops_at_once_and_the_tasks_are_redelivered(
         task = client.get(handle.id)
         assert task["attempts"] == 2
         assert [e["error"]["type"] for e in task["errors"]] == ["LeaseExpired"]
+
+
+def test_a_worker_that_stops_cleanly_leaves_the_workers_list_at_once(
+    shared_cluster: LocalCluster, shared_workers: Workers  # noqa: F811
+) -> None:
+    client = Client(shared_cluster.http_urls)
+
+    def listed() -> set[str]:
+        return {w["worker_id"] for w in client.workers()}
+
+    clean = shared_workers.start("--queues", "goodbye", "--worker-id", "w-clean")
+    killed = shared_workers.start("--queues", "goodbye", "--worker-id", "w-killed")
+    wait_for(lambda: {"w-clean", "w-killed"} <= listed(), what="both workers listed")
+    clean.send_signal(signal.SIGTERM)
+    assert clean.wait(30) == 0
+    assert "w-clean" not in listed()  # gone as soon as it exited, not minutes later
+    killed.kill()  # no goodbye: it stays listed (and shows as lost) until forgotten
+    killed.wait(10)
+    assert "w-killed" in listed()

@@ -28,6 +28,7 @@ EXAMPLES: list[c.Body] = [
     c.Purge(),
     c.Tick(100, 1_700_000_000_000, 7, "n1"),
     c.Barrier(),
+    c.Leave("w1"),
 ]
 
 

@@ -208,3 +208,14 @@ def test_workers_view_counts_running_leases_and_forgets_idle_workers() -> None:
     h.complete("a", h.task("a").lease_token)
     assert h.state.workers_view()[0]["running"] == 1
     assert h.state.workers_view()[0]["last_seen_ms"] == h.now_ms
+
+
+def test_a_worker_that_leaves_is_forgotten_at_once_unless_it_holds_leases() -> None:
+    h = Harness()
+    h.submit(spec("a"))
+    h.claim("w1")
+    h.claim("w2")  # nothing left: w2 holds no lease
+    assert h.run(c.Leave("w2")) == {"worker_id": "w2", "removed": True, "leases": 0}
+    assert h.run(c.Leave("w1")) == {"worker_id": "w1", "removed": False, "leases": 1}
+    assert [w["worker_id"] for w in h.state.workers_view()] == ["w1"]
+    assert h.run(c.Leave("nobody")) == {"worker_id": "nobody", "removed": False, "leases": 0}

@@ -62,3 +62,28 @@ def test_workers_reports_an_unreachable_cluster_without_a_traceback() -> None:
     result = CliRunner().invoke(workers_command, ["--nodes", "http://127.0.0.1:9"])
     assert result.exit_code == 1 and "did not answer" in result.output
     assert "Traceback" not in result.output
+
+
+def test_workers_marks_a_worker_unseen_for_30_s_as_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from raftq.worker import cli
+
+    now_ms = int(time.time() * 1000)
+    rows = [{"worker_id": "fresh", "host": "h", "pid": 1, "queues": ["default"], "running": 0,
+             "last_seen_ms": now_ms - 2_000},
+            {"worker_id": "gone", "host": "h", "pid": 2, "queues": ["default"], "running": 1,
+             "last_seen_ms": now_ms - 45_000}]
+
+    class FakeClient:
+        def __init__(self, *args: object, **kwargs: object) -> None: ...
+        def __enter__(self) -> FakeClient: return self
+        def __exit__(self, *exc: object) -> None: ...
+        def workers(self) -> list[dict[str, object]]: return rows
+
+    monkeypatch.setattr(cli, "Client", FakeClient)
+    out = CliRunner().invoke(workers_command, []).output.splitlines()
+    assert out[0].split() == ["WORKER", "HOST", "PID", "QUEUES", "RUNNING", "STATE", "LAST",
+                              "SEEN"]
+    assert out[1].split()[:6] == ["fresh", "h", "1", "default", "0", "active"]
+    assert out[2].split()[:6] == ["gone", "h", "2", "default", "1", "lost"]
