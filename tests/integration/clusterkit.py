@@ -1,13 +1,43 @@
-"""Helpers for integration tests: plain HTTP calls and waiting on conditions."""
+"""Helpers for integration tests: ports, plain HTTP calls and waiting on conditions."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
+
+# Every cluster of a test run gets its own block of ports, counted up from this
+# run's RAFTQ_TEST_PORT_BASE in steps of 10 (raft ports; HTTP 1000 above), so a
+# test never meets a previous test's sockets, and two checkouts running their
+# tests at once with different bases never meet each other's.
+_blocks = itertools.count(int(os.environ.get("RAFTQ_TEST_PORT_BASE", "19100")), 10)
+
+
+def _free(ports: list[int]) -> bool:
+    for port in ports:
+        with socket.socket() as sock:
+            # As the nodes bind: a port in TIME_WAIT is free, a listening one is not.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def port_block() -> int:
+    """The first raft port of 10 free raft ports and the 10 HTTP ports 1000 above."""
+    for _ in range(50):
+        base = next(_blocks)
+        if _free([base + i for i in range(10)] + [base + 1000 + i for i in range(10)]):
+            return base
+    raise RuntimeError("no free block of test ports; is RAFTQ_TEST_PORT_BASE shared?")
 
 
 def http(url: str, method: str = "GET", body: Any = None, timeout: float = 5.0,

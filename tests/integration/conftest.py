@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import clusterkit
 import pytest
 
 from raftq.local.cluster import LocalCluster
-
-# Each cluster gets its own ports so a test never meets a previous test's sockets.
-_ports = itertools.count(int(os.environ.get("RAFTQ_TEST_PORT_BASE", "19100")), 10)
 
 
 @pytest.fixture
 def port_block() -> int:
     """A block of 10 raft and 10 http ports (base, base + 1000) no other test uses."""
-    return next(_ports)
+    return clusterkit.port_block()
 
 
 @pytest.fixture
@@ -29,7 +25,7 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
     def factory(size: int = 3, prepare: Callable[[LocalCluster], None] | None = None,
                 **extra: Any) -> LocalCluster:
         """``extra``: node config settings; ``prepare`` runs before the nodes start."""
-        base = next(_ports)
+        base = clusterkit.port_block()
         cluster = LocalCluster(tmp_path / f"cluster{len(made)}", size=size,
                                raft_port=base, http_port=base + 1000, extra_config=extra)
         made.append(cluster)

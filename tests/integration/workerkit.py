@@ -3,10 +3,8 @@ real ``raftq worker`` processes, the run log, and a proxy that drops answers."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,41 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clusterkit import port_block
 
 from raftq.local.cluster import LocalCluster
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-# This suite's clusters: raft ports 17200-17299, HTTP ports 18200-18299, in
-# ten slots of ten; a slot whose ports something else holds is skipped.
-_slots = itertools.count(0)
-
-
-def _ports_free(ports: list[int]) -> bool:
-    for port in ports:
-        with socket.socket() as sock:
-            # As the nodes bind: a port in TIME_WAIT is free, a listening one is not.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def _free_slot() -> int:
-    for _ in range(10):
-        slot = next(_slots) % 10
-        ports = [base + 10 * slot + i for base in (17200, 18200) for i in range(3)]
-        if _ports_free(ports):
-            return slot
-    raise RuntimeError("no free ports for a test cluster in 17200-17299/18200-18299")
 
 
 def new_cluster(base_dir: Path, **extra: Any) -> LocalCluster:
-    slot = _free_slot()
-    cluster = LocalCluster(base_dir, size=3, raft_port=17200 + 10 * slot,
-                           http_port=18200 + 10 * slot, extra_config=extra)
+    base = port_block()  # from RAFTQ_TEST_PORT_BASE, like every other test cluster
+    cluster = LocalCluster(base_dir, size=3, raft_port=base, http_port=base + 1000,
+                           extra_config=extra)
     cluster.start()
     try:
         cluster.wait_ready(timeout=60)
