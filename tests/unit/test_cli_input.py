@@ -108,3 +108,17 @@ def test_a_bad_node_address_is_one_line_naming_the_flag(argv: list[str], flag: s
     assert result.output.startswith(f"error: {flag}: ") and result.output.count("\n") == 1, \
         result.output
     assert "Traceback" not in result.output
+
+
+# -- item 5: an unreachable cluster -------------------------------------------------
+
+def test_cluster_status_gives_up_after_timeout_naming_what_it_tried() -> None:
+    import time
+
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["cluster-status", "--node", "127.0.0.1:9",
+                                       "--timeout", "1"])
+    assert time.monotonic() - started < 8  # the old default kept trying for 30 s
+    assert result.exit_code == 2
+    assert result.output.startswith("error: no node answered within 1 s (tried "
+                                    "http://127.0.0.1:9; --timeout to wait longer)")
