@@ -34,8 +34,9 @@ async function refresh() {
     table("queues", ["queue", "queued", "scheduled", "leased", "succeeded", "dead", "cancelled"],
       Object.entries(q.queues).map(([name, d]) => [esc(name), d.queued, d.scheduled, d.leased, d.succeeded, d.dead, d.cancelled]));
     const w = await get("/v1/workers");
-    table("workers", ["worker", "host", "pid", "queues", "running", "last seen"],
-      w.workers.map(x => [esc(x.worker_id), esc(x.host), esc(x.pid), esc(x.queues.join(",")), esc(x.running), new Date(x.last_seen_ms).toLocaleTimeString()]));
+    // As `raftq workers`: a worker unseen for 30 s is lost.
+    table("workers", ["worker", "host", "pid", "queues", "running", "state", "last seen"],
+      w.workers.map(x => [esc(x.worker_id), esc(x.host), esc(x.pid), esc(x.queues.join(",")), esc(x.running), Date.now() - x.last_seen_ms > 30000 ? "lost" : "active", new Date(x.last_seen_ms).toLocaleTimeString()]));
     const d = await get("/v1/dead-letters?limit=20");
     table("dead", ["task", "name", "attempts", "last error"],
       d.tasks.map(t => [esc(t.id), esc(t.name), esc(t.attempts), esc((t.errors.at(-1) || {error: {}}).error.message)]));
