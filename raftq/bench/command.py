@@ -129,6 +129,9 @@ def _ints(value: str, flag: str) -> list[int]:
               help="Write the JSON report here.")
 @click.option("--base-dir", type=click.Path(file_okay=False), default=None,
               help="Where local clusters keep data (default: a temp dir, removed after).")
+@click.option("--durability", type=click.Choice(["fsync", "none"]), default="fsync",
+              show_default=True,
+              help="The local clusters' `durability` setting (not with --nodes).")
 @click.option("--raft-port", type=click.IntRange(1024, 65000), default=17400, show_default=True)
 @click.option("--http-port", type=click.IntRange(1024, 65000), default=18400, show_default=True)
 def bench_command(nodes: str | None, only: str, quick: bool, runs: int | None, clients: int,
@@ -136,8 +139,8 @@ def bench_command(nodes: str | None, only: str, quick: bool, runs: int | None, c
                   batch_clients: int, e2e_tasks: int | None, workers: int, worker_pool: str,
                   worker_concurrency: int, worker_prefetch: int, latency_count: int | None,
                   result_count: int | None, kills: int | None, memory_sizes: str | None,
-                  json_path: str | None, base_dir: str | None, raft_port: int,
-                  http_port: int) -> None:
+                  json_path: str | None, base_dir: str | None, durability: str,
+                  raft_port: int, http_port: int) -> None:
     """Measure throughput, latency, failover and memory; print each figure by its target."""
     sections = [s.strip() for s in only.split(",") if s.strip()]
     unknown = [s for s in sections if s not in SECTIONS]
@@ -162,7 +165,10 @@ def bench_command(nodes: str | None, only: str, quick: bool, runs: int | None, c
     own_dir = base_dir is None
     root = Path(base_dir or tempfile.mkdtemp(prefix="raftq-bench-"))
     try:
-        report = run_bench(cfg, sections, Sites(urls, root, raft_port, http_port))
+        sites = Sites(urls, root, raft_port, http_port, extra_config={"durability": durability})
+        report = run_bench(cfg, sections, sites)
+        if urls is None:
+            report["config"]["durability"] = durability
     finally:
         if own_dir:
             shutil.rmtree(root, ignore_errors=True)
