@@ -302,6 +302,11 @@ class RaftJournal:
         if self._fd < 0:
             raise ValueError(f"{self.path}: the journal is closed")
 
+    def mark_disk_low(self) -> None:
+        """Something else failed for lack of space (a snapshot): ``space_low``
+        until the next free-space check finds ``low_water_bytes`` free."""
+        self._disk_low = True
+
     def _check_free_space(self) -> None:
         try:
             free = self._ops.free_bytes(directory_of(self.path))

@@ -53,6 +53,8 @@ JOURNAL_FILE = "raft.journal"
 SNAPSHOT_FILE = "raft.snapshot"
 REJOIN_FILE = "raft.rejoin"
 MOVED_PREFIX = "moved-aside-"
+STEP_DOWN_AFTER_S = 2.0
+FOLLOWER = 0  # PySyncObj's _RAFT_STATE.FOLLOWER
 
 
 class NodeStorage:
@@ -66,6 +68,7 @@ class NodeStorage:
         self._journal: RaftJournal | None = None
         self._reported: str | None = None
         self._handed_over_at = 0.0
+        self._leading_full_since: float | None = None
         self.rejoin_path = os.path.join(data_dir, REJOIN_FILE)
         self.votes_after = 0  # the log index to reach before granting a vote
 
@@ -109,7 +112,7 @@ class NodeStorage:
     def problem(self) -> str | None:
         if self._journal is None:
             return None
-        return self._journal.space_problem or self.snapshots.storage_full
+        return self._journal.space_problem
 
     def may_vote(self) -> bool:
         if not self.votes_after:
@@ -153,16 +156,28 @@ class NodeStorage:
 
     def keep_out_of_leadership(self, machine: Any, election_timeout_s: float) -> None:
         """While ``problem``: start no election; a leader hands over to a caught-up
-        follower (tried at most every half second, until one is caught up)."""
+        follower (tried every half second), and if none is caught up within
+        ``STEP_DOWN_AFTER_S`` (a busy leader's followers rarely are: Raft's
+        TimeoutNow wants one that is) it steps down as PySyncObj does when it
+        loses its followers, and the others elect a leader among themselves."""
         if self.problem is None:
-            return
-        if not machine._isLeader():
-            machine._SyncObj__raftElectionDeadline = time.monotonic() + election_timeout_s
+            self._leading_full_since = None
             return
         now = time.monotonic()
-        if now - self._handed_over_at >= 0.5:
-            self._handed_over_at = now
+        if not machine._isLeader():
+            self._leading_full_since = None
+            machine._SyncObj__raftElectionDeadline = now + election_timeout_s
+            return
+        if self._leading_full_since is None:
+            self._leading_full_since = now
             log.warning("storage: handing the leadership over: this node cannot write")
+        if now - self._leading_full_since >= STEP_DOWN_AFTER_S:
+            log.warning("storage: no follower caught up to take over; stepping down")
+            machine._SyncObj__setState(FOLLOWER)
+            machine._SyncObj__raftLeader = None
+            machine._SyncObj__raftElectionDeadline = now + election_timeout_s
+        elif now - self._handed_over_at >= 0.5:
+            self._handed_over_at = now
             machine.transferLeadership()
 
     def watch(self) -> None:
@@ -170,6 +185,11 @@ class NodeStorage:
         rejoin's vote ban once the log is long enough."""
         if self.votes_after:
             self.may_vote()
+        if self.snapshots.storage_full is not None and self._journal is not None:
+            # A snapshot failed for space: refuse writes until the journal's
+            # free-space check (every second) finds space again.
+            self.snapshots.storage_full = None
+            self._journal.mark_disk_low()
         problem = self.problem
         if problem is not None and self._reported is None:
             log.error("storage: %s; refusing client writes (507) until space is freed",

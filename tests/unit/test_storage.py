@@ -179,3 +179,56 @@ def test_anything_else_is_left_to_pysyncobj(tmp_path: Path, message: dict[str, o
     before = dict(message)
     skip_known_entries(journal, message)
     assert message == before
+
+
+class FakeLeader:
+    """The parts of SyncObj that keep_out_of_leadership touches."""
+
+    def __init__(self, transfer_works: bool) -> None:
+        self.leader = True
+        self.transfer_works = transfer_works
+        self.transfers = 0
+        self._SyncObj__raftElectionDeadline = 0.0
+        self._SyncObj__raftLeader: object = "me"
+
+    def _isLeader(self) -> bool:  # noqa: N802
+        return self.leader
+
+    def transferLeadership(self) -> None:  # noqa: N802
+        self.transfers += 1
+        if self.transfer_works:
+            self.leader = False
+
+    def _SyncObj__setState(self, state: int) -> None:  # noqa: N802
+        self.leader = state == 2
+
+
+@pytest.mark.parametrize("transfer_works", [True, False])
+def test_a_leader_that_cannot_write_leaves_the_leadership(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transfer_works: bool) -> None:
+    from raftq.raft import storage as storage_module
+
+    storage = NodeStorage(str(tmp_path))
+    journal = storage.open()
+    machine = FakeLeader(transfer_works)
+    storage.keep_out_of_leadership(machine, 1.0)
+    assert machine.transfers == 0 and machine.leader  # the disk is fine
+    journal.mark_disk_low()
+    monkeypatch.setattr(storage_module, "STEP_DOWN_AFTER_S", 0.05)
+    deadline = time.monotonic() + 5
+    while machine.leader and time.monotonic() < deadline:
+        storage.keep_out_of_leadership(machine, 1.0)
+    assert not machine.leader and machine.transfers >= 1
+    assert machine._SyncObj__raftLeader == ("me" if transfer_works else None)
+    storage.keep_out_of_leadership(machine, 1.0)  # a follower: no election of its own
+    assert machine._SyncObj__raftElectionDeadline > time.monotonic()
+
+
+def test_a_snapshot_without_space_refuses_writes_until_space_is_found(tmp_path: Path) -> None:
+    storage = NodeStorage(str(tmp_path))
+    journal = storage.open()
+    storage.snapshots.storage_full = "the last snapshot could not be written: the disk is full"
+    storage.watch()
+    assert storage.problem is not None and "nearly full" in storage.problem
+    journal.onOneSecondTimer()  # the free-space check: this disk has room
+    assert storage.problem is None
