@@ -55,6 +55,8 @@ REJOIN_FILE = "raft.rejoin"
 MOVED_PREFIX = "moved-aside-"
 STEP_DOWN_AFTER_S = 2.0
 FOLLOWER = 0  # PySyncObj's _RAFT_STATE.FOLLOWER
+# How an unframed msgpack snapshot (raftq before the durable journal) starts.
+_MSGPACK_MAPS = (*range(0x80, 0x90), 0xDE, 0xDF)
 
 
 class NodeStorage:
@@ -79,6 +81,7 @@ class NodeStorage:
 
     def open(self) -> RaftJournal:
         os.makedirs(self.data_dir, exist_ok=True)
+        self._refuse_old_formats()
         has_snapshot = check_snapshot_file(self.snapshot_path)
         journal = RaftJournal(self.journal_path, durability=self.durability,
                               snapshot_path=self.snapshot_path)
@@ -91,6 +94,20 @@ class NodeStorage:
         self._journal = journal
         self.votes_after = _read_index(self.rejoin_path)
         return journal
+
+    def _refuse_old_formats(self) -> None:
+        """Say plainly when the files are from before raftq's own formats."""
+        for path, old in ((self.journal_path, (b"PYSYNCOBJ",)),
+                          (self.snapshot_path, tuple(bytes([b]) for b in _MSGPACK_MAPS))):
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(16)
+            except FileNotFoundError:
+                continue
+            if head.startswith(old):
+                raise CorruptDataError(path, "written by a raftq from before the durable "
+                                             "journal (an older format); see \"Upgrading\" in "
+                                             "docs/operations.md")
 
     def close(self) -> None:
         if self._journal is not None:

@@ -232,3 +232,13 @@ def test_a_snapshot_without_space_refuses_writes_until_space_is_found(tmp_path: 
     assert storage.problem is not None and "nearly full" in storage.problem
     journal.onOneSecondTimer()  # the free-space check: this disk has room
     assert storage.problem is None
+
+
+@pytest.mark.parametrize("name, head", [("raft.journal", b"PYSYNCOBJ\0\0\0"),
+                                        ("raft.snapshot", b"\x83\xa5state")])
+def test_data_from_before_the_durable_journal_is_refused_plainly(
+        tmp_path: Path, name: str, head: bytes) -> None:
+    (tmp_path / name).write_bytes(head + bytes(100))
+    with pytest.raises(CorruptData, match=f"{name}: written by a raftq from before the "
+                                          "durable journal.*Upgrading.*--rejoin"):
+        NodeStorage(str(tmp_path)).open()
