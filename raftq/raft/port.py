@@ -98,7 +98,7 @@ class PeerListener:
         self._poller = poller
         self.host, port = address.rsplit(":", 1)
         self.port = int(port)
-        self._limits = limits
+        self.limits = limits
         self._on_accept = on_accept
         self._on_exhausted = on_exhausted
         self._throttle = throttle
@@ -117,7 +117,7 @@ class PeerListener:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setblocking(False)
             sock.bind((host, self.port))
-            sock.listen(self._limits.backlog)
+            sock.listen(self.limits.backlog)
         except OSError:
             sock.close()
             raise
@@ -164,9 +164,9 @@ class PeerListener:
         self._throttle.warn("exhausted", "raft port %s:%d: cannot accept a connection (%s); "
                             "closing the oldest unproven connection and accepting again in "
                             "%.1f s", self.host, self.port, exc.strerror,
-                            self._limits.accept_retry_s)
+                            self.limits.accept_retry_s)
         self._poller.unsubscribe(self._sock.fileno())
-        self._paused_until = time.monotonic() + self._limits.accept_retry_s
+        self._paused_until = time.monotonic() + self.limits.accept_retry_s
         self._on_exhausted()
 
 
@@ -178,7 +178,6 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
 
     def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803
         # Set before PySyncObj's constructor, which calls addNode and _createServer.
-        self._limits = self.limits
         self._live: dict[PeerConnection, None] = {}  # open connections, oldest first
         self._next_sweep = 0.0
         self._throttle = _Throttle()
@@ -195,7 +194,7 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
 
     def _createServer(self) -> None:  # noqa: N802
         address = self._syncObj.conf.bindAddress or self._selfNode.address
-        self._server = PeerListener(self._syncObj._poller, address, self._limits,
+        self._server = PeerListener(self._syncObj._poller, address, self.limits,
                                     self._accept, self._evict_oldest_unverified,
                                     self._throttle, self.stats)
 
@@ -223,7 +222,7 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
     def _connection(self, sock: socket.socket | None = None, peer: str = "") -> PeerConnection:
         conf = self._syncObj.conf
         return PeerConnection(
-            self._syncObj._poller, max_frame_bytes=self._limits.max_frame_bytes,
+            self._syncObj._poller, max_frame_bytes=self.limits.max_frame_bytes,
             recv_buffer_size=conf.recvBufferSize, send_buffer_size=conf.sendBufferSize,
             keepalive=conf.tcp_keepalive, sock=sock, peer=peer,
             on_open=self._opened, on_close=self._closed)
@@ -242,9 +241,9 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
 
     def _accept(self, sock: socket.socket, peer: str) -> None:
         unverified = [c for c in self._live if c.incoming and not c.verified]
-        if len(unverified) >= self._limits.max_unverified:
+        if len(unverified) >= self.limits.max_unverified:
             unverified[0].refuse("unverified_cap",
-                                 f"over {self._limits.max_unverified} connections waiting to "
+                                 f"over {self.limits.max_unverified} connections waiting to "
                                  "prove the secret (the oldest is closed)")
         self._onNewIncomingConnection(self._connection(sock, peer))
 
@@ -255,7 +254,7 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
                 return
 
     def _sweep(self, now: float) -> None:
-        limits = self._limits
+        limits = self.limits
         silent_s = self._syncObj.conf.connectionTimeout
         for conn in list(self._live):
             if not conn.verified and now - conn.opened_at > limits.handshake_timeout_s:
