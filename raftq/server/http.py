@@ -1,20 +1,17 @@
 """The node's HTTP/1.1 server: asyncio protocols and httptools' parser.
 
-Why not aiohttp's server: a node's CPU per request was the bottleneck of
-single-task submits, and aiohttp spent ~150 µs of it per request (request
-and response objects, multidicts, middleware chain, stream writer) against
-the ~30 µs this server needs for the same work. The API is small and fixed,
-so the server is too: exact and ``{name}`` routes, bodies read whole (with a
-limit) before the handler runs, JSON responses with a Content-Length,
-keep-alive and pipelining (answered in order), ``Expect: 100-continue``,
-HEAD on GET routes, and a clean 4xx for anything malformed. Handlers are not
-cancelled when the client goes away (a proposal in flight must be allowed to
-finish); they can check ``Request.gone``.
+Why hand-written: a node's CPU per request bounds single-task submits;
+aiohttp's server spent ~150 µs of it, uvicorn and granian 1.7-4x this one's
+(docs/performance.md). The API is small and fixed, so the server is too:
+exact and ``{name}`` routes, bodies read whole (with a limit) before the
+handler runs, JSON responses with a Content-Length, keep-alive and pipelining
+(answered in order), ``Expect: 100-continue``, HEAD on GET routes, and a clean
+4xx for anything malformed. Handlers are not cancelled when the client goes
+away (a proposal in flight must finish); they can check ``Request.gone``.
 
-Strangers must not stall it (``raftq.server.limits``): a request's headers
-and its body each have a deadline (then 408 and close), an idle keep-alive
-connection is closed, and connections over the cap get 503. One periodic
-sweep enforces every deadline, so a request costs no timer of its own.
+Strangers must not stall it (``raftq.server.limits``): deadlines for a
+request's headers and body (408 and close), idle keep-alive connections
+closed, 503 over the connection cap; one periodic sweep checks them all.
 """
 
 from __future__ import annotations
@@ -138,12 +135,14 @@ class Server:
     """Serves one router; ``start`` listens, ``close`` stops and drops connections."""
 
     def __init__(self, router: Router, middleware: Middleware, max_body: int,
-                 limits: HttpLimits | None = None) -> None:
+                 limits: HttpLimits | None = None,
+                 on_refused: Callable[[str], None] = lambda _code: None) -> None:
         self.router = router
         self.middleware = middleware
         self.max_body = max_body
         self.limits = limits or HttpLimits()
         self.connections: set[_Connection] = set()
+        self.on_refused = on_refused  # told the code of each connection the limits close
         self.clock = _Clock()
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -167,6 +166,7 @@ class Server:
             if conn.waiting == IDLE:
                 conn.close()
             else:
+                self.on_refused("request_timeout")
                 conn.reject(error_json(408, "request_timeout", self.limits.late(conn.waiting)))
         self._sweeper = asyncio.get_running_loop().call_later(self.limits.sweep_period_s,
                                                               self._sweep)
@@ -210,6 +210,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         if len(self.server.connections) >= self.limits.max_connections:
+            self.server.on_refused("too_many_connections")
             self.reject(error_json(503, "too_many_connections",
                                    f"this node has {self.limits.max_connections} connections "
                                    "open, its limit; retry shortly or try another node",

@@ -82,6 +82,9 @@ class Metrics:
         self.tasks_finished = Counter("raftq_tasks_finished", "Completions and failures via "
                                       "this node, by resulting status", ["status"],
                                       registry=self.registry)
+        self.http_refused = Counter("raftq_http_refused", "HTTP connections closed by the "
+                                    "limits (request_timeout: 408, too_many_connections: 503)",
+                                    ["code"], registry=self.registry)
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def attach_gauges(self, read: Callable[[], dict[str, Any]]) -> None:
@@ -96,6 +99,9 @@ class Metrics:
             self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def refused(self, code: str) -> None:
+        self.http_refused.labels(code).inc()
 
     def observe_commit(self, seconds: float) -> None:
         self.proposal_latency.observe(seconds)

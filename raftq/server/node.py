@@ -97,7 +97,8 @@ class Node:
                             idle_timeout_s=c.http_idle_timeout_ms / 1000,
                             max_connections=c.http_max_connections)
         return Server(router, self.api.middleware,
-                      max_body=self.config.max_payload_bytes * 2 + 65536, limits=limits)
+                      max_body=self.config.max_payload_bytes * 2 + 65536, limits=limits,
+                      on_refused=self.metrics.refused)
 
     async def _tick_loop(self) -> None:
         """The leader proposes a tick so time passes: leases expire, delayed tasks
