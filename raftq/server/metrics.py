@@ -54,6 +54,9 @@ class _Gauges(Collector):
             yield GaugeMetricFamily("raftq_clock_offset_seconds", "This node's wall clock minus "
                                     "the leader's, from the leader's recent ticks",
                                     value=snap["clock_offset_ms"] / 1000)
+        yield GaugeMetricFamily("raftq_storage_writable", "0 while this node refuses writes "
+                                "(507) because its disk is full, else 1",
+                                value=0 if snap.get("storage_problem") else 1)
         port = snap["raft_port"]
         closed = CounterMetricFamily("raftq_raft_port_closed", "Raft-port connections closed "
                                      "by the guard, by reason", labels=["reason"])

@@ -86,6 +86,7 @@ class Node:
         snap["raft"] = self.replica.raft_status()
         snap["clock_offset_ms"] = self.timekeeper.offset_ms()
         snap["raft_port"] = self.replica.port_stats
+        snap["storage_problem"] = self.replica.storage.problem
         return snap
 
     def make_server(self) -> Server:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,11 @@ class Tasks:
         return all(http(f"{node.url}/v1/tasks/{task_id}")[0] == 200 for task_id in self.acked)
 
 
+def _metrics(node: LocalNode) -> str:
+    with urllib.request.urlopen(node.url + "/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
 def test_a_full_disk_refuses_writes_with_507_and_recovers_by_itself(
         small_disk: Callable[[Path, str], None], make_cluster: MakeCluster) -> None:
     def on_small_disks(cluster: LocalCluster) -> None:
@@ -104,6 +110,7 @@ def test_a_full_disk_refuses_writes_with_507_and_recovers_by_itself(
     assert body["error"]["code"] == "insufficient_storage"
     status, ready = http(full.url + "/readyz")
     assert status == 503 and "full" in ready["reason"], ready
+    assert "raftq_storage_writable 0.0" in _metrics(full)
     wait_for(lambda: cluster.leader_index() not in (None, leader), timeout=15,
              what="another node to take over the leadership")
     for node in others:  # the cluster takes writes through the other nodes
@@ -114,6 +121,7 @@ def test_a_full_disk_refuses_writes_with_507_and_recovers_by_itself(
     filler.unlink()
     wait_for(lambda: tasks.submit(full)[0] == 201, timeout=10, what="writes accepted again")
     wait_for(lambda: http(full.url + "/readyz")[0] == 200, timeout=10, what="ready again")
+    assert "raftq_storage_writable 1.0" in _metrics(full)
     for node in cluster.nodes:  # nothing acknowledged lost, anywhere
         wait_for(lambda node=node: tasks.all_on(node), timeout=10,
                  what=f"every acknowledged task on {node.node_id}")
