@@ -39,6 +39,7 @@ class Indexes:
         self.clock_ms = 0
         self.ticks = 0  # ticks that moved the clock; a tick names the count it follows
         self.wall_offset_ms = 0  # the leader's wall clock minus clock_ms, slewed
+        self.horizon_ms = 0  # timers up to here have fired: the clock before the latest tick
         self.next_seq = 1
         self.next_token = 1
         self.tasks: dict[str, Task] = {}

@@ -8,8 +8,13 @@ Contract (every node runs the same log through ``State.apply``):
   commands. The state keeps its own clock, ``clock_ms``, which only moves
   forward and only by ticks: the leader proposes a ``Tick`` carrying the
   monotonic time elapsed since the tick before (capped at the edge, see
-  ``raftq.server.clock``), so no node's wall clock can move it; delayed tasks
-  become ready and leases expire inside ``apply`` when that clock passes them. Wall time (a task's
+  ``raftq.server.clock``), so no node's wall clock can move it. Delayed tasks
+  become ready and leases expire inside ``apply`` once ``horizon_ms``, the
+  clock as it was before the latest tick, passes them: between two ticks the
+  clock still says the time of the earlier one, so a lease or delay set then
+  counts from that earlier time, and firing it by the clock itself would cut
+  it short by up to a tick. Each one lasts at least its duration and at most
+  about two ticks more. Wall time (a task's
   ``eta_ms``) is converted with ``wall_offset_ms``, the leader's wall clock
   minus ``clock_ms``, which ticks move toward the leader's by a bounded slew.
   A new cluster's clock starts at the first command's ``now_ms``.
@@ -78,7 +83,7 @@ class State(Tasks, Leases, Retries):
             return self.dedupe[rid]
         if cmd.version == LEGACY_VERSION or self.clock_ms == 0:
             # Version 1's rule; and a new cluster's first command starts its clock.
-            self.clock_ms = max(self.clock_ms, cmd.now_ms)
+            self.clock_ms = self.horizon_ms = max(self.clock_ms, cmd.now_ms)
         self._advance()
         result = self._dispatch(cmd)
         if rid:
@@ -127,6 +132,7 @@ class State(Tasks, Leases, Retries):
             return False
         self.ticks += 1
         step = max(tick.elapsed_ms, 0)
+        self.horizon_ms = self.clock_ms
         self.clock_ms += step
         slew = step // WALL_SLEW_RATIO
         error = tick.wall_ms - self.clock_ms - self.wall_offset_ms
@@ -134,7 +140,7 @@ class State(Tasks, Leases, Retries):
         return True
 
     def _advance(self) -> None:
-        now = self.clock_ms
+        now = self.horizon_ms
         while self.delayed and self.delayed[0][0] <= now:
             _, seq, task_id = heapq.heappop(self.delayed)
             task = self.tasks.get(task_id)

@@ -1,7 +1,7 @@
 """Snapshot the state to plain data and back, and its digest.
 
 The plain form holds only what is authoritative: the clock (its time, its count
-of ticks and its wall offset), the counters,
+of ticks, its wall offset and its timers' horizon), the counters,
 every task, the order of each status index, the dedupe table and the worker
 registry. The ready queues and heaps are rebuilt from the tasks on restore;
 their lazily-deleted stale entries are not part of the state's meaning, so a
@@ -31,6 +31,7 @@ def to_plain(state: State) -> dict[str, Any]:
         "clock_ms": state.clock_ms,
         "ticks": state.ticks,
         "wall_offset_ms": state.wall_offset_ms,
+        "horizon_ms": state.horizon_ms,
         "next_seq": state.next_seq,
         "next_token": state.next_token,
         "tasks": [t.to_plain() for t in state.tasks.values()],
@@ -48,6 +49,7 @@ def from_plain(plain: dict[str, Any]) -> State:
     state.clock_ms = plain["clock_ms"]
     state.ticks = plain.get("ticks", 0)
     state.wall_offset_ms = plain.get("wall_offset_ms", 0)
+    state.horizon_ms = plain.get("horizon_ms", state.clock_ms)  # written since format 2
     state.next_seq = plain["next_seq"]
     state.next_token = plain["next_token"]
     for row in plain["tasks"]:

@@ -144,8 +144,14 @@ class Harness:
         return out
 
     def tick(self, advance_ms: int = 0, wall_ms: int | None = None) -> Any:
-        """A leader's tick: ``advance_ms`` elapsed, its wall clock the harness's
-        (or ``wall_ms``)."""
+        """``advance_ms`` pass: a leader's tick carrying them (its wall clock the
+        harness's, or ``wall_ms``), then one carrying none, after which every timer
+        due by the new time has fired (timers fire by the clock before the latest
+        tick; ``tick_once`` shows it)."""
+        self.tick_once(advance_ms, wall_ms)
+        return self.tick_once(0, wall_ms)
+
+    def tick_once(self, advance_ms: int, wall_ms: int | None = None) -> Any:
         self.now_ms += advance_ms
         wall = self.now_ms if wall_ms is None else wall_ms
         return self.run(c.Tick(advance_ms, wall, self.state.ticks, "leader"), request_id="")
@@ -199,7 +205,7 @@ def check_consistency(state: State) -> None:
     assert set(state.by_status[Status.SCHEDULED]) <= delayed
     for task_id in state.by_status[Status.SCHEDULED]:
         ready_at_ms = state.tasks[task_id].ready_at_ms
-        assert ready_at_ms is not None and ready_at_ms >= state.clock_ms, "a due task not queued"
+        assert ready_at_ms is not None and ready_at_ms >= state.horizon_ms, "a due task not queued"
     leases = {
         i
         for expires, token, i in state.lease_heap
@@ -211,7 +217,7 @@ def check_consistency(state: State) -> None:
     holders: dict[str, set[str]] = {}
     for task_id in state.by_status[Status.LEASED]:
         task = state.tasks[task_id]
-        assert task.lease_expires_ms >= state.clock_ms, "an expired lease survived a command"
+        assert task.lease_expires_ms >= state.horizon_ms, "an expired lease survived a command"
         holders.setdefault(task.lease_worker, set()).add(task_id)
     for worker_id, held in state.worker_leases.items():
         assert set(held) == holders.pop(worker_id, set())

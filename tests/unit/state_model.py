@@ -50,6 +50,7 @@ class Model:
         self.clock_ms = 0
         self.ticks = 0
         self.wall_offset_ms = 0
+        self.horizon_ms = 0
         self.next_order = 1
         self.next_token = 1
         self.tasks: dict[str, ModelTask] = {}
@@ -107,6 +108,7 @@ class Model:
         if tick.after != self.ticks:
             return False
         self.ticks += 1
+        self.horizon_ms = self.clock_ms
         step = max(tick.elapsed_ms, 0)
         self.clock_ms += step
         error = tick.wall_ms - self.clock_ms - self.wall_offset_ms
@@ -114,7 +116,7 @@ class Model:
         return True
 
     def advance(self) -> None:
-        now = self.clock_ms
+        now = self.horizon_ms
         tasks = list(self.tasks.values())
         due = [t for t in tasks if t.status is Status.SCHEDULED and t.ready_at_ms is not None
                and t.ready_at_ms <= now]
@@ -142,7 +144,7 @@ class Model:
 
     def apply(self, cmd: c.Command) -> Any:
         if self.clock_ms == 0:
-            self.clock_ms = max(cmd.now_ms, 0)
+            self.clock_ms = self.horizon_ms = max(cmd.now_ms, 0)
         self.advance()
         body = cmd.body
         advanced = False

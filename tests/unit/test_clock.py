@@ -91,6 +91,21 @@ def test_an_eta_is_read_on_the_replicated_wall_time() -> None:
     assert h.status("past") == "queued"
 
 
+def test_a_lease_set_between_two_ticks_lasts_its_full_duration() -> None:
+    """Between ticks the clock still says the earlier tick's time: a lease granted
+    150 ms after a tick counts from that tick, so it may fire only once the clock
+    before the latest tick has passed its expiry: at least 1 s after the grant."""
+    h = Harness()
+    granted_at = h.now_ms + 150  # real time; the state's clock still says h.now_ms
+    h.submit(spec("a"))
+    expires = h.claim("w1", lease_ms=1_000)[0]["lease_expires_ms"]
+    assert expires == h.state.clock_ms + 1_000
+    while h.status("a") == "leased":
+        h.tick_once(200)
+    assert h.now_ms - granted_at >= 1_000  # fired at least a full second after the grant
+    assert h.now_ms - granted_at <= 1_000 + 2 * 200  # and within two ticks of it
+
+
 def test_a_delay_counts_from_the_replicated_clock_not_the_stamp() -> None:
     h = Harness()
     h.run(c.Submit([spec("a", delay_ms=1_000)]), now_ms=h.now_ms + AHEAD)
@@ -154,9 +169,12 @@ def test_a_version_1_journal_replays_by_its_own_rule() -> None:
     assert str(state.tasks["now"].status) == "queued"  # its lease expired at 1_000_320
     assert state.tasks["later"].ready_at_ms == 1_000_500
     check_consistency(state)
-    # then a version 2 leader continues from the replicated value
+    # then a version 2 leader continues from the replicated value; timers fire by
+    # the clock before the latest tick
     state.apply(c.Command(c.Tick(100, 1_000_500, 0, "n1")))
-    assert state.clock_ms == 1_000_500 and str(state.tasks["later"].status) == "queued"
+    assert state.clock_ms == 1_000_500 and str(state.tasks["later"].status) == "scheduled"
+    state.apply(c.Command(c.Tick(100, 1_000_600, 1, "n1")))
+    assert state.horizon_ms == 1_000_500 and str(state.tasks["later"].status) == "queued"
 
 
 def test_a_version_1_group_decodes_as_version_1() -> None:
@@ -172,13 +190,14 @@ def test_a_format_1_snapshot_loads_with_no_ticks_and_no_offset() -> None:
     h = Harness()
     h.tick(100, wall_ms=h.now_ms + 100 + AHEAD)
     plain = snapshot.to_plain(h.state)
-    assert (plain["ticks"], plain["wall_offset_ms"]) == (2, 10)
+    assert (plain["ticks"], plain["wall_offset_ms"]) == (4, 10)
     assert snapshot.digest(snapshot.from_plain(plain)) == snapshot.digest(h.state)
-    for key in ("ticks", "wall_offset_ms"):
+    for key in ("ticks", "wall_offset_ms", "horizon_ms"):
         del plain[key]
     plain["format"] = 1
     old = snapshot.from_plain(plain)
     assert (old.clock_ms, old.ticks, old.wall_offset_ms) == (h.state.clock_ms, 0, 0)
+    assert old.horizon_ms == old.clock_ms
 
 
 # ------------------------------------------------------------ the timekeeper
