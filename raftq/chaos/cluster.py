@@ -23,6 +23,7 @@ import yaml
 
 from raftq.chaos.http import Reply, call
 from raftq.chaos.net import Network
+from raftq.server.clock import SHIM_ENV
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Cluster:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="status")
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         (run_dir / "configs").mkdir(parents=True, exist_ok=True)
+        (run_dir / "shims").mkdir(parents=True, exist_ok=True)
 
     def url(self, node_id: str) -> str:
         return f"http://{self.net.http_address(node_id)}"
@@ -107,10 +109,22 @@ class Cluster:
         log.flush()
         cmd = [*self.net.command_prefix(node_id), sys.executable, "-m", "raftq", "node",
                "--config", str(self.config_path(node_id)), *extra_args]
+        env = {**os.environ, SHIM_ENV: str(self.shim_path(node_id))}
         self.procs[node_id] = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
         log.close()
+
+    def shim_path(self, node_id: str) -> Path:
+        return self.run_dir / "shims" / node_id
+
+    def skew(self, node_id: str, shift_ms: int) -> None:
+        """Step the node's wall clock by ``shift_ms`` (0: back to true) through its
+        time shim, which the node re-reads every tick."""
+        path = self.shim_path(node_id)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(str(shift_ms))
+        tmp.replace(path)
 
     def serving(self, node_id: str) -> bool:
         return call(self.url(node_id), "GET", "/healthz", timeout=1.0).status == 200

@@ -3,8 +3,13 @@
 Each process of the harness (the runner, each worker) appends to its own JSONL
 file, flushed line by line, so a worker killed with SIGKILL loses at most the
 line it was writing; the reader skips such a torn line. Times are wall-clock
-milliseconds (floats) of this machine, the same clock the nodes stamp leases
-with, so a claim's ``expires_ms`` can be compared with the harness's own times.
+milliseconds (floats) of this machine. A claim's ``expires_ms`` is a time on
+the cluster's replicated clock, which starts at the first request's wall time
+of this machine and then counts elapsed time; it never runs ahead of this
+machine's clock, only behind it (by time no leader counted: a whole-cluster
+outage, part of an election). The checker compares it with the harness's
+times, so that lag makes it lenient by as much; the runner reports the lag at
+the end, and the timer probe measures firing times by this machine's clock.
 
 Record types (field ``type``), the fields the checker reads:
 
@@ -16,6 +21,10 @@ Record types (field ``type``), the fields the checker reads:
 - ``extend``: ``task_id``, ``token``, ``expires_ms``, ``t_inv``, ``t_done``, ``outcome``
 - ``node_status``: ``node``, ``t``, ``role``, ``term``, ``leader``
 - ``fault``: ``t``, ``phase`` (``start`` or ``heal``), ``fault``, ``targets``
+- ``timer``: ``kind`` (``delay`` or ``lease``), ``due_lo``, ``due_hi``, ``seen``
+- ``isolation``: ``node``, ``t_cut``, ``not_ready_ms``, ``no_leader_ms``,
+  ``write_ms``, ``write_status``, ``write_code``; ``rejoin``: ``node``,
+  ``t_heal``, ``ready_ms``, ``write_ok_ms``
 - ``expect``: ``t``, ``what``, ``ok``, ``detail``: something a nemesis checked
   as it went (a node refused to start on a corrupt file, a write through a
   full node was answered 507)

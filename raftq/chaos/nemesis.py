@@ -33,6 +33,12 @@ class Context:
     stopping: threading.Event = field(default_factory=threading.Event)
     disks: Disks | None = None
     """The nodes' own filesystems, when the scenario has them."""
+    tag: str = "chaos"
+    """The run's tag, which ids made by faults start with."""
+    threads: list[threading.Thread] = field(default_factory=list)
+    """Watchers a fault started; the runner joins them before judging."""
+    count: int = 0
+    """Faults done so far, for scenarios that go through variants in turn."""
 
     def leader_or_random(self) -> str:
         leader = self.cluster.leader()
@@ -74,6 +80,8 @@ class Scenario:
     """Give each node's data a loop filesystem of its own (root only)."""
     must_fail: bool = False
     """A control: the run shows that the checker catches the fault (``--all`` skips it)."""
+    timers: bool = False
+    """Run the ``TimerProbe``: delays and leases timed by this machine's clock."""
 
 
 # node faults
@@ -292,6 +300,7 @@ class Nemesis(threading.Thread):
                 active = self.scenario.fault(ctx)
                 if active is None:
                     continue
+                ctx.count += 1
                 self.active = active
                 self._record("start", active, active.t_start or t_start)
             ctx.stopping.wait(hold)

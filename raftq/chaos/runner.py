@@ -30,6 +30,8 @@ from raftq.chaos.history import HistoryWriter, now_ms, read_history
 from raftq.chaos.http import call
 from raftq.chaos.nemesis import Context, Nemesis, Scenario
 from raftq.chaos.net import Faults, NetnsNetwork, Network, ProxyNetwork, netns_available
+from raftq.chaos.probes import TimerProbe
+from raftq.chaos.timecheck import check_time, summary_lines
 from raftq.chaos.workload import StatusSampler, Submitter, WorkerPool, submit
 
 # Relative to where the harness is run: chaos/runs in a checkout (git-ignored).
@@ -96,6 +98,8 @@ class Run:
         self.keep_data = settings.keep
         self.abort = threading.Event()
         """Set (by a signal) to end the fault phase early; the run still heals and judges."""
+        self.timing: dict[str, Any] = {}
+        """Delays, leases and isolated nodes timed, and the clock's lag (``timecheck``)."""
 
     def log(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {self.scenario.name}: {message}", flush=True)
@@ -145,7 +149,11 @@ class Run:
             self.workers.spawn(real=True)
 
         ctx = Context(self.cluster, self.net, self.workers, self.history, self.rng, s.lease_ms,
-                      disks=self.disks)
+                      disks=self.disks, tag=tag)
+        timers = None
+        if self.scenario.timers:
+            timers = TimerProbe(self.cluster, self.history, seed=s.seed + 2, run_tag=tag)
+            timers.start()
         nemesis = Nemesis(self.scenario, ctx)
         probe_seq = iter(range(1, 1_000_000))
         probe_lock = threading.Lock()
@@ -168,6 +176,9 @@ class Run:
         nemesis.join(timeout=120)
         nemesis.heal()
         self._make_whole()
+        if timers is not None:
+            timers.stopping.set()
+            timers.join(timeout=60)
         t_final_heal = now_ms()
         self.history.record({"type": "fault", "phase": "heal", "fault": "final",
                              "targets": [], "t": t_final_heal})
@@ -179,11 +190,16 @@ class Run:
         for sub in submitters:
             sub.join(timeout=10)
 
+        if timers is not None:
+            timers.finish()
+        for thread in ctx.threads:
+            thread.join(timeout=90)
         t_all_terminal = self._wait_terminal(timeout=2 * s.lease_ms / 1000 + 60)
         self.workers.stop_all()
         ids = self._attempted_ids()
         tasks, unreadable = self._read_back(ids)
         converged, digests = self._digests()
+        clock_lag_ms = self._clock_lag()
         sampler.stopping.set()
         sampler.join(timeout=5)
 
@@ -194,7 +210,20 @@ class Run:
         ops = read_history(sorted(self.run_dir.glob("history-*.jsonl")))
         verdict = check(ops, drain, lease_ms=s.lease_ms,
                         recovery_limit_ms=s.recovery_limit_ms)
+        timing = check_time(ops, tick_ms=float(self.cluster.node_settings.get("tick_ms", 100)))
+        verdict.expectations.update(timing.expectations)
+        verdict.violations += timing.failures
+        self.timing = {"timers": timing.timers, "isolations": timing.isolations,
+                       "clock_lag_ms": clock_lag_ms}
         return self._report(verdict, nemesis, drain)
+
+    def _clock_lag(self) -> float | None:
+        """How far the replicated clock is behind this machine's at the end: the
+        checker reads lease expiries as times of this machine, so a lag makes it
+        lenient by as much."""
+        clocks = [st.raw["clock_ms"] for st in self.cluster.statuses(timeout=2).values()
+                  if st is not None and isinstance(st.raw.get("clock_ms"), int)]
+        return round(now_ms() - max(clocks)) if clocks else None
 
     def _make_whole(self) -> None:
         """Undo whatever is still broken: network, paused or dead nodes and workers."""
@@ -305,6 +334,7 @@ class Run:
             "lease_ms": s.lease_ms,
             "run_dir": str(self.run_dir),
             "verdict": verdict.to_json(),
+            "timing": self.timing,
             "must_fail": self.scenario.must_fail,
             "timeline": nemesis.timeline,
             "digests": drain.digests,
@@ -340,6 +370,7 @@ def summarize(report: dict[str, Any]) -> str:
     if v["real_worker_executions"]:
         lines.append(f"   raftq worker: {v['real_worker_executions']} runs, "
                      f"{v['real_worker_reexecuted']} tasks run more than once by it")
+    lines += summary_lines(report.get("timing", {}))
     if v.get("expectations"):
         lines.append("   checked: " + "; ".join(
             f"{what} {c['held']}/{c['held'] + c['failed']}"
@@ -351,3 +382,4 @@ def summarize(report: dict[str, Any]) -> str:
     if not v["ok"]:
         lines.append(f"   logs kept in {report['run_dir']}")
     return "\n".join(lines)
+

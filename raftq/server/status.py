@@ -49,6 +49,7 @@ class StatusApi:
             "leader": leader_id,
             "no_leader_reason": status["no_leader_reason"],
             "clock_offset_ms": self.clock_offset_ms(),
+            "clock_ms": self.replica.state.clock_ms,
             "term": status["term"],
             "commit_index": status["commit_index"],
             "applied_index": status["applied_index"],
@@ -59,7 +60,6 @@ class StatusApi:
         }
         if with_digest:
             out["digest"] = snapshot.digest(self.replica.state)
-            out["clock_ms"] = self.replica.state.clock_ms
         return out
 
     def id_of(self, raft_address: str | None) -> str | None:
