@@ -214,7 +214,7 @@ class Run:
         verdict.expectations.update(timing.expectations)
         verdict.violations += timing.failures
         self.timing = {"timers": timing.timers, "isolations": timing.isolations,
-                       "clock_lag_ms": clock_lag_ms}
+                       "offsets": timing.offsets, "clock_lag_ms": clock_lag_ms}
         return self._report(verdict, nemesis, drain)
 
     def _clock_lag(self) -> float | None:

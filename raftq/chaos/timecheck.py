@@ -28,6 +28,8 @@ class TimeVerdict:
     timers: dict[str, Any] = field(default_factory=dict)
     """Per kind: count, the earliest and the latest firing relative to the due window."""
     isolations: list[dict[str, Any]] = field(default_factory=list)
+    offsets: dict[str, int] = field(default_factory=dict)
+    """The least and the greatest clock offset from the leader the nodes reported."""
     expectations: dict[str, dict[str, int]] = field(default_factory=dict)
     """Like the checker's: per expectation, how often it held and how often not."""
     failures: list[str] = field(default_factory=list)
@@ -45,6 +47,10 @@ def check_time(
     rejoin_limit_ms: float = 10_000.0,
 ) -> TimeVerdict:
     v = TimeVerdict()
+    offsets = [op["clock_offset_ms"] for op in ops if op["type"] == "node_status"
+               and isinstance(op.get("clock_offset_ms"), int)]
+    if offsets:
+        v.offsets = {"min_ms": min(offsets), "max_ms": max(offsets)}
     late_limit = 2 * tick_ms + slack_ms
     for kind in ("delay", "lease"):
         records = [op for op in ops if op["type"] == "timer" and op["kind"] == kind]
@@ -110,6 +116,10 @@ def summary_lines(timing: dict[str, Any]) -> list[str]:
                      f"after the cut (the write took <= {worst('write_ms')} ms); ready again "
                      f"<= {worst('rejoin_ready_ms')} ms, writing <= {worst('rejoin_write_ms')} ms "
                      "after the heal")
+    offsets = timing.get("offsets")
+    if offsets and (offsets["min_ms"] < -500 or offsets["max_ms"] > 500):
+        lines.append(f"   clock offsets from the leader reported: {offsets['min_ms']:+d} ms to "
+                     f"{offsets['max_ms']:+d} ms")
     if timing.get("clock_lag_ms") is not None:
         lines.append(f"   replicated clock {timing['clock_lag_ms']} ms behind this machine's "
                      "at the end")

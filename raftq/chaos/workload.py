@@ -198,4 +198,5 @@ class StatusSampler(threading.Thread):
                     "type": "node_status", "node": node, "t": t, "role": st.role,
                     "term": st.term, "leader": st.leader, "applied_index": st.applied_index,
                     "commit_index": st.raw.get("commit_index"),
+                    "clock_offset_ms": st.raw.get("clock_offset_ms"),
                 })
