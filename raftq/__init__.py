@@ -2,8 +2,9 @@
 
 from raftq.client.asyncclient import AsyncClient
 from raftq.client.sync import Client
-from raftq.client.task import configure, task
+from raftq.client.task import configure, pipeline, task
 from raftq.errors import RaftqError, TaskFailed
 
-__all__ = ["AsyncClient", "Client", "RaftqError", "TaskFailed", "configure", "task"]
+__all__ = ["AsyncClient", "Client", "RaftqError", "TaskFailed", "configure", "pipeline",
+           "task"]
 __version__ = "0.1.0"

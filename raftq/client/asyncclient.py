@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from raftq import errors
-from raftq.client import calls
+from raftq.client import batching, calls
 from raftq.client.calls import Call, Json, JsonList
 from raftq.client.transport import Pool
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
@@ -47,7 +47,13 @@ class AsyncTaskHandle:
 
 
 class AsyncClient:
-    """Async client for a raftq cluster; arguments as for ``raftq.Client``."""
+    """Async client for a raftq cluster; arguments as for ``raftq.Client``.
+
+    ``coalesce`` (default on): submissions made in the same turn of the event
+    loop, or while an earlier batch is on the wire, travel together as one
+    batch request (``raftq.client.batching``); each ``submit`` still returns
+    only once the node answered for its task.
+    """
 
     def __init__(
         self,
@@ -55,11 +61,14 @@ class AsyncClient:
         *,
         timeout: float = 10.0,
         retry_for: float = 30.0,
+        coalesce: bool = True,
     ) -> None:
         self.nodes = calls.resolve_nodes(nodes, os.environ)
         self.timeout = timeout
         self._failover = calls.Failover(self.nodes, retry_for)
         self._pool: Pool | None = None  # made inside the running loop
+        self._coalescer = batching.Coalescer(self._submit_one, self._submit_batch) \
+            if coalesce else None
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -129,18 +138,28 @@ class AsyncClient:
             "max_attempts": max_attempts, "timeout": timeout, "retry_backoff": retry_backoff,
             "result_ttl": result_ttl,
         })
-        body = await self._call(calls.submit(spec))
-        return AsyncTaskHandle(self, spec["id"], body.get("task"), bool(body.get("created", True)))
+        if self._coalescer is not None:
+            answer = await self._coalescer.submit(spec)
+        else:
+            answer = await self._submit_one(spec)
+        return AsyncTaskHandle(self, spec["id"], *batching.submitted_fields(answer))
+
+    async def _submit_one(self, spec: Json) -> batching.Submitted:
+        answer: batching.Submitted = await self._call(calls.submit(spec))
+        return answer
+
+    async def _submit_batch(self, specs: JsonList) -> list[batching.Submitted]:
+        return batching.batch_answers(specs, await self._call(calls.submit_batch(specs)))
 
     async def submit_many(self, specs: Sequence[Mapping[str, Any]]) -> list[AsyncTaskHandle]:
+        """Submit many tasks through the batch endpoint, 1,000 per request, in order."""
         wire = [calls.task_spec(spec) for spec in specs]
         handles: list[AsyncTaskHandle] = []
         for start in range(0, len(wire), calls.MAX_BATCH):
             chunk = wire[start:start + calls.MAX_BATCH]
-            results = await self._call(calls.submit_batch(chunk))
-            for spec, res in zip(chunk, results, strict=True):
-                handles.append(AsyncTaskHandle(self, spec["id"], calls.batch_view(res),
-                                               bool(res.get("created", True))))
+            for spec, answer in zip(chunk, await self._submit_batch(chunk), strict=True):
+                handles.append(AsyncTaskHandle(self, spec["id"],
+                                               *batching.submitted_fields(answer)))
         return handles
 
     async def get(self, id: str, *, wait: float | None = None) -> TaskInfo:

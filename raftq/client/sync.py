@@ -23,8 +23,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from raftq import errors
-from raftq.client import calls
+from raftq.client import batching, calls
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
+from raftq.client.batching import Pipeline
 from raftq.client.calls import Call, Json, JsonList
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
 
@@ -34,19 +35,38 @@ log = logging.getLogger("raftq.client")
 
 
 class TaskHandle:
-    """A submitted task: its id, plus shortcuts to read it and wait for its result."""
+    """A submitted task: its id, plus shortcuts to read it and wait for its result.
+
+    A handle made inside ``with client.pipeline():`` is pending until its
+    batch is sent (``pending``); reading it sends the batch first."""
 
     def __init__(self, client: Client, task_id: str, task: Json | None = None,
-                 created: bool = True) -> None:
+                 created: bool = True, pending: Pipeline | None = None) -> None:
         self.client = client
         self.id = task_id
         self.task = task or {}
         self.created = created
+        self._pipeline = pending
+
+    @property
+    def pending(self) -> bool:
+        """True until the node has answered for this task (pipelined submissions only)."""
+        return self._pipeline is not None
+
+    def settle(self, answer: Json) -> None:
+        self.task, self.created = batching.submitted_fields(answer)
+        self._pipeline = None
+
+    def _sent(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.flush()
 
     def get(self) -> TaskInfo:
+        self._sent()
         return self.client.get(self.id)
 
     def result(self, timeout: float | None = None) -> Any:
+        self._sent()
         return self.client.result(self.id, timeout=timeout)
 
     def __repr__(self) -> str:
@@ -110,6 +130,7 @@ class Client:
         self.timeout = timeout
         self._failover = calls.Failover(self.nodes, retry_for)
         self._pool = _Pool()
+        self._pipelines = threading.local()  # .current: this thread's open pipeline
 
     def __enter__(self) -> Client:
         return self
@@ -119,6 +140,14 @@ class Client:
 
     def close(self) -> None:
         self._pool.close()
+
+    def pipeline(self) -> Pipeline:
+        """``with client.pipeline():`` submissions on this thread inside the block
+        (``submit``, and ``.delay()`` when this is the default client) go as
+        batch requests of up to 1,000 when the block ends; their handles are
+        ``pending`` until then. A block inside another joins it."""
+        current: Pipeline | None = getattr(self._pipelines, "current", None)
+        return current if current is not None else Pipeline(self)
 
     # -- transport ------------------------------------------------------------
 
@@ -196,6 +225,9 @@ class Client:
             "max_attempts": max_attempts, "timeout": timeout, "retry_backoff": retry_backoff,
             "result_ttl": result_ttl,
         })
+        pipeline: Pipeline | None = getattr(self._pipelines, "current", None)
+        if pipeline is not None:
+            return pipeline.add(spec)
         body = self._call(calls.submit(spec))
         return TaskHandle(self, spec["id"], body.get("task"), bool(body.get("created", True)))
 
@@ -206,9 +238,8 @@ class Client:
         for start in range(0, len(wire), calls.MAX_BATCH):
             chunk = wire[start:start + calls.MAX_BATCH]
             results = self._call(calls.submit_batch(chunk))
-            for spec, res in zip(chunk, results, strict=True):
-                handles.append(TaskHandle(self, spec["id"], calls.batch_view(res),
-                                          bool(res.get("created", True))))
+            for spec, answer in zip(chunk, batching.batch_answers(chunk, results), strict=True):
+                handles.append(TaskHandle(self, spec["id"], *batching.submitted_fields(answer)))
         return handles
 
     def get(self, id: str, *, wait: float | None = None) -> TaskInfo:

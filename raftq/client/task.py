@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from raftq import errors
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
+from raftq.client.batching import Pipeline
 from raftq.client.sync import Client, TaskHandle
 
 P = ParamSpec("P")
@@ -93,6 +94,23 @@ class TaskFunction(Generic[P, R]):
         """Submit with explicit options (``delay`` in seconds, ``id`` for idempotency)."""
         return (client or self._defaults.client()).submit(
             self.name, args, kwargs, **self._submit_kwargs(queue, priority, delay, id))
+
+    def delay_many(self, arg_lists: Iterable[Sequence[Any]], *,
+                   client: Client | None = None) -> list[TaskHandle]:
+        """Submit ``self(*args)`` for each ``args`` of ``arg_lists`` with the task's
+        defaults, 1,000 per batch request, in order; the handles come back once
+        every task is committed. (Keyword arguments: ``Client.submit_many``.)"""
+        return (client or self._defaults.client()).submit_many(self._many(arg_lists))
+
+    async def delay_many_async(self, arg_lists: Iterable[Sequence[Any]], *,
+                               client: AsyncClient | None = None) -> list[AsyncTaskHandle]:
+        """``delay_many`` for coroutines."""
+        return await (client or self._defaults.async_client()).submit_many(
+            self._many(arg_lists))
+
+    def _many(self, arg_lists: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        options = self._submit_kwargs(None, None, None, None)
+        return [{"name": self.name, "args": args, **options} for args in arg_lists]
 
     async def delay_async(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTaskHandle:
         """``delay`` for coroutines, through the default ``AsyncClient`` of this event loop."""
@@ -192,6 +210,13 @@ defaults = Defaults()
 def configure(nodes: Sequence[str] | str | None = None, *, timeout: float = 10.0) -> None:
     """Choose the cluster that ``.delay()`` and friends submit to."""
     defaults.configure(nodes, timeout)
+
+
+def pipeline() -> Pipeline:
+    """``with raftq.pipeline():`` the ``.delay()`` calls of this thread inside the
+    block go as batch requests when it ends (``Client.pipeline`` of the default
+    client)."""
+    return defaults.client().pipeline()
 
 
 @overload

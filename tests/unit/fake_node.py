@@ -1,8 +1,9 @@
 """A scripted stand-in for a node's HTTP port, for client UNIT tests only.
 
 It answers each request with the next scripted reply (a status and JSON body,
-or ``DROP`` to close the connection without answering) and records what it
-received. It knows nothing of raftq: the integration tests use real nodes.
+``DROP`` to close the connection without answering, or a function of the
+request returning one of those) and records what it received. It knows
+nothing of raftq: the integration tests use real nodes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class FakeNode:
                     "body": json.loads(raw) if raw else None,
                 })
                 reply = fake.replies.pop(0) if fake.replies else fake.default
+                if callable(reply):  # computed from the request it answers
+                    reply = reply(fake.requests[-1])
                 if reply == DROP:
                     self.close_connection = True
                     return
