@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from raftq import errors
-from raftq.client import batching, calls
+from raftq.client import batching, calls, failover
 from raftq.client.calls import Call, Json, JsonList
 from raftq.client.transport import Pool
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
@@ -65,7 +65,7 @@ class AsyncClient:
     ) -> None:
         self.nodes = calls.resolve_nodes(nodes, os.environ)
         self.timeout = timeout
-        self._failover = calls.Failover(self.nodes, retry_for)
+        self._failover = failover.Failover(self.nodes, retry_for)
         self._pool: Pool | None = None  # made inside the running loop
         self._coalescer = batching.Coalescer(self._submit_one, self._submit_batch) \
             if coalesce else None

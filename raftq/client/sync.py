@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from raftq import errors
-from raftq.client import batching, calls
+from raftq.client import batching, calls, failover
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.batching import Pipeline
 from raftq.client.calls import Call, Json, JsonList
@@ -128,7 +128,7 @@ class Client:
     ) -> None:
         self.nodes = calls.resolve_nodes(nodes, os.environ)
         self.timeout = timeout
-        self._failover = calls.Failover(self.nodes, retry_for)
+        self._failover = failover.Failover(self.nodes, retry_for)
         self._pool = _Pool()
         self._pipelines = threading.local()  # .current: this thread's open pipeline
 

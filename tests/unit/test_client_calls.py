@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from raftq import errors
-from raftq.client import calls
+from raftq.client import calls, failover
 
 
 def test_task_spec_converts_seconds_and_always_has_an_id() -> None:
@@ -63,8 +63,8 @@ def test_calls_paths_and_keys() -> None:
 
 
 def test_failover_rotates_then_backs_off() -> None:
-    failover = calls.Failover(["a", "b", "c"], retry_for=10)
-    attempts = failover.attempts()
+    policy = failover.Failover(["a", "b", "c"], retry_for=10)
+    attempts = policy.attempts()
     first = attempts.node
     seen = [first]
     err = errors.Unavailable("x")
