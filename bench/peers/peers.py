@@ -1,38 +1,59 @@
-"""Side-by-side: the same no-op workload on Huey and Celery (each on Redis) and on raftq.
+"""Like for like: the same no-op workload on Huey, Celery (both on Redis), NATS
+JetStream (three servers, R3) and raftq (three nodes), every system driven the
+same way, in one session.
 
-Run it through ``bench/peers/run.sh``, which installs Redis and the peers'
-packages (into bench/.peers-venv, never the project's venv) and then runs
-this file with that venv's Python.
+Run it through ``bench/peers/run.sh``, which installs what it needs (Redis and
+nats-server with apt, the peers' packages and raftq into bench/.peers-venv,
+never the project's venv) and runs this file with that venv's Python.
 
-For each peer and each run: enqueue N no-op tasks from one process, one at
-a time (enqueue/s); drain them with two worker processes (tasks/s, timed
-between a start marker task queued before them and an end marker after);
-then the round trip of one task with an idle consumer (p50/p99). Redis runs
-with ``appendonly yes`` and ``appendfsync everysec``. raftq's figures come
-from ``raftq bench`` run in the same session with the same counts, and the
-script prints raftq/peer ratios and writes everything as JSON.
+Each system is a module ``peer_<name>.py`` with a ``System`` class: the same
+tasks (``add(1, 2)``, ``one()`` returning 1, ``mark(key)`` writing the time to
+a file), its own producer calls and its worker processes started as a user
+starts them. For each system and each run:
+
+1. one producer process calling one task at a time (``add.delay(1, 2)``;
+   ``js.publish`` awaiting each ack for NATS): enqueue/s;
+2. one worker process drains them: tasks/s between a start and an end
+   marker task queued around them (the times the markers' own runs wrote);
+3. round trip with that worker idle: submit one task, wait for its result;
+4. C producer processes (``--producers``, each one connection, one task at
+   a time) enqueue N more: enqueue/s from the moment all are connected;
+5. two worker processes drain those: tasks/s;
+6. the batch API where the system has one (raftq ``delay_many``, Celery
+   ``group``, NATS: publishes of 1,000 in flight): enqueue/s;
+7. one process with 100 submissions in flight on asyncio (raftq
+   ``delay_async``, NATS ``js.publish``): enqueue/s.
+
+The machine's load average is sampled every 2 s throughout and reported with
+the figures. Every figure is the median of ``--runs``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import multiprocessing as mp
 import os
+import platform
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-PORT = 16379
-URL = f"redis://127.0.0.1:{PORT}/0"
-os.environ["PEER_REDIS_URL"] = URL
+REDIS_PORT = 16379
+REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
+os.environ["PEER_REDIS_URL"] = REDIS_URL
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
 sys.path.insert(0, str(HERE))
 
 
@@ -53,11 +74,11 @@ class Redis:
 
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.proc = subprocess.Popen(
-            [binary, "--port", str(PORT), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            [binary, "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--dir",
+             str(self.workdir), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
              "--daemonize", "no", "--logfile", str(self.workdir / "redis.log")],
             start_new_session=True)
-        client = redis.Redis.from_url(URL)
+        client = redis.Redis.from_url(REDIS_URL)
         for _ in range(100):
             try:
                 client.ping()
@@ -66,227 +87,258 @@ class Redis:
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start; see " + str(self.workdir))
 
-    def flush(self) -> None:
-        import redis
-
-        redis.Redis.from_url(URL).flushall()
-
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
 
 
-def _consumer(system: str, workdir: Path) -> subprocess.Popen[bytes]:
-    bindir = Path(sys.executable).parent
-    if system == "huey":
-        cmd = [str(bindir / "huey_consumer"), "peer_huey.huey", "-w", "2", "-k", "process",
-               "-n", "-q"]
+class Load:
+    """The 1-minute load average, sampled every 2 s while the benchmark runs."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(2.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> Load:
+        self.samples.append(os.getloadavg()[0])
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict[str, float]:
+        return {"min": min(self.samples), "median": statistics.median(self.samples),
+                "max": max(self.samples)}
+
+
+def system_for(name: str, workdir: Path) -> Any:
+    return importlib.import_module(f"peer_{name}").System(workdir)
+
+
+def produce(system: Any, count: int) -> None:
+    if hasattr(system, "produce"):
+        system.produce(count)
     else:
-        cmd = [str(bindir / "celery"), "-A", "peer_celery", "worker", "-c", "2", "-P",
-               "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
-               "-l", "warning"]
-    log = open(workdir / f"{system}-consumer.log", "ab")  # noqa: SIM115
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
-    proc = subprocess.Popen(cmd, cwd=HERE, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-    log.close()
-    return proc
+        for _ in range(count):
+            system.send()
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+def _producer(name: str, workdir: str, count: int, barrier: Any) -> None:
+    system = system_for(name, Path(workdir))
+    system.connect()
+    barrier.wait()
+    produce(system, count)
+    if hasattr(system, "disconnect"):
+        system.disconnect()
+
+
+def concurrent_produce(name: str, workdir: Path, count: int, producers: int) -> float:
+    """Seconds for ``producers`` processes to enqueue ``count`` tasks in all."""
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(producers + 1)
+    procs = [ctx.Process(target=_producer, args=(name, str(workdir), count // producers, barrier))
+             for _ in range(producers)]
+    for proc in procs:
+        proc.start()
+    barrier.wait(timeout=120)
+    started = time.perf_counter()
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise RuntimeError(f"a {name} producer exited with {proc.exitcode}")
+    return time.perf_counter() - started
+
+
+def wait_mark(marks: Path, key: str, workers: list[subprocess.Popen[bytes]],
+              timeout: float = 600) -> float:
+    deadline = time.monotonic() + timeout
+    path = marks / key
+    while not path.exists() or not path.read_text():
+        if any(w.poll() is not None for w in workers):
+            raise RuntimeError(f"a worker exited before the {key} marker ran")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the {key} marker did not run in {timeout} s")
+        time.sleep(0.01)
+    return float(path.read_text())
+
+
+def stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in workers:
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
-def _tasks(system: str) -> Any:
-    if system == "huey":
-        import peer_huey
-
-        return peer_huey
-    import peer_celery
-
-    return peer_celery
-
-
-def _send(system: str, task: Any, *args: Any) -> Any:
-    return task(*args) if system == "huey" else task.delay(*args)
-
-
-def _huey_result(handle: Any, timeout_s: float = 10.0) -> Any:
-    # Huey's own blocking get() polls from 100 ms up; poll tightly so the
-    # round trip measures Huey, not its client's backoff.
-    deadline = time.perf_counter() + timeout_s
-    while time.perf_counter() < deadline:
-        value = handle.get()
-        if value is not None:
-            return value
-        time.sleep(0.0002)
-    raise TimeoutError("huey round trip timed out")
-
-
-def one_run(system: str, count: int, round_trips: int, workdir: Path,
-            redis_server: Redis) -> dict[str, float]:
-    import redis
-
-    mod = _tasks(system)
-    marks = redis.Redis.from_url(URL)
-    redis_server.flush()
-    for _ in range(200):  # warm the client's connection and code paths; drained below
-        _send(system, mod.noop)
-    redis_server.flush()
-
-    _send(system, mod.mark, "start")
-    started = time.perf_counter()
-    for _ in range(count):
-        _send(system, mod.noop)
-    enqueue_s = time.perf_counter() - started
-    _send(system, mod.mark, "end")
-
-    consumer = _consumer(system, workdir)
+def drained(system: Any, marks: Path, key: str, count: int, processes: int,
+            log: Any) -> tuple[float, list[subprocess.Popen[bytes]]]:
+    workers = system.workers(processes, log)
     try:
-        deadline = time.time() + 600
-        while marks.get("end") is None:
-            if consumer.poll() is not None:
-                raise RuntimeError(f"{system} consumer exited; see {workdir}")
-            if time.time() > deadline:
-                raise TimeoutError(f"{system} did not drain {count} tasks in 600 s")
-            time.sleep(0.01)
-        drain_s = float(marks.get("end") or 0) - float(marks.get("start") or 0)
-
-        samples = []
-        for i in range(round_trips + 20):
-            t0 = time.perf_counter()
-            handle = _send(system, mod.round_trip)
-            value = _huey_result(handle) if system == "huey" else handle.get(timeout=10)
-            if value != 1:
-                raise RuntimeError(f"{system} round trip returned {value!r}")
-            if i >= 20:
-                samples.append(time.perf_counter() - t0)
-    finally:
-        _stop(consumer)
-    return {
-        "enqueue_per_s": count / enqueue_s,
-        "drain_per_s": count / drain_s,
-        "rt_p50_ms": percentile(samples, 50) * 1000,
-        "rt_p99_ms": percentile(samples, 99) * 1000,
-    }
+        end = wait_mark(marks, f"{key}-end", workers)
+        start = float((marks / f"{key}-start").read_text())
+    except BaseException:
+        stop(workers)
+        raise
+    return count / (end - start), workers
 
 
-def run_peer(system: str, runs: int, count: int, round_trips: int, workdir: Path,
-             redis_server: Redis) -> dict[str, Any]:
-    per_run = []
-    for run in range(runs):
-        result = one_run(system, count, round_trips, workdir, redis_server)
-        per_run.append(result)
-        print(f"  {system} run {run + 1}: " + ", ".join(f"{k} {v:,.1f}" for k, v in
-                                                    result.items()), flush=True)
-    return summarize(per_run)
+def one_run(name: str, system: Any, workdir: Path, args: argparse.Namespace) -> dict[str, float]:
+    marks = workdir / "marks"
+    shutil.rmtree(marks, ignore_errors=True)
+    marks.mkdir()
+    system.reset()
+    out: dict[str, float] = {}
+    count = args.tasks
+    with open(workdir / f"{name}-workers.log", "ab") as log:
+        produce(system, 200)  # warm-up: connections, code paths (drained before the marker)
+        system.mark("one-start")
+        started = time.perf_counter()
+        produce(system, count)
+        out["enqueue_one"] = count / (time.perf_counter() - started)
+        system.mark("one-end")
 
+        out["drain_1"], workers = drained(system, marks, "one", count, 1, log)
+        try:
+            samples = []
+            for i in range(args.round_trips + 20):
+                t0 = time.perf_counter()
+                value = system.round_trip()
+                if value != 1:
+                    raise RuntimeError(f"{name} round trip returned {value!r}")
+                if i >= 20:
+                    samples.append(time.perf_counter() - t0)
+        finally:
+            stop(workers)
+        out["rt_p50_ms"] = percentile(samples, 50) * 1000
+        out["rt_p99_ms"] = percentile(samples, 99) * 1000
 
-def summarize(per_run: list[dict[str, float]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in per_run[0]:
-        values = [r[key] for r in per_run]
-        out[key] = {"median": statistics.median(values), "min": min(values),
-                    "max": max(values), "runs": values}
+        system.mark("many-start")
+        out["enqueue_c"] = count / concurrent_produce(name, workdir, count, args.producers)
+        system.mark("many-end")
+        out["drain_2"], workers = drained(system, marks, "many", count, 2, log)
+        stop(workers)
+
+    for key, seconds in (("batch", system.batch(count)),
+                         ("in_flight", system.in_flight(count, 100))):
+        if seconds is not None:
+            out[key] = count / seconds
+    system.reset()
     return out
 
 
-def run_raftq(runs: int, count: int, workdir: Path, extra: list[str]) -> dict[str, Any]:
-    report_path = workdir / "raftq.json"
-    raftq = os.environ.get("RAFTQ_BIN", str(ROOT / ".venv" / "bin" / "raftq"))
-    cmd = [raftq, "bench", "--only", "submit,batch,e2e,latency", "--runs", str(runs),
-           "--submit-tasks", str(count), "--e2e-tasks", str(count), "--json", str(report_path),
-           *extra]
-    print("  " + " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=False)
-    report: dict[str, Any] = json.loads(report_path.read_text())
-    return report
+def run_system(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    workdir = root / name
+    workdir.mkdir()
+    os.environ["PEER_MARKS"] = str(workdir / "marks")
+    system = system_for(name, workdir)
+    system.start()
+    per_run = []
+    try:
+        for run in range(args.runs):
+            result = one_run(name, system, workdir, args)
+            per_run.append(result)
+            print(f"  {name} run {run + 1}: " + ", ".join(f"{k} {v:,.1f}" for k, v in
+                                                       result.items()), flush=True)
+    finally:
+        system.stop()
+    summary: dict[str, Any] = {"copies": system.copies}
+    for key in per_run[0]:
+        values = [r[key] for r in per_run]
+        summary[key] = {"median": statistics.median(values), "runs": values}
+    return summary
 
 
-def raftq_figures(report: dict[str, Any]) -> dict[str, Any]:
-    rows = {r["key"]: r for r in report["rows"]}
-
-    def fig(key: str) -> dict[str, Any]:
-        row = rows.get(key)
-        if row is None:
-            return {"median": float("nan")}
-        return {"median": row["value"], "min": row.get("min", row["value"]),
-                "max": row.get("max", row["value"]), "runs": row.get("runs", [row["value"]])}
-
-    return {"enqueue_per_s": fig("submit.tasks_per_s"),
-            "batch_enqueue_per_s": fig("batch.tasks_per_s"),
-            "drain_per_s": fig("e2e.drain.tasks_per_s"),
-            "rt_p50_ms": fig("latency.result.p50_ms"),
-            "rt_p99_ms": fig("latency.result.p99_ms")}
+COLUMNS = [("enqueue_one", "enqueue/s, one producer", True),
+           ("enqueue_c", "enqueue/s, {c} producers", True),
+           ("batch", "batch enqueue/s", True),
+           ("in_flight", "enqueue/s, 100 in flight (asyncio)", True),
+           ("drain_1", "drain/s, 1 worker process", True),
+           ("drain_2", "drain/s, 2 worker processes", True),
+           ("rt_p50_ms", "round trip p50 ms", False),
+           ("rt_p99_ms", "round trip p99 ms", False)]
 
 
-ROWS = [("enqueue_per_s", "enqueue/s", True), ("drain_per_s", "tasks/s, 2 workers", True),
-        ("rt_p50_ms", "round trip p50 ms", False), ("rt_p99_ms", "round trip p99 ms", False)]
-GOALS = {"huey": 1.0, "celery": 3.0}
+def _fmt(value: float | None, higher: bool) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if higher else f"{value:.2f}"
 
 
-def table(results: dict[str, dict[str, Any]]) -> str:
+def table(results: dict[str, dict[str, Any]], producers: int) -> str:
     systems = list(results)
-    lines = [["figure", *systems, *[f"raftq/{s}" for s in systems if s != "raftq"]]]
-    for key, label, higher in ROWS:
-        ours = results["raftq"][key]["median"]
-        line = [label] + [f"{results[s][key]['median']:,.1f}" for s in systems]
+    heads = ["system", "copies"] + [label.format(c=producers) for _, label, _ in COLUMNS]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for s in systems:
+        cells = [s, str(results[s]["copies"])]
+        for key, _, higher in COLUMNS:
+            fig = results[s].get(key)
+            cells.append(_fmt(fig["median"] if fig else None, higher))
+        lines.append("| " + " | ".join(cells) + " |")
+    if "raftq" in results:
         for s in systems:
             if s == "raftq":
                 continue
-            theirs = results[s][key]["median"]
-            r = (ours / theirs if higher else theirs / ours) if ours and theirs else float("nan")
-            goal = GOALS[s] if key in ("enqueue_per_s", "drain_per_s") else None
-            verdict = "" if goal is None else (" ok" if r >= goal else f" MISS (>= {goal:g}x)")
-            line.append(f"{r:.2f}x{verdict}")
-        lines.append(line)
-    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in lines)
+            cells = [f"raftq/{s}", ""]
+            for key, _, higher in COLUMNS:
+                ours, theirs = results["raftq"].get(key), results[s].get(key)
+                if not ours or not theirs:
+                    cells.append("-")
+                    continue
+                # Above 1 means raftq is better, for rates and for latencies alike.
+                ratio = (ours["median"] / theirs["median"] if higher
+                         else theirs["median"] / ours["median"])
+                cells.append(f"{ratio:.2f}x")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--systems", default="huey,celery,raftq")
+    parser.add_argument("--systems", default="huey,celery,nats,raftq")
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--producers", type=int, default=8)
     parser.add_argument("--round-trips", type=int, default=300)
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "peers.json"))
-    parser.add_argument("raftq_args", nargs="*", help="extra `raftq bench` options (after --)")
     args = parser.parse_args()
     systems = [s for s in args.systems.split(",") if s]
-    workdir = Path(tempfile.mkdtemp(prefix="raftq-peers-"))
+    root = Path(tempfile.mkdtemp(prefix="raftq-peers-"))
     results: dict[str, dict[str, Any]] = {}
-    redis_server = Redis(workdir)
-    try:
-        if any(s != "raftq" for s in systems):
-            redis_server.start()
-        for system in systems:
-            print(f"[{system}]", flush=True)
-            if system == "raftq":
-                results["raftq"] = raftq_figures(run_raftq(args.runs, args.tasks, workdir,
-                                                           args.raftq_args))
-            else:
-                results[system] = run_peer(system, args.runs, args.tasks, args.round_trips,
-                                           workdir, redis_server)
-    finally:
-        redis_server.stop()
-    text = table(results) if "raftq" in results and len(results) > 1 else ""
+    redis_server = Redis(root)
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    with Load() as load:
+        try:
+            if {"huey", "celery"} & set(systems):
+                redis_server.start()
+            for name in systems:
+                print(f"[{name}]", flush=True)
+                results[name] = run_system(name, args, root)
+        finally:
+            redis_server.stop()
+    text = table(results, args.producers)
+    loadavg = load.summary()
     print(text)
+    print(f"load average (1 min) during the run: min {loadavg['min']:.1f}, median "
+          f"{loadavg['median']:.1f}, max {loadavg['max']:.1f}; {os.cpu_count()} CPUs")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                               "tasks": args.tasks, "runs": args.runs,
-                               "load_avg": list(os.getloadavg()), "results": results,
-                               "table": text}, indent=2) + "\n")
-    print(f"report written to {out}; logs in {workdir}")
+    out.write_text(json.dumps({
+        "started_at": started_at, "tasks": args.tasks, "runs": args.runs,
+        "producers": args.producers, "cpus": os.cpu_count(), "python": platform.python_version(),
+        "load_avg": loadavg, "results": results, "table": text}, indent=2) + "\n")
+    print(f"report written to {out}; logs in {root}")
 
 
 if __name__ == "__main__":
