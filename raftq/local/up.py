@@ -101,7 +101,9 @@ def run_up(config_dir: Path, with_worker: bool) -> None:
     try:
         if not _wait_ready(urls, sup, 30):
             dead = sup.any_exited()
-            why = f"{dead.name} exited" if dead is not None else "no leader within 30 s"
+            why = "no leader within 30 s"
+            if dead is not None:  # its last line says why (a refusal to start: one line)
+                why = f"{dead.name} exited: {_last_line(dead.log_path)}"
             print(f"the cluster did not become ready ({why}); see the logs in {logs}/",
                   file=sys.stderr)
             sys.exit(1)
@@ -131,3 +133,11 @@ def run_up(config_dir: Path, with_worker: bool) -> None:
         print("\nstopping", flush=True)
     finally:
         sup.stop()
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "nothing in its log"

@@ -128,3 +128,16 @@ def test_a_second_up_on_busy_ports_refuses_and_names_them(tmp_path: Path,
     assert f"127.0.0.1:{port_block + 1002} (node2 http)" in done.stderr, done.stderr
     assert "nodes up" not in done.stdout
     assert not (tmp_path / "nodes" / "node1.log").exists()  # nothing was started
+
+
+def test_up_says_why_a_node_would_not_start(tmp_path: Path, port_block: int) -> None:
+    write_configs(tmp_path / "config", port_block, port_block + 1000)
+    old = tmp_path / "nodes" / "node1"
+    old.mkdir(parents=True)
+    (old / "raft.journal").write_bytes(b"PYSYNCOBJ" + bytes(40))  # from before raftq's journal
+    done = subprocess.run(
+        [sys.executable, "-m", "raftq", "up", "--config-dir", str(tmp_path / "config"),
+         "--no-worker"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 1
+    assert "node1 exited: raftq node node1: refusing to start: " in done.stderr, done.stderr
+    assert f"{old / 'raft.journal'}: written by a raftq from before" in done.stderr
