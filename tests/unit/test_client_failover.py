@@ -146,3 +146,22 @@ def test_a_kept_alive_connection_the_node_closed_is_replaced_not_counted_as_a_fa
     assert client.cluster() == {}
     assert client.queues() == {}  # its kept-alive connection was closed under it
     assert len(fake.requests) == 2
+
+
+def test_a_node_with_a_full_disk_is_skipped_for_the_next_one() -> None:
+    full, ok = FakeNode(), FakeNode()
+    try:
+        full.default = (507, {"error": {"code": "insufficient_storage", "message": "disk full"}},
+                        {"Retry-After": "1"})
+        ok.default = (201, {"task": TASK, "created": True})
+        client = Client([full.url, ok.url], retry_for=5)
+        client._failover.current = 0  # start at the full node
+        handle = client.submit("add", [1])
+        assert len(full.requests) == 1 and len(ok.requests) == 1
+        assert ok.requests[0]["body"]["id"] == handle.id == full.requests[0]["body"]["id"]
+        # Every node full: the caller gets InsufficientStorage once retry_for is spent.
+        with pytest.raises(errors.InsufficientStorage, match="disk full"):
+            Client([full.url], retry_for=0.3).submit("add", [2])
+    finally:
+        full.close()
+        ok.close()
