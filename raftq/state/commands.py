@@ -42,6 +42,8 @@ class Op(IntEnum):
     BARRIER = 10
     GROUP = 11  # several commands coalesced into one Raft entry
     LEAVE = 12  # a worker that stops cleanly
+    CREATE_KEY = 13
+    REVOKE_KEY = 14
 
 
 @dataclass(slots=True)
@@ -104,20 +106,46 @@ class Finish:
     items: list[Outcome]
 
 
+# ``actor``: the name of the API key that asked, for the audit log.
+
+
 @dataclass(slots=True)
 class Cancel:
     id: str
+    actor: str = ""
 
 
 @dataclass(slots=True)
 class Requeue:
     id: str
+    actor: str = ""
 
 
 @dataclass(slots=True)
 class Purge:
     id: str | None = None  # None purges every dead letter (of ``queue``)
     queue: str | None = None
+    actor: str = ""
+
+
+@dataclass(slots=True)
+class CreateKey:
+    """Install an API key; ``key_hash`` is the SHA-256 of its token, made at the edge.
+
+    A ``bootstrap`` key (from a node's config) is installed only if no key of
+    that name ever existed."""
+
+    name: str
+    role: str
+    key_hash: str
+    actor: str = ""
+    bootstrap: bool = False
+
+
+@dataclass(slots=True)
+class RevokeKey:
+    name: str
+    actor: str = ""
 
 
 @dataclass(slots=True)
@@ -146,7 +174,7 @@ class Barrier:
 
 
 Body = (Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | Tick | Barrier
-        | Leave)
+        | Leave | CreateKey | RevokeKey)
 
 
 @dataclass(slots=True)
@@ -174,6 +202,8 @@ _OP_OF: dict[type, int] = {
     Tick: Op.TICK,
     Barrier: Op.BARRIER,
     Leave: Op.LEAVE,
+    CreateKey: Op.CREATE_KEY,
+    RevokeKey: Op.REVOKE_KEY,
 }
 
 
@@ -202,13 +232,17 @@ def _body_to_plain(body: Body) -> list[Any]:
             [[o.id, o.lease_token, o.result, o.error, o.retry] for o in body.items],
         ]
     if isinstance(body, Cancel | Requeue):
-        return [body.id]
+        return [body.id, body.actor]
     if isinstance(body, Purge):
-        return [body.id, body.queue]
+        return [body.id, body.queue, body.actor]
     if isinstance(body, Tick):
         return [body.elapsed_ms, body.wall_ms, body.after, body.by]
     if isinstance(body, Leave):
         return [body.worker_id]
+    if isinstance(body, CreateKey):
+        return [body.name, body.role, body.key_hash, body.actor, body.bootstrap]
+    if isinstance(body, RevokeKey):
+        return [body.name, body.actor]
     return []
 
 
@@ -334,9 +368,33 @@ def _finish(p: Any) -> Finish:
     return Finish(_str(worker_id), [_outcome(row) for row in _list(items)])
 
 
+def _with_actor(p: Any, n: int) -> list[Any]:
+    """The ``n`` fields of a body whose last is the actor (entries written before
+    the audit log have no actor)."""
+    row = _list(p)
+    return [*row, ""] if len(row) == n - 1 else _list(row, n)
+
+
 def _purge(p: Any) -> Purge:
-    task_id, queue = _list(p, 2)
-    return Purge(_optional_str(task_id), _optional_str(queue))
+    task_id, queue, actor = _with_actor(p, 3)
+    return Purge(_optional_str(task_id), _optional_str(queue), _str(actor))
+
+
+def _id_actor(p: Any) -> tuple[str, str]:
+    task_id, actor = _with_actor(p, 2)
+    return _str(task_id), _str(actor)
+
+
+def _create_key(p: Any) -> CreateKey:
+    name, role, key_hash, actor, bootstrap = _list(p, 5)
+    if not isinstance(bootstrap, bool):
+        raise DecodeError("bootstrap must be a boolean")
+    return CreateKey(_str(name), _str(role), _str(key_hash), _str(actor), bootstrap)
+
+
+def _revoke_key(p: Any) -> RevokeKey:
+    name, actor = _list(p, 2)
+    return RevokeKey(_str(name), _str(actor))
 
 
 # The typed body of each op; every field's type is checked, so ``apply`` never
@@ -347,12 +405,14 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     Op.EXTEND: _extend,
     Op.RELEASE: _release,
     Op.FINISH: _finish,
-    Op.CANCEL: lambda p: Cancel(_str(_list(p, 1)[0])),
-    Op.REQUEUE: lambda p: Requeue(_str(_list(p, 1)[0])),
+    Op.CANCEL: lambda p: Cancel(*_id_actor(p)),
+    Op.REQUEUE: lambda p: Requeue(*_id_actor(p)),
     Op.PURGE: _purge,
     Op.TICK: _tick,
     Op.BARRIER: lambda p: Barrier(),
     Op.LEAVE: lambda p: Leave(_str(_list(p, 1)[0])),
+    Op.CREATE_KEY: _create_key,
+    Op.REVOKE_KEY: _revoke_key,
 }
 
 # Version 1 differs in the submit's specs and the tick's (empty) body.

@@ -32,7 +32,8 @@ Contract (every node runs the same log through ``State.apply``):
 
 The data and its indexes live in ``raftq.state.indexes``; each feature's
 commands live in their own module (``tasks``: submit and cancel; ``leases``:
-claim, extend, release, expiry; ``retries``: outcomes, backoff, dead letters).
+claim, extend, release, expiry; ``retries``: outcomes, backoff, dead letters;
+``keys``: API keys and roles; ``audit``: the log of administrative actions).
 This module applies entries, dispatches commands and lets time pass.
 """
 
@@ -46,6 +47,7 @@ from raftq.state.commands import (
     Cancel,
     Claim,
     Command,
+    CreateKey,
     Extend,
     Finish,
     Group,
@@ -53,17 +55,19 @@ from raftq.state.commands import (
     Purge,
     Release,
     Requeue,
+    RevokeKey,
     Submit,
     Tick,
 )
 from raftq.state.indexes import LEASED, SCHEDULED, Result, reject
+from raftq.state.keys import Keys
 from raftq.state.leases import Leases
 from raftq.state.model import DEDUPE_CAPACITY, EXPIRING, WALL_SLEW_RATIO
 from raftq.state.retries import Retries
 from raftq.state.tasks import Tasks
 
 
-class State(Tasks, Leases, Retries):
+class State(Tasks, Leases, Retries, Keys):
     """The queue state machine: ``apply`` one log entry at a time."""
 
     # ------------------------------------------------------------------ apply
@@ -106,11 +110,16 @@ class State(Tasks, Leases, Retries):
             self._touch_worker(body.worker_id)
             return [self._finish(o) for o in body.items]
         if isinstance(body, Cancel):
-            return self._cancel(body.id)
+            return self._audited(body.actor, "cancel", body.id, self._cancel(body.id))
         if isinstance(body, Requeue):
-            return self._requeue(body.id)
+            return self._audited(body.actor, "requeue", body.id, self._requeue(body.id))
         if isinstance(body, Purge):
-            return self._purge(body)
+            target = body.id if body.id is not None else f"queue:{body.queue or '*'}"
+            return self._audited(body.actor, "purge", target, self._purge(body))
+        if isinstance(body, CreateKey):
+            return self._create_key(body)
+        if isinstance(body, RevokeKey):
+            return self._revoke_key(body)
         if isinstance(body, Leave):
             return self._leave(body)
         if isinstance(body, Tick):
@@ -122,6 +131,13 @@ class State(Tasks, Leases, Retries):
         if isinstance(body, Barrier):
             return {"clock_ms": self.clock_ms}
         return reject("bad_command", f"unknown command {type(body).__name__}")
+
+    def _audited(self, actor: str, action: str, target: str, result: Result) -> Result:
+        """Record an accepted administrative action in the audit log."""
+        if not (isinstance(result, dict) and "error" in result):
+            detail = {"purged": result["purged"]} if action == "purge" else {}
+            self._record(actor, action, target, detail)
+        return result
 
     # ------------------------------------------------------------ time passes
 

@@ -3,8 +3,9 @@
 A completion stores the result; a failure is recorded in the task's errors
 and retried after an exponential backoff (with deterministic jitter) until
 its attempts are spent, then the task is dead. Dead letters can be requeued
-(attempts start again) or purged. A repeated completion with the same token
-of a task that succeeded is answered like the first one.
+(attempts start again) or purged. Finishing a task that is already finished
+is refused (``already_finished``); a retry of the request that finished it
+gets its first answer from the dedupe table.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import zlib
 
 from raftq.state.commands import Outcome, Purge
 from raftq.state.indexes import DEAD, LEASED, SUCCEEDED, Indexes, Result, reject
-from raftq.state.model import MAX_RETRY_BACKOFF_MS
+from raftq.state.model import MAX_RETRY_BACKOFF_MS, TERMINAL
 
 
 def backoff_ms(task_id: str, attempt: int, base_ms: int) -> int:
@@ -28,21 +29,19 @@ class Retries(Indexes):
         task = self.tasks.get(o.id)
         if task is None:
             return reject("not_found", f"no task {o.id}", id=o.id)
+        if task.status in TERMINAL:
+            # A retry of the request that finished it was answered from the dedupe
+            # table before getting here: this is another request.
+            return reject("already_finished", f"task {o.id} is already {task.status}", id=o.id)
         if task.status is not LEASED or task.lease_token != o.lease_token:
-            if o.error is None and task.status is SUCCEEDED and (
-                task.lease_token == o.lease_token
-            ):
-                return {"id": o.id, "ok": True, "status": str(task.status)}  # a repeat
             return reject(
                 "stale_lease",
                 f"lease token {o.lease_token} is not current for task {o.id}",
                 id=o.id,
             )
-        lease_token = task.lease_token
         self._clear_lease(task)
         if o.error is None:
             task.result = o.result
-            task.lease_token = lease_token  # kept so a repeated completion is recognised
             self._move(task, SUCCEEDED)
             return {"id": o.id, "ok": True, "status": str(task.status)}
         task.errors = [*task.errors, [task.attempts, self.clock_ms, o.error]]

@@ -1,9 +1,9 @@
 """Snapshot the state to plain data and back, and its digest.
 
 The plain form holds only what is authoritative: the clock (its time, its count
-of ticks, its wall offset and its timers' horizon), the counters,
-every task, the order of each status index, the dedupe table and the worker
-registry. The ready queues and heaps are rebuilt from the tasks on restore;
+of ticks, its wall offset and its timers' horizon), the counters, every task,
+the order of each status index, the dedupe table, the worker registry, the API
+keys and the audit log. The ready queues and heaps are rebuilt from the tasks on restore;
 their lazily-deleted stale entries are not part of the state's meaning, so a
 restored state behaves exactly like the one that was saved. msgpack, never
 pickle.
@@ -18,6 +18,7 @@ from typing import Any
 
 import msgpack
 
+from raftq.state.keys import HASH, REVOKED_MS
 from raftq.state.machine import State
 from raftq.state.model import EXPIRING, Status, Task
 
@@ -39,6 +40,9 @@ def to_plain(state: State) -> dict[str, Any]:
         "dedupe": [[k, v] for k, v in state.dedupe.items()],
         "workers": [[w, info] for w, info in state.workers.items()],
         "worker_leases": [[w, list(ids)] for w, ids in state.worker_leases.items()],
+        "keys": [[name, record] for name, record in state.keys.items()],
+        "audit": list(state.audit),
+        "next_audit_seq": state.next_audit_seq,
     }
 
 
@@ -60,6 +64,11 @@ def from_plain(plain: dict[str, Any]) -> State:
     state.dedupe = OrderedDict((k, v) for k, v in plain["dedupe"])
     state.workers = {w: info for w, info in plain["workers"]}
     state.worker_leases = {w: dict.fromkeys(ids) for w, ids in plain["worker_leases"]}
+    # Snapshots made before keys and the audit log have neither.
+    state.keys = {name: record for name, record in plain.get("keys", [])}
+    state.key_names = {r[HASH]: name for name, r in state.keys.items() if not r[REVOKED_MS]}
+    state.audit.extend(plain.get("audit", []))
+    state.next_audit_seq = plain.get("next_audit_seq", 1)
     _rebuild_indexes(state)
     return state
 

@@ -228,9 +228,9 @@ class Model:
         task = self.tasks.get(o.id)
         if task is None:
             return {"error": "not_found"}
+        if task.status in (Status.SUCCEEDED, Status.DEAD, Status.CANCELLED):
+            return {"error": "already_finished"}
         if self._leased(o.id, o.lease_token) is None:
-            if o.error is None and task.status is Status.SUCCEEDED and task.token == o.lease_token:
-                return {"id": o.id, "ok": True, "status": "succeeded"}
             return {"error": "stale_lease"}
         self._unlease(task)
         if o.error is None:

@@ -27,9 +27,23 @@ EXAMPLES: list[c.Body] = [
     c.Purge(None, "q"),
     c.Purge(),
     c.Tick(100, 1_700_000_000_000, 7, "n1"),
+    c.Purge("a", None, "admin"),
+    c.Cancel("a", "producer-1"),
     c.Barrier(),
     c.Leave("w1"),
+    c.CreateKey("ci", "worker", "ab" * 32, "admin"),
+    c.CreateKey("admin", "admin", "cd" * 32, "bootstrap:node1", True),
+    c.RevokeKey("ci", "admin"),
 ]
+
+
+def test_entries_from_before_the_audit_log_decode_with_no_actor() -> None:
+    for op, body, want in [
+        (c.Op.CANCEL, ["a"], c.Cancel("a")),
+        (c.Op.REQUEUE, ["a"], c.Requeue("a")),
+        (c.Op.PURGE, [None, "q"], c.Purge(None, "q")),
+    ]:
+        assert c.decode(_pack([c.VERSION, int(op), "r", 5, body])) == c.Command(want, "r", 5)
 
 
 @pytest.mark.parametrize("body", EXAMPLES, ids=lambda b: type(b).__name__)

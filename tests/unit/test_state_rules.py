@@ -120,16 +120,21 @@ def test_tokens_of_finished_tasks_are_stale() -> None:
     assert h.complete("nope", 1)["error"] == "not_found"
 
 
-def test_a_repeated_completion_with_the_same_token_answers_ok() -> None:
+def test_a_second_completion_of_a_finished_task_is_refused() -> None:
     h = Harness()
     h.submit(spec("a"))
     token = h.claim_one()
-    first = h.complete("a", token, b"\x01")
-    assert h.complete("a", token, b"\x02") == first  # a new request id: not a dedupe hit
+    finish = c.Finish("w1", [c.Outcome("a", token, b"\x01")])
+    first = h.run(finish, request_id="first")
+    assert first == [{"id": "a", "ok": True, "status": "succeeded"}]
+    # The same request again (a client's retry) gets its first answer ...
+    assert h.run(c.Finish("w1", [c.Outcome("a", token, b"\x02")]), request_id="first") == first
+    # ... another request with the same token is refused, and so are a failure
+    # report and another token; the stored result stays the first one.
+    assert h.complete("a", token, b"\x02")["error"] == "already_finished"
+    assert h.fail("a", token)["error"] == "already_finished"
+    assert h.complete("a", token + 1)["error"] == "already_finished"
     assert h.task("a").result == b"\x01"
-    # but a failure report after the completion is stale, and so is another token
-    assert h.fail("a", token)["error"] == "stale_lease"
-    assert h.complete("a", token + 1)["error"] == "stale_lease"
 
 
 def test_one_finish_can_complete_and_fail_several_tasks() -> None:
