@@ -58,6 +58,26 @@ class StaleLease(Conflict):
     code = "stale_lease"
 
 
+class AlreadyFinished(Conflict):
+    """The task was already finished under another request."""
+
+    code = "already_finished"
+
+
+class Unauthorized(RaftqError):
+    """No API key, or one the cluster does not know (or has revoked)."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(RaftqError):
+    """The API key's role does not allow the call."""
+
+    code = "forbidden"
+    status = 403
+
+
 class Unavailable(RaftqError):
     """Retryable: no leader, overloaded, or the outcome is unknown.
 
@@ -149,6 +169,9 @@ _BY_CODE: dict[str, type[RaftqError]] = {
         NotFound,
         Conflict,
         StaleLease,
+        AlreadyFinished,
+        Unauthorized,
+        Forbidden,
         Unavailable,
         NoLeader,
         Overloaded,

@@ -20,7 +20,7 @@ from typing import Any
 from raftq import errors
 from raftq.client import batching, calls, failover
 from raftq.client.calls import Call, Json, JsonList
-from raftq.client.transport import Pool
+from raftq.client.transport import Pool, tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
 
 log = logging.getLogger("raftq.client")
@@ -62,8 +62,12 @@ class AsyncClient:
         timeout: float = 10.0,
         retry_for: float = 30.0,
         coalesce: bool = True,
+        api_key: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.nodes = calls.resolve_nodes(nodes, os.environ)
+        self.api_key = calls.resolve_api_key(api_key, os.environ)
+        self.ca_file = calls.resolve_ca_file(ca_file, os.environ)
         self.timeout = timeout
         self._failover = failover.Failover(self.nodes, retry_for)
         self._pool: Pool | None = None  # made inside the running loop
@@ -85,10 +89,10 @@ class AsyncClient:
 
     async def _send(self, node: str, call: Call) -> tuple[int, Any, float | None]:
         if self._pool is None:
-            self._pool = Pool()
+            self._pool = Pool(tls_context(self.ca_file) if self.ca_file else None)
         body = None if call.body is None else json.dumps(call.body).encode()
-        answer = await self._pool.request(node, call.method, call.target, body, call.headers(),
-                                          self.timeout + call.wait_s)
+        answer = await self._pool.request(node, call.method, call.target, body,
+                                          call.headers(self.api_key), self.timeout + call.wait_s)
         retry_after = calls.retry_after_seconds(answer.headers.get("retry-after"))
         return answer.status, calls.decode_body(answer.body), retry_after
 

@@ -16,6 +16,8 @@ import http.client
 import json
 import logging
 import os
+import secrets
+import ssl
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +29,7 @@ from raftq.client import batching, calls, failover
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.batching import Pipeline
 from raftq.client.calls import Call, Json, JsonList
+from raftq.client.transport import tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
 
 __all__ = ["AsyncClient", "AsyncTaskHandle", "Client", "TaskHandle"]
@@ -76,7 +79,9 @@ class TaskHandle:
 class _Pool:
     """Idle kept-alive connections per node; each request borrows one."""
 
-    def __init__(self) -> None:
+    def __init__(self, ca_file: str | None) -> None:
+        self._ca_file = ca_file
+        self._tls: ssl.SSLContext | None = None
         self._lock = threading.Lock()
         self._idle: dict[str, list[http.client.HTTPConnection]] = {}
         self._pid = os.getpid()
@@ -94,8 +99,12 @@ class _Pool:
                     conn.sock.settimeout(timeout)
                 return conn, True
         parts = urlsplit(node)
-        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        return cls(parts.netloc, timeout=timeout), False
+        if parts.scheme != "https":
+            return http.client.HTTPConnection(parts.netloc, timeout=timeout), False
+        if self._tls is None:
+            self._tls = tls_context(self._ca_file)
+        return http.client.HTTPSConnection(parts.netloc, timeout=timeout,
+                                           context=self._tls), False
 
     def put(self, node: str, conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -116,7 +125,9 @@ class Client:
     ``RAFTQ_NODES``, else the three local nodes of ``make up``. ``timeout`` is
     the socket timeout of one request (long-polls add their wait to it);
     ``retry_for`` bounds how long one call keeps failing over before it raises
-    the last ``Unavailable``.
+    the last ``Unavailable``. ``api_key`` (default ``RAFTQ_API_KEY``) is sent
+    as a bearer token; ``ca_file`` (default ``RAFTQ_CA_FILE``, else the
+    system's CAs) verifies ``https://`` nodes.
     """
 
     def __init__(
@@ -125,11 +136,15 @@ class Client:
         *,
         timeout: float = 10.0,
         retry_for: float = 30.0,
+        api_key: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.nodes = calls.resolve_nodes(nodes, os.environ)
+        self.api_key = calls.resolve_api_key(api_key, os.environ)
+        self.ca_file = calls.resolve_ca_file(ca_file, os.environ)
         self.timeout = timeout
         self._failover = failover.Failover(self.nodes, retry_for)
-        self._pool = _Pool()
+        self._pool = _Pool(self.ca_file)
         self._pipelines = threading.local()  # .current: this thread's open pipeline
 
     def __enter__(self) -> Client:
@@ -158,7 +173,8 @@ class Client:
         for fresh_retry in (False, True):
             conn, reused = self._pool.get(node, timeout)
             try:
-                conn.request(call.method, base + call.target, body=payload, headers=call.headers())
+                conn.request(call.method, base + call.target, body=payload,
+                             headers=call.headers(self.api_key))
                 response = conn.getresponse()
                 raw = response.read()
             except (OSError, http.client.HTTPException) as exc:
@@ -344,5 +360,25 @@ class Client:
 
     def complete_many(self, worker_id: str, items: JsonList) -> JsonList:
         out: JsonList = self._call(calls.complete_many(worker_id, items))
+        return out
+
+    # -- keys and audit (admin) ----------------------------------------------
+
+    def create_key(self, name: str, role: str) -> Json:
+        """A new API key: ``{"key": {...}, "token": ...}``; the token is shown only here."""
+        token = "rq_" + secrets.token_urlsafe(32)  # made here: a retry presents the same one
+        body: Json = self._call(calls.create_key(name, role, token))
+        return body
+
+    def keys(self) -> JsonList:
+        out: JsonList = self._call(calls.list_keys())
+        return out
+
+    def revoke_key(self, name: str) -> Json:
+        key: Json = self._call(calls.revoke_key(name))
+        return key
+
+    def audit(self, after: int | None = None, limit: int = 100) -> JsonList:
+        out: JsonList = self._call(calls.audit(after, limit))
         return out
 

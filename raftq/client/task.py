@@ -169,14 +169,18 @@ class Defaults:
 
     nodes: Sequence[str] | str | None = None
     timeout: float = 10.0
+    api_key: str | None = None
+    ca_file: str | None = None
     _client: Client | None = None
     _async_clients: dict[int, tuple[asyncio.AbstractEventLoop, AsyncClient]] = field(
         default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def configure(self, nodes: Sequence[str] | str | None, timeout: float) -> None:
+    def configure(self, nodes: Sequence[str] | str | None, timeout: float,
+                  api_key: str | None = None, ca_file: str | None = None) -> None:
         with self._lock:
             self.nodes, self.timeout = nodes, timeout
+            self.api_key, self.ca_file = api_key, ca_file
             if self._client is not None:
                 self._client.close()
             self._client = None
@@ -185,7 +189,8 @@ class Defaults:
     def client(self) -> Client:
         with self._lock:
             if self._client is None:
-                self._client = Client(self.nodes, timeout=self.timeout)
+                self._client = Client(self.nodes, timeout=self.timeout, api_key=self.api_key,
+                                      ca_file=self.ca_file)
             return self._client
 
     def async_client(self) -> AsyncClient:
@@ -197,7 +202,8 @@ class Defaults:
                 for key, (old_loop, _) in list(self._async_clients.items()):
                     if old_loop.is_closed():
                         del self._async_clients[key]
-                entry = (loop, AsyncClient(self.nodes, timeout=self.timeout))
+                entry = (loop, AsyncClient(self.nodes, timeout=self.timeout, api_key=self.api_key,
+                                      ca_file=self.ca_file))
                 self._async_clients[id(loop)] = entry
             return entry[1]
 
@@ -207,9 +213,11 @@ default_registry = Registry()
 defaults = Defaults()
 
 
-def configure(nodes: Sequence[str] | str | None = None, *, timeout: float = 10.0) -> None:
-    """Choose the cluster that ``.delay()`` and friends submit to."""
-    defaults.configure(nodes, timeout)
+def configure(nodes: Sequence[str] | str | None = None, *, timeout: float = 10.0,
+              api_key: str | None = None, ca_file: str | None = None) -> None:
+    """Choose the cluster that ``.delay()`` and friends submit to, and the API key
+    (default ``RAFTQ_API_KEY``) and CA file (default ``RAFTQ_CA_FILE``) to use."""
+    defaults.configure(nodes, timeout, api_key, ca_file)
 
 
 def pipeline() -> Pipeline:

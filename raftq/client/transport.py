@@ -54,10 +54,17 @@ class _Conn:
         self.writer.close()
 
 
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """A client context that verifies the node's certificate and name: against
+    ``ca_file`` if given, else the system's trusted CAs."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
 class Pool:
     """Keep-alive connections to any number of nodes, for one event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl = ssl_context
         self._nodes: dict[str, _Node] = {}
         self._open: set[_Conn] = set()
 
@@ -109,7 +116,9 @@ class Pool:
         return node
 
     async def _connect(self, node: _Node) -> _Conn:
-        context = ssl.create_default_context() if node.tls else None
+        if node.tls and self._ssl is None:
+            self._ssl = tls_context(None)
+        context = self._ssl if node.tls else None
         reader, writer = await asyncio.open_connection(node.host, node.port, ssl=context,
                                                        limit=_MAX_HEAD)
         conn = _Conn(reader, writer)

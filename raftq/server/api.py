@@ -14,18 +14,23 @@ import time
 from typing import Any
 
 from raftq.errors import (
+    AlreadyFinished,
     Conflict,
     InvalidRequest,
     NotFound,
     RaftqError,
     StaleLease,
+    Unauthorized,
     Unavailable,
 )
 from raftq.raft.replica import Replica
 from raftq.server import validate as v
+from raftq.server.auth import ROUTES, Auth, roles_of
 from raftq.server.clock import Clock
 from raftq.server.config import NodeConfig
+from raftq.server.dashboard import dashboard
 from raftq.server.http import Handler, Request, Response, json_response
+from raftq.server.keys import KeysApi
 from raftq.server.metrics import Metrics
 from raftq.server.parking import Parking
 from raftq.server.status import StatusApi
@@ -53,7 +58,9 @@ Route = tuple[str, str, Handler]
 _ERRORS: dict[str, type[RaftqError]] = {
     "not_found": NotFound,
     "stale_lease": StaleLease,
+    "already_finished": AlreadyFinished,
     "conflict": Conflict,
+    "invalid": InvalidRequest,
 }
 
 
@@ -69,6 +76,8 @@ def error_response(exc: RaftqError) -> Response:
     headers = None
     if isinstance(exc, Unavailable):
         headers = {"Retry-After": str(exc.retry_after_s)}
+    elif isinstance(exc, Unauthorized):
+        headers = {"WWW-Authenticate": 'Bearer realm="raftq"'}
     return json_response(exc.to_json(), status=exc.status, headers=headers)
 
 
@@ -92,36 +101,24 @@ class Api:
         self.clock = clock or Clock()
         self.new_id = Ids()
         self.status = StatusApi(config, replica, metrics)
+        self.auth = Auth(config, replica)
+        self.keys = KeysApi(replica, self.body, self.propose, raise_for)
+        self.dashboard = dashboard
         self.parking = Parking(replica.add_to_next_entry, self.clock.wall_ms)
         replica.before_flush = self.parking.before_flush
 
     # ------------------------------------------------------------ plumbing
 
     def routes(self) -> list[Route]:
-        from raftq.server.dashboard import dashboard
-
-        return [
-            ("POST", "/v1/tasks", self.submit),
-            ("POST", "/v1/tasks/batch", self.submit_batch),
-            ("GET", "/v1/tasks", self.list_tasks),
-            ("GET", "/v1/tasks/{id}", self.get_task),
-            ("DELETE", "/v1/tasks/{id}", self.cancel),
-            ("POST", "/v1/tasks/{id}/complete", self.complete),
-            ("POST", "/v1/tasks/{id}/fail", self.fail),
-            ("POST", "/v1/completions", self.completions),
-            ("POST", "/v1/claims", self.claim),
-            ("POST", "/v1/leases/extend", self.extend),
-            ("POST", "/v1/leases/release", self.release),
-            ("GET", "/v1/dead-letters", self.dead_letters),
-            ("POST", "/v1/dead-letters/{id}/requeue", self.requeue),
-            ("DELETE", "/v1/dead-letters/{id}", self.purge_one),
-            ("DELETE", "/v1/dead-letters", self.purge_all),
-            ("GET", "/v1/queues", self.queues),
-            ("GET", "/v1/workers", self.workers),
-            ("DELETE", "/v1/workers/{id}", self.leave),
-            ("GET", "/", dashboard),
-            *self.status.routes(),
-        ]
+        """The routes of ``raftq.server.auth.ROUTES``, each behind its key check."""
+        routes = []
+        for spec in ROUTES:
+            owner: Any = self
+            for name in spec.handler.split("."):
+                owner = getattr(owner, name)
+            routes.append((spec.method, spec.path,
+                           self.auth.guard(roles_of(spec, self.config), owner)))
+        return routes
 
     async def middleware(self, request: Request, handler: Handler) -> Response:
         started = time.perf_counter()
@@ -229,7 +226,7 @@ class Api:
 
     async def cancel(self, request: Request) -> Response:
         task_id = request.match_info["id"]
-        raise_for(await self.propose(request, Cancel(task_id)))
+        raise_for(await self.propose(request, Cancel(task_id, request.actor)))
         return json_response({"task": self.task_view(task_id)})
 
     # ------------------------------------------------------------ workers
@@ -352,16 +349,17 @@ class Api:
 
     async def requeue(self, request: Request) -> Response:
         task_id = request.match_info["id"]
-        raise_for(await self.propose(request, Requeue(task_id)))
+        raise_for(await self.propose(request, Requeue(task_id, request.actor)))
         return json_response({"task": self.task_view(task_id)})
 
     async def purge_one(self, request: Request) -> Response:
         task_id = request.match_info["id"]
-        raise_for(await self.propose(request, Purge(task_id, None)))
+        raise_for(await self.propose(request, Purge(task_id, None, request.actor)))
         return json_response({"id": task_id, "purged": 1})
 
     async def purge_all(self, request: Request) -> Response:
-        result = raise_for(await self.propose(request, Purge(None, request.query.get("queue"))))
+        purge = Purge(None, request.query.get("queue"), request.actor)
+        result = raise_for(await self.propose(request, purge))
         return json_response({"purged": result["purged"]})
 
     # ------------------------------------------------------------- queues

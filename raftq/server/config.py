@@ -1,5 +1,8 @@
 """Node configuration: a YAML file, validated, with paths relative to it.
 
+The bootstrap admin key comes from RAFTQ_ADMIN_KEY or ``admin_key_file``;
+only its hash leaves this process (see ``raftq.server.auth``).
+
 The cluster secret comes from, in order: the RAFTQ_CLUSTER_SECRET environment
 variable, ``secret`` in the file, or ``secret_file``. A node without one
 refuses to start: PySyncObj's peer protocol is pickle, so an open raft port is
@@ -24,6 +27,8 @@ from raftq.raft.durable import DURABILITIES, Durability
 from raftq.state.model import DEFAULT_RESULT_TTL_MS
 
 SECRET_ENV = "RAFTQ_CLUSTER_SECRET"
+ADMIN_KEY_ENV = "RAFTQ_ADMIN_KEY"
+MIN_KEY_CHARS = 24
 
 
 @dataclass(slots=True)
@@ -58,6 +63,18 @@ class NodeConfig:
     raft_handshake_timeout_ms: int = 3_000
     raft_idle_timeout_ms: int = 60_000
     raft_max_unverified: int = 128
+    # (name, role, token) of the keys this node installs if no key of that name
+    # ever existed: the admin key (admin_key_file or RAFTQ_ADMIN_KEY) and a
+    # worker key (worker_key_file). Only their hashes leave this process.
+    bootstrap_keys: list[tuple[str, str, str]] = field(default_factory=list)
+    metrics_public: bool = False
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_ca_file: str | None = None  # to verify the peers' certificates (cluster status)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert_file else "http"
 
     @property
     def http_host_port(self) -> tuple[str, int]:
@@ -75,6 +92,8 @@ _KNOWN = {
     "http_header_timeout_ms", "http_body_timeout_ms", "http_idle_timeout_ms",
     "http_max_connections", "raft_max_frame_bytes", "raft_handshake_timeout_ms",
     "raft_idle_timeout_ms", "raft_max_unverified",
+    "admin_key_file", "worker_key_file", "metrics_public", "tls_cert_file", "tls_key_file",
+    "tls_ca_file",
 }
 
 
@@ -158,6 +177,26 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
     if durability not in DURABILITIES:
         raise ConfigError(f"{where}: `durability` must be one of {', '.join(DURABILITIES)}, "
                           f"not {durability!r}", field="durability")
+    admin_key = os.environ.get(ADMIN_KEY_ENV) or _key_file(raw, base, "admin_key_file", where)
+    worker_key = _key_file(raw, base, "worker_key_file", where)
+    bootstrap: list[tuple[str, str, str]] = []
+    for token, key in ((admin_key, "admin_key_file"), (worker_key, "worker_key_file")):
+        if token and len(token) < MIN_KEY_CHARS:
+            raise ConfigError(f"{where}: the key of {key} (or {ADMIN_KEY_ENV}) is shorter than "
+                              f"{MIN_KEY_CHARS} characters; make one with `raftq gen-secret`",
+                              field=key)
+    if admin_key:
+        bootstrap.append(("admin", "admin", admin_key))
+    if worker_key:
+        bootstrap.append(("worker", "worker", worker_key))
+    metrics_public = raw.get("metrics_public", False)
+    if not isinstance(metrics_public, bool):
+        raise ConfigError(f"{where}: `metrics_public` must be true or false",
+                          field="metrics_public")
+    tls = {k: _path(raw, base, k, where) for k in ("tls_cert_file", "tls_key_file", "tls_ca_file")}
+    if bool(tls["tls_cert_file"]) != bool(tls["tls_key_file"]):
+        raise ConfigError(f"{where}: `tls_cert_file` and `tls_key_file` go together",
+                          field="tls_key_file" if tls["tls_cert_file"] else "tls_cert_file")
 
     return NodeConfig(
         node_id=node_id,
@@ -183,4 +222,31 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
         raft_handshake_timeout_ms=_int(raw, "raft_handshake_timeout_ms", 3_000, where),
         raft_idle_timeout_ms=_int(raw, "raft_idle_timeout_ms", 60_000, where),
         raft_max_unverified=_int(raw, "raft_max_unverified", 128, where),
+        bootstrap_keys=bootstrap,
+        metrics_public=metrics_public,
+        **tls,
     )
+
+
+def _path(raw: dict[str, Any], base: Path, key: str, where: str) -> str | None:
+    """An optional readable file named by ``key``, relative to the config file."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: `{key}` must be a file path", field=key)
+    path = base / value
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"{where}: {key} {path} does not exist or cannot be read", field=key)
+    return str(path.resolve())
+
+
+def _key_file(raw: dict[str, Any], base: Path, key: str, where: str) -> str:
+    """The API key in the file named by ``key`` (its first line), or ""."""
+    path = _path(raw, base, key, where)
+    if path is None:
+        return ""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{where}: {key} {path} cannot be read: {exc}", field=key) from None

@@ -13,6 +13,7 @@ td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}
 th{background:#f4f4f4} .leader{font-weight:bold;color:#06c} .down{color:#c00}
 </style></head><body>
 <h1>raftq</h1>
+<p id="auth"></p>
 <h2>Cluster</h2><table id="cluster"></table>
 <h2>Queues</h2><table id="queues"></table>
 <h2>Workers</h2><table id="workers"></table>
@@ -23,7 +24,20 @@ function table(id, head, rows) {
   document.getElementById(id).innerHTML = "<tr>" + head.map(h => "<th>" + esc(h) + "</th>").join("") + "</tr>" +
     rows.map(r => "<tr>" + r.map(c => "<td>" + c + "</td>").join("") + "</tr>").join("");
 }
-async function get(path) { const r = await fetch(path); return r.json(); }
+// The page itself is open; its data needs a key of any role (reader is enough),
+// kept in this tab's sessionStorage only.
+async function get(path) {
+  const key = sessionStorage.getItem("raftq-key") || "";
+  const r = await fetch(path, {headers: key ? {"Authorization": "Bearer " + key} : {}});
+  if (r.status === 401 || r.status === 403) {
+    if (!document.getElementById("key")) document.getElementById("auth").innerHTML = "This node needs an API key: " +
+      '<input id="key" type="password" size="50"> <button onclick="setKey()">use</button>';
+    throw new Error("no usable API key");
+  }
+  document.getElementById("auth").innerHTML = "";
+  return r.json();
+}
+function setKey() { sessionStorage.setItem("raftq-key", document.getElementById("key").value); refresh(); }
 async function refresh() {
   try {
     const c = await get("/v1/cluster");

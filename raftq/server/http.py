@@ -49,7 +49,7 @@ class Request:
     """One parsed request; the body is complete before the handler runs."""
 
     __slots__ = ("method", "path", "query_string", "headers", "body", "match_info",
-                 "route", "transport", "keep_alive", "_query")
+                 "route", "transport", "keep_alive", "actor", "_query")
 
     def __init__(self, method: str, path: str, query_string: str, headers: dict[str, str],
                  body: bytes, transport: asyncio.Transport, keep_alive: bool) -> None:
@@ -62,6 +62,7 @@ class Request:
         self.route = "unmatched"
         self.transport = transport
         self.keep_alive = keep_alive
+        self.actor = ""  # the name of the API key that made the request (set by auth)
         self._query: dict[str, str] | None = None
 
     @property
@@ -147,10 +148,10 @@ class Server:
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, ssl: Any = None) -> None:  # an SSLContext: HTTPS
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), host, port,
-                                                reuse_address=True)
+                                                reuse_address=True, ssl=ssl)
         self._sweeper = loop.call_later(self.limits.sweep_period_s, self._sweep)
 
     @property

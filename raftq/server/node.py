@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+import ssl
 import sys
 import time
 from typing import Any
@@ -17,14 +18,16 @@ from raftq.errors import CorruptData, RaftqError
 from raftq.raft.port import PortLimits
 from raftq.raft.replica import RaftTuning, Replica
 from raftq.server.api import Api
+from raftq.server.auth import hash_key
 from raftq.server.clock import Clock, Timekeeper
-from raftq.server.config import NodeConfig
+from raftq.server.config import ADMIN_KEY_ENV, NodeConfig
 from raftq.server.http import Server
 from raftq.server.limits import HttpLimits, raise_open_files_limit
 from raftq.server.metrics import Metrics
 from raftq.server.ports import check_free
 from raftq.server.router import Router
-from raftq.state.commands import Command
+from raftq.state.commands import Command, CreateKey
+from raftq.state.keys import HASH
 from raftq.state.model import Status
 
 log = logging.getLogger(__name__)
@@ -120,6 +123,46 @@ class Node:
             except TimeoutError:
                 pass
 
+    async def _install_bootstrap_keys(self) -> None:
+        """Propose this node's configured keys (by hash) until each name is in the state.
+
+        Idempotent everywhere: a name that ever existed is left alone, and the
+        request id is derived from the key, so every node's proposal of the same
+        key is one command."""
+        for name, role, token in self.config.bootstrap_keys:
+            digest = hash_key(token)
+            cmd = Command(CreateKey(name, role, digest, f"bootstrap:{self.config.node_id}",
+                                    bootstrap=True), f"bootstrap:{name}:{digest[:16]}", 0)
+            while not self._stopping.is_set():
+                record = self.replica.state.keys.get(name)
+                if record is not None:
+                    if record[HASH] != digest:
+                        log.warning("the %s key of this node's config is not the installed "
+                                    "key %r; it is not used (see docs/security.md)", role, name)
+                    break
+                if self.replica.raft_status()["leader"]:
+                    cmd.now_ms = self.clock.wall_ms()
+                    try:
+                        result = await self.replica.propose(cmd, timeout_s=5.0)
+                    except RaftqError as exc:
+                        log.debug("bootstrap key %s not committed yet: %s", name, exc)
+                    else:
+                        if isinstance(result, dict) and "error" in result:
+                            log.error("bootstrap key %s refused: %s", name, result["message"])
+                            break
+                        continue
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), 0.2)
+                except TimeoutError:
+                    pass
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.config.tls_cert_file or not self.config.tls_key_file:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.tls_cert_file, self.config.tls_key_file)
+        return context
+
     async def _collect_garbage(self) -> None:
         """Python's automatic full collections walk every object: with a million
         queued tasks that stops the node for about a second, long enough for
@@ -150,15 +193,20 @@ class Node:
         self.api.status.peer_session = aiohttp.ClientSession()
         server = self.make_server()
         host, port = self.config.http_host_port
-        await server.start(host, port)
-        log.info("node %s: http on %s, raft on %s, data in %s", self.config.node_id,
-                 self.config.http_address, self.config.raft_address, self.config.data_dir)
-        ticker = asyncio.create_task(self._tick_loop())
-        collector = asyncio.create_task(self._collect_garbage())
+        await server.start(host, port, ssl=self.ssl_context())
+        log.info("node %s: %s on %s, raft on %s, data in %s", self.config.node_id,
+                 self.config.scheme, self.config.http_address, self.config.raft_address,
+                 self.config.data_dir)
+        if not self.config.bootstrap_keys:
+            log.info("node %s: no bootstrap admin key configured (admin_key_file or %s); "
+                     "keys come from the cluster's state", self.config.node_id, ADMIN_KEY_ENV)
+        tasks = [asyncio.create_task(self._tick_loop()),
+                 asyncio.create_task(self._collect_garbage()),
+                 asyncio.create_task(self._install_bootstrap_keys())]
         await self._stopping.wait()
         log.info("node %s: shutting down", self.config.node_id)
-        ticker.cancel()
-        collector.cancel()
+        for task in tasks:
+            task.cancel()
         await server.close()
         await self.api.status.peer_session.close()
         self.replica.stop()

@@ -9,14 +9,16 @@ the election timeout. ``clock_offset_ms`` is its wall clock minus the leader's
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from raftq.raft.replica import Replica
+from raftq.server.auth import node_token
 from raftq.server.config import NodeConfig
-from raftq.server.http import Handler, Request, Response, json_response
+from raftq.server.http import Request, Response, json_response
 from raftq.server.metrics import Metrics
 from raftq.state import snapshot
 
@@ -28,15 +30,10 @@ class StatusApi:
         self.metrics = metrics
         self.peer_session: aiohttp.ClientSession | None = None  # made when the node starts
         self.clock_offset_ms: Callable[[], int | None] = lambda: None  # set by the node
-
-    def routes(self) -> list[tuple[str, str, Handler]]:
-        return [
-            ("GET", "/v1/node", self.node),
-            ("GET", "/v1/cluster", self.cluster),
-            ("GET", "/healthz", self.healthz),
-            ("GET", "/readyz", self.readyz),
-            ("GET", "/metrics", self.metrics_page),
-        ]
+        self.peer_headers = {"Authorization": f"Bearer {node_token(config.secret)}"}
+        self.peer_ssl: ssl.SSLContext | bool = True
+        if config.tls_ca_file:
+            self.peer_ssl = ssl.create_default_context(cafile=config.tls_ca_file)
 
     def node_view(self, with_digest: bool = False) -> dict[str, Any]:
         status = self.replica.raft_status()
@@ -78,7 +75,8 @@ class StatusApi:
             return None
         try:
             async with self.peer_session.get(
-                f"http://{http_address}/v1/node", timeout=aiohttp.ClientTimeout(total=0.7)
+                f"{self.config.scheme}://{http_address}/v1/node", headers=self.peer_headers,
+                ssl=self.peer_ssl, timeout=aiohttp.ClientTimeout(total=0.7),
             ) as resp:
                 if resp.status != 200:
                     return None
@@ -138,6 +136,10 @@ class StatusApi:
     async def readyz(self, request: Request) -> Response:
         s = self.replica.raft_status()
         storage = self.replica.storage.problem
+        # The keys this node bootstraps are installed (or were, and were revoked
+        # since): until then the keys it was configured with are refused.
+        keys = self.replica.state.keys
+        keys_ready = all(name in keys for name, _, _ in self.config.bootstrap_keys)
         reason = None
         if storage is not None:
             reason = f"writes refused (507): {storage}"
@@ -145,10 +147,12 @@ class StatusApi:
             reason = f"no leader: {s['no_leader_reason']}"
         elif s["applied_index"] < s["leader_commit_index"]:
             reason = "catching up with the leader's commit index"
+        elif not keys_ready:
+            reason = "installing the bootstrap API keys"
         ready = reason is None
         body = {"ready": ready, "leader": self.id_of(s["leader"]),
                 "applied_index": s["applied_index"],
-                "leader_commit_index": s["leader_commit_index"]}
+                "leader_commit_index": s["leader_commit_index"], "keys_installed": keys_ready}
         if reason is not None:
             body["reason"] = reason
         return json_response(body, status=200 if ready else 503,

@@ -19,11 +19,9 @@ def task_json(task: Task) -> dict[str, Any]:
     args, kwargs = unpack(task.payload)
     lease = None
     if task.lease_worker:
-        lease = {
-            "worker_id": task.lease_worker,
-            "lease_token": task.lease_token,
-            "expires_ms": task.lease_expires_ms,
-        }
+        # Never the lease token: it is the worker's proof of its claim, and only
+        # the claim's answer carries it (see ``claimed_json``).
+        lease = {"worker_id": task.lease_worker, "expires_ms": task.lease_expires_ms}
     return {
         "id": task.id,
         "name": task.name,

@@ -13,7 +13,8 @@ import logging
 import os
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -22,6 +23,20 @@ from raftq.client.calls import resolve_nodes
 from raftq.client.sync import Client
 from raftq.client.task import default_registry
 from raftq.worker.runtime import WorkerConfig, run_worker
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def auth_options(command: F) -> F:
+    """``--api-key`` and ``--ca-file``, shared by every command that talks to nodes."""
+    command = click.option(
+        "--ca-file", envvar="RAFTQ_CA_FILE", metavar="PEM",
+        type=click.Path(exists=True, dir_okay=False),
+        help="CA certificate(s) that verify https:// nodes (default: $RAFTQ_CA_FILE, "
+             "else the system's CAs).")(command)
+    return click.option(
+        "--api-key", envvar="RAFTQ_API_KEY", metavar="KEY",
+        help="API key sent to the nodes (default: $RAFTQ_API_KEY).")(command)
 
 
 def default_concurrency(pool: str) -> int:
@@ -89,9 +104,11 @@ def _has_tasks_from(modules: list[str]) -> bool:
 @click.option("--worker-id", default="", help="Default: host-pid-random.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
+@auth_options
 def worker_command(app: str, nodes: str | None, queues: str, concurrency: int | None,
                    pool: str, lease_ms: int, prefetch: int, claim_wait_ms: int,
-                   shutdown_timeout: float, worker_id: str, log_level: str) -> None:
+                   shutdown_timeout: float, worker_id: str, log_level: str,
+                   api_key: str | None, ca_file: str | None) -> None:
     """Run tasks from the cluster until SIGTERM/SIGINT (twice: at once)."""
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -113,7 +130,8 @@ def worker_command(app: str, nodes: str | None, queues: str, concurrency: int | 
             app=modules, nodes=node_urls, queues=_split(queues),
             concurrency=concurrency or default_concurrency(pool), pool=pool,
             lease_ms=lease_ms, claim_wait_ms=claim_wait_ms, prefetch=prefetch,
-            shutdown_timeout=shutdown_timeout, worker_id=worker_id)
+            shutdown_timeout=shutdown_timeout, worker_id=worker_id, api_key=api_key,
+            ca_file=ca_file)
     except errors.ConfigError as exc:
         raise click.UsageError(exc.message) from None
     try:
@@ -156,7 +174,9 @@ def _state(last_seen_ms: Any) -> str:
               help="Node URLs (default: $RAFTQ_NODES, else the three local nodes).")
 @click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]), default="table",
               show_default=True, help="Output format.")
-def workers_command(nodes: str | None, output: str) -> None:
+@auth_options
+def workers_command(nodes: str | None, output: str, api_key: str | None,
+                    ca_file: str | None) -> None:
     """List the workers the cluster has seen (GET /v1/workers).
 
     A worker unseen for 30 s shows as lost; one that stopped cleanly is gone.
@@ -166,7 +186,7 @@ def workers_command(nodes: str | None, output: str) -> None:
     except errors.ConfigError as exc:
         raise click.BadParameter(exc.message, param_hint="--nodes") from None
     try:
-        with Client(node_urls, retry_for=5.0) as client:
+        with Client(node_urls, retry_for=5.0, api_key=api_key, ca_file=ca_file) as client:
             rows = client.workers()
     except errors.RaftqError as exc:
         raise click.ClickException(str(exc)) from None

@@ -4,8 +4,9 @@
 its outcome. ``Outbox`` holds finished leases and drains them through
 ``POST /v1/completions`` in batches of up to ``BATCH``: a batch that no node
 takes stays and is retried, on other nodes, until one does, so a worker that
-loses its node keeps its results. Repeating a delivery is safe: a completion
-that already landed answers ok again under the same lease token. A batch the
+loses its node keeps its results. Repeating a delivery is safe: a retry of
+the same request (the client keeps its Idempotency-Key) gets its first
+answer, and a later one is answered ``already_finished``. A batch the
 node refuses as such (too large, one bad item, a node error) is resent one
 by one, so one bad outcome never holds up the others; a result refused on its
 own as invalid becomes the task's failure (``ResultRejected``, no retry)

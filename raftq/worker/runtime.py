@@ -55,6 +55,8 @@ class WorkerConfig:
     prefetch: int = 0
     shutdown_timeout: float = 30.0
     worker_id: str = ""
+    api_key: str | None = None  # default: RAFTQ_API_KEY
+    ca_file: str | None = None  # default: RAFTQ_CA_FILE
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -150,7 +152,8 @@ class Worker:
         cfg = self.config
         own_client = self._client is None
         if self._client is None:
-            self._client = AsyncClient(cfg.nodes, retry_for=max(5.0, cfg.lease_ms / 3000))
+            self._client = AsyncClient(cfg.nodes, retry_for=max(5.0, cfg.lease_ms / 3000),
+                                       api_key=cfg.api_key, ca_file=cfg.ca_file)
         if self._pool is None:
             self._pool = make_pool(cfg.pool, cfg.concurrency, self.registry, cfg.app)
         self.pool.on_free = self._changed.set
@@ -344,7 +347,11 @@ class Worker:
 
     def _answered(self, lease: Lease, answer: Json) -> None:
         self.held.pop(lease.id, None)
-        if not answer.get("ok"):
+        if answer.get("code") == "already_finished":
+            # Finished under another request: ours, if an earlier delivery landed
+            # and its answer was lost; or someone else's.
+            log.info("task %s was already finished: %s", lease.id, answer.get("message", ""))
+        elif not answer.get("ok"):
             self.stats.rejected += 1
             log.warning("outcome of task %s refused: %s %s", lease.id, answer.get("code"),
                         answer.get("message", ""))

@@ -1,0 +1,129 @@
+"""Who may call what: the route table with each route's roles, and the key check.
+
+A request presents an API key as ``Authorization: Bearer <key>``. The node
+hashes it (SHA-256; keys are high-entropy random tokens, so a slow hash buys
+nothing) and looks the hash up in the replicated key table; the stored hash
+is compared with ``hmac.compare_digest``. Only hashes enter commands and the
+state. The lookup's timing depends on the hash of what the caller sent,
+which tells the caller nothing about any key.
+
+``ROUTES`` is the one table of the API: each route's method, path, handler
+and the roles allowed to call it (``OPEN``: no key needed). The node's router
+is built from it, and the access tests are generated from it.
+
+Nodes ask each other for their status (``raftq cluster-status`` asks one
+node, which asks the others) with a token derived from the cluster secret,
+which has the reader role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from raftq.errors import Forbidden, Unauthorized
+from raftq.raft.replica import Replica
+from raftq.server.config import NodeConfig
+from raftq.server.http import Handler, Request, Response
+
+ADMIN = frozenset({"admin"})
+PRODUCE = frozenset({"producer", "admin"})
+WORK = frozenset({"worker", "admin"})
+READ = frozenset({"reader", "producer", "worker", "admin"})
+OPEN: frozenset[str] = frozenset()
+
+NODE_ACTOR = "node"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    method: str
+    path: str
+    handler: str  # an attribute of the Api ("status.node": of its StatusApi)
+    roles: frozenset[str]
+
+
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("POST", "/v1/tasks", "submit", PRODUCE),
+    RouteSpec("POST", "/v1/tasks/batch", "submit_batch", PRODUCE),
+    RouteSpec("GET", "/v1/tasks", "list_tasks", READ),
+    RouteSpec("GET", "/v1/tasks/{id}", "get_task", READ),
+    RouteSpec("DELETE", "/v1/tasks/{id}", "cancel", PRODUCE),
+    RouteSpec("POST", "/v1/tasks/{id}/complete", "complete", WORK),
+    RouteSpec("POST", "/v1/tasks/{id}/fail", "fail", WORK),
+    RouteSpec("POST", "/v1/completions", "completions", WORK),
+    RouteSpec("POST", "/v1/claims", "claim", WORK),
+    RouteSpec("POST", "/v1/leases/extend", "extend", WORK),
+    RouteSpec("POST", "/v1/leases/release", "release", WORK),
+    RouteSpec("GET", "/v1/dead-letters", "dead_letters", READ),
+    RouteSpec("POST", "/v1/dead-letters/{id}/requeue", "requeue", ADMIN),
+    RouteSpec("DELETE", "/v1/dead-letters/{id}", "purge_one", ADMIN),
+    RouteSpec("DELETE", "/v1/dead-letters", "purge_all", ADMIN),
+    RouteSpec("GET", "/v1/queues", "queues", READ),
+    RouteSpec("GET", "/v1/workers", "workers", READ),
+    RouteSpec("DELETE", "/v1/workers/{id}", "leave", WORK),
+    RouteSpec("POST", "/v1/keys", "keys.create", ADMIN),
+    RouteSpec("GET", "/v1/keys", "keys.list", ADMIN),
+    RouteSpec("DELETE", "/v1/keys/{name}", "keys.revoke", ADMIN),
+    RouteSpec("GET", "/v1/audit", "keys.audit", ADMIN),
+    RouteSpec("GET", "/v1/node", "status.node", READ),
+    RouteSpec("GET", "/v1/cluster", "status.cluster", READ),
+    RouteSpec("GET", "/metrics", "status.metrics_page", READ),  # OPEN if metrics_public
+    RouteSpec("GET", "/healthz", "status.healthz", OPEN),
+    RouteSpec("GET", "/readyz", "status.readyz", OPEN),
+    # A static page; its script asks for a key and sends it with every call.
+    RouteSpec("GET", "/", "dashboard", OPEN),
+)
+
+
+def hash_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def node_token(secret: str) -> str:
+    """The token nodes present to each other, derived from the cluster secret."""
+    return hmac.new(secret.encode(), b"raftq node-to-node status", hashlib.sha256).hexdigest()
+
+
+def roles_of(route: RouteSpec, config: NodeConfig) -> frozenset[str]:
+    if route.path == "/metrics" and config.metrics_public:
+        return OPEN
+    return route.roles
+
+
+class Auth:
+    def __init__(self, config: NodeConfig, replica: Replica) -> None:
+        self.replica = replica
+        self.node_hash = hash_key(node_token(config.secret))
+
+    def guard(self, roles: frozenset[str], handler: Handler) -> Handler:
+        """``handler``, run only for a key whose role is in ``roles``; it finds the
+        key's name in ``request.actor``."""
+        if not roles:
+            return handler
+
+        async def guarded(request: Request) -> Response:
+            request.actor = self.check(request, roles)
+            return await handler(request)
+
+        return guarded
+
+    def check(self, request: Request, roles: frozenset[str]) -> str:
+        """The name of the request's key; raises Unauthorized or Forbidden."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("an API key is required: send Authorization: Bearer <key>")
+        digest = hash_key(token)
+        if hmac.compare_digest(digest, self.node_hash):
+            name, role = NODE_ACTOR, "reader"
+        else:
+            found = self.replica.state.key_by_hash(digest)
+            if found is None or not hmac.compare_digest(found[2], digest):
+                raise Unauthorized("unknown or revoked API key")
+            name, role, _ = found
+        if role not in roles:
+            raise Forbidden(f"key {name} has role {role}; {request.method} {request.route} "
+                            f"needs {' or '.join(sorted(roles))}")
+        return name
