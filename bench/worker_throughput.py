@@ -45,7 +45,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         cluster.wait_ready(timeout=60)
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env = dict(os.environ, PYTHONPATH=str(ROOT), RAFTQ_API_KEY=cluster.admin_key)
         for n in range(args.workers):
             log = open(base / f"worker{n}.log", "ab")  # noqa: SIM115
             procs.append(subprocess.Popen(
@@ -53,7 +53,7 @@ def main() -> None:
                  "--nodes", ",".join(cluster.http_urls), "--pool", args.pool,
                  "--concurrency", str(args.concurrency), "--prefetch", str(args.prefetch),
                  "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, env=env))
-        client = Client(cluster.http_urls)
+        client = Client(cluster.http_urls, api_key=cluster.admin_key)
         deadline = time.monotonic() + 60
         while len(client.workers()) < args.workers:
             if time.monotonic() > deadline:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import shutil
 import signal
 import sys
@@ -162,6 +163,10 @@ def bench_command(nodes: str | None, only: str, quick: bool, runs: int | None, c
     # SIGTERM unwinds like Ctrl-C, so the clusters and workers started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     urls = [u.strip().rstrip("/") for u in nodes.split(",") if u.strip()] if nodes else None
+    if urls is None:
+        # The local clusters bootstrap this admin key; the load loops and the
+        # worker processes read it from the environment.
+        os.environ["RAFTQ_API_KEY"] = "rq_" + secrets.token_urlsafe(32)
     own_dir = base_dir is None
     root = Path(base_dir or tempfile.mkdtemp(prefix="raftq-bench-"))
     try:

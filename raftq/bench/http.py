@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,11 +32,13 @@ class HttpError(Exception):
 class Conn:
     """One keep-alive connection to one node; reconnects after an error."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, api_key: str | None = None) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         self.url = url
+        key = os.environ.get("RAFTQ_API_KEY", "") if api_key is None else api_key
+        self.auth = f"Authorization: Bearer {key}\r\n" if key else ""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -49,7 +52,7 @@ class Conn:
                 pass
 
     def head(self, method: str, path: str, length: int) -> bytes:
-        return (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+        return (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.auth}"
                 f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n").encode()
 
     async def send(self, request: bytes) -> tuple[int, bytes]:

@@ -225,6 +225,7 @@ class Sites:
         offset = self._free_offset()
         cluster = LocalCluster(self.base_dir / name, size=3, raft_port=self.raft_port + offset,
                                http_port=self.http_port + offset,
+                               admin_key=os.environ["RAFTQ_API_KEY"],
                                extra_config={"log_level": "WARNING", **self.extra_config})
         try:
             cluster.start()

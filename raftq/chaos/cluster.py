@@ -9,6 +9,7 @@ its namespace when the network has them, its output appended to
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import yaml
 
 from raftq.chaos.http import Reply, call
 from raftq.chaos.net import Network
+from raftq.server.auth import node_token
 from raftq.server.clock import SHIM_ENV
 
 
@@ -56,6 +58,10 @@ class Cluster:
         self.node_ids = list(net.node_ids)
         self.run_dir = run_dir
         self.secret = secret
+        self.admin_key = "rq_" + secrets.token_urlsafe(32)
+        # Status reads present the nodes' own token (reader role, derived from the
+        # secret): it works before a node has applied the key table.
+        self.status_key = node_token(secret)
         self.node_settings = node_settings or {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.paused: set[str] = set()
@@ -83,6 +89,9 @@ class Cluster:
         return self.run_dir / "logs" / f"{node_id}.log"
 
     def write_configs(self) -> None:
+        key_file = self.run_dir / "configs" / "admin.key"
+        key_file.write_text(self.admin_key + "\n")
+        key_file.chmod(0o600)
         for node in self.node_ids:
             self.data_dir(node).mkdir(parents=True, exist_ok=True)
             config = {
@@ -91,6 +100,7 @@ class Cluster:
                 "http_address": self.net.http_address(node),
                 "data_dir": str(self.data_dir(node)),
                 "secret": self.secret,
+                "admin_key_file": str(key_file),
                 "peers": [
                     {"id": peer, "raft_address": self.net.peer_raft_address(node, peer),
                      "http_address": self.net.http_address(peer)}
@@ -209,7 +219,8 @@ class Cluster:
         self, node_id: str, *, digest: bool = False, timeout: float = 1.0
     ) -> NodeStatus | None:
         path = "/v1/node" + ("?digest=1" if digest else "")
-        reply: Reply = call(self.url(node_id), "GET", path, timeout=timeout)
+        reply: Reply = call(self.url(node_id), "GET", path, timeout=timeout,
+                            api_key=self.status_key)
         if reply.status != 200 or not isinstance(reply.body, dict):
             return None
         b = reply.body

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,13 +24,20 @@ class Reply:
 
 
 def call(
-    base_url: str, method: str, path: str, body: Any = None, *, timeout: float = 3.0
+    base_url: str, method: str, path: str, body: Any = None, *, timeout: float = 3.0,
+    api_key: str | None = None, idempotency_key: str | None = None,
 ) -> Reply:
+    """One request, with ``api_key`` (default: RAFTQ_API_KEY) as its bearer token."""
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    key = os.environ.get("RAFTQ_API_KEY") if api_key is None else api_key
     try:
         payload = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if payload is not None else {}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         conn.request(method, path, body=payload, headers=headers)
         resp = conn.getresponse()
         raw = resp.read()

@@ -106,6 +106,9 @@ class Run:
 
     def execute(self) -> dict[str, Any]:
         s = self.settings
+        # Every harness call, worker and submitter (children inherit it) uses the
+        # admin key the nodes bootstrap.
+        os.environ["RAFTQ_API_KEY"] = self.cluster.admin_key
         self.net.setup()
         try:
             if self.disks is not None:

@@ -96,12 +96,16 @@ class HarnessWorker:
         return [(first + i) % len(self.urls) for i in range(tries)]
 
     def complete_one(self, task: dict[str, Any]) -> None:
+        # One key for every attempt: a retry of a completion that landed gets its
+        # first answer rather than already_finished.
+        key = f"{self.worker_id}-{task['id']}-{task['token']}"
         for i, node in enumerate(self._attempts(task["expires_ms"])):
             if i:
                 self.stopping.wait(RETRY_S)
             t_inv = now_ms()
             reply = call(self.urls[node], "POST", f"/v1/tasks/{task['id']}/complete",
-                         {"lease_token": task["token"], "result": self._result(task)})
+                         {"lease_token": task["token"], "result": self._result(task)},
+                         idempotency_key=key)
             outcome = outcome_of_status(reply.status)
             self._record_complete(task, node, t_inv, outcome, reply.error, via="single")
             if outcome != UNKNOWN:
@@ -109,6 +113,7 @@ class HarnessWorker:
 
     def complete_batch(self, tasks: list[dict[str, Any]]) -> None:
         pending = list(tasks)
+        key = f"{self.worker_id}-batch-{tasks[0]['id']}-{tasks[0]['token']}"
         for i, node in enumerate(self._attempts(min(t["expires_ms"] for t in tasks))):
             if i:
                 self.stopping.wait(RETRY_S)
@@ -116,7 +121,7 @@ class HarnessWorker:
                      for t in pending]
             t_inv = now_ms()
             reply = call(self.urls[node], "POST", "/v1/completions",
-                         {"worker_id": self.worker_id, "items": items})
+                         {"worker_id": self.worker_id, "items": items}, idempotency_key=key)
             outcome = outcome_of_status(reply.status)
             if outcome != OK or not isinstance(reply.body, dict):
                 for t in pending:

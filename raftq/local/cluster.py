@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -32,10 +33,11 @@ class LocalNode:
     config_path: Path
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{self.scheme}://127.0.0.1:{self.http_port}"
 
     @property
     def alive(self) -> bool:
@@ -49,18 +51,27 @@ class LocalCluster:
     raft_port: int = 7101
     http_port: int = 8101
     secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    # The bootstrap admin key every node installs (written to admin.key).
+    admin_key: str = field(default_factory=lambda: "rq_" + secrets.token_urlsafe(32))
+    # The CA that verifies the nodes' certificates when extra_config turns TLS on.
+    ca_file: str | None = None
     extra_config: dict[str, Any] = field(default_factory=dict)
     nodes: list[LocalNode] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir)
         self.base_dir.mkdir(parents=True, exist_ok=True)
+        scheme = "https" if self.extra_config.get("tls_cert_file") else "http"
         for i in range(self.size):
             node_id = f"node{i + 1}"
             self.nodes.append(LocalNode(
                 node_id, self.raft_port + i, self.http_port + i,
                 self.base_dir / f"{node_id}.yaml", self.base_dir / f"{node_id}.log",
+                scheme=scheme,
             ))
+        key_file = self.base_dir / "admin.key"
+        key_file.write_text(self.admin_key + "\n")
+        key_file.chmod(0o600)
         self.write_configs()
 
     @property
@@ -80,6 +91,7 @@ class LocalCluster:
                 "http_address": f"127.0.0.1:{node.http_port}",
                 "data_dir": f"{node.node_id}-data",
                 "secret": self.secret,
+                "admin_key_file": "admin.key",
                 "peers": peers,
                 **self.extra_config,
             }
@@ -129,8 +141,12 @@ class LocalCluster:
     # ----------------------------------------------------------------- status
 
     def node_status(self, i: int, timeout: float = 1.0) -> dict[str, Any] | None:
+        """The node's own view; None until it answers, and accepts the admin key."""
+        request = urllib.request.Request(self.nodes[i].url + "/v1/node",
+                                         headers={"Authorization": f"Bearer {self.admin_key}"})
+        context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
         try:
-            with urllib.request.urlopen(self.nodes[i].url + "/v1/node", timeout=timeout) as r:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as r:
                 data: dict[str, Any] = json.loads(r.read())
                 return data
         except (OSError, ValueError, urllib.error.URLError):
@@ -145,7 +161,8 @@ class LocalCluster:
         return None
 
     def wait_ready(self, timeout: float = 20.0, indexes: list[int] | None = None) -> int:
-        """Wait until one leader is known to every live node; return its index."""
+        """Wait until one leader is known to every live node, and each accepts the
+        admin key; return the leader's index."""
         deadline = time.monotonic() + timeout
         wanted = indexes if indexes is not None else [
             i for i, n in enumerate(self.nodes) if n.alive

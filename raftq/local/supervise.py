@@ -10,6 +10,7 @@ SIGKILL.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -50,6 +51,7 @@ class Child:
     argv: list[str]
     log_path: Path
     url: str | None = None
+    env: dict[str, str] | None = None  # added to this process's environment
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     quick_exits: int = 0
@@ -66,8 +68,9 @@ class Child:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
+            env = {**os.environ, **self.env} if self.env else None
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, env=env)
         self.started = time.monotonic()
         self.restart_at = None
 

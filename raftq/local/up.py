@@ -20,18 +20,27 @@ from raftq.server import config, ports
 EXAMPLES_APP = "raftq.local.examples"
 
 
-def _ensure_secret(cfg_path: Path) -> None:
+def _ensure_files(cfg_path: Path) -> dict[str, Path]:
+    """Create the cluster secret and the admin and worker keys the config names,
+    once; return the key files by setting."""
     import yaml
 
     raw = yaml.safe_load(cfg_path.read_text()) or {}
-    secret_file = raw.get("secret_file")
-    if secret_file and not raw.get("secret"):
-        path = cfg_path.parent / secret_file
+    wanted = {"admin_key_file": "an admin key", "worker_key_file": "a worker key"}
+    if not raw.get("secret"):
+        wanted["secret_file"] = "a cluster secret"
+    found: dict[str, Path] = {}
+    for setting, what in wanted.items():
+        if not raw.get(setting):
+            continue
+        path = found[setting] = (cfg_path.parent / str(raw[setting])).resolve()
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32) + "\n")
+            prefix = "" if setting == "secret_file" else "rq_"
+            path.write_text(prefix + secrets.token_urlsafe(32) + "\n")
             path.chmod(0o600)
-            print(f"generated a cluster secret in {path}")
+            print(f"generated {what} in {path}")
+    return found
 
 
 def _check_ports(configs: list[config.NodeConfig]) -> None:
@@ -84,8 +93,9 @@ def run_up(config_dir: Path, with_worker: bool) -> None:
     paths = sorted(config_dir.glob("node*.yaml"))
     if not paths:
         raise ConfigError(f"--config-dir: no node*.yaml in {config_dir}")
+    key_files: dict[str, Path] = {}
     for path in paths:
-        _ensure_secret(path)
+        key_files.update(_ensure_files(path))
     configs = [config.load(p) for p in paths]
     _check_ports(configs)
     logs = Path(configs[0].data_dir).parent
@@ -111,12 +121,18 @@ def run_up(config_dir: Path, with_worker: bool) -> None:
         for c, child in zip(configs, sup.children, strict=True):
             print(f"  {c.node_id}: http://{c.http_address}  (raft {c.raft_address}, "
                   f"pid {child.pid})")
+        worker_key = key_files.get("worker_key_file")
         if with_worker:
+            env = {"RAFTQ_API_KEY": worker_key.read_text().strip()} if worker_key else None
             sup.start(Child("worker", [sys.executable, "-m", "raftq", "worker", "--app",
                                        EXAMPLES_APP, "--nodes", nodes],
-                            logs / "worker.log"))
+                            logs / "worker.log", env=env))
             print(f"  worker: example tasks from {EXAMPLES_APP} (log {logs}/worker.log)")
         print(f"\ndashboard:  {urls[0]}/")
+        admin_key = key_files.get("admin_key_file")
+        if admin_key is not None:
+            print(f"api key:    export RAFTQ_API_KEY=$(cat {admin_key})   (the admin key; "
+                  f"the worker uses {worker_key})")
         print(f"status:     {raftq} cluster-status --nodes {nodes}")
         print(f"submit one: {raftq} submit add --args 2 3 --wait --nodes {nodes}")
         if raftq != "raftq":

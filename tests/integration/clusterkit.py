@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -41,12 +42,16 @@ def port_block() -> int:
 
 
 def http(url: str, method: str = "GET", body: Any = None, timeout: float = 5.0,
-         raw: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+         raw: bytes | None = None, headers: dict[str, str] | None = None,
+         api_key: str | None = None, context: ssl.SSLContext | None = None) -> tuple[int, Any]:
+    """One request; ``api_key`` defaults to RAFTQ_API_KEY ("" sends none)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(url, method=method, data=data,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    key = os.environ.get("RAFTQ_API_KEY", "") if api_key is None else api_key
+    auth = {"Authorization": f"Bearer {key}"} if key else {}
+    req = urllib.request.Request(url, method=method, data=data, headers={
+        "Content-Type": "application/json", **auth, **(headers or {})})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         text = exc.read()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,16 +20,28 @@ def port_block() -> int:
     return clusterkit.port_block()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def admin_key() -> Iterator[str]:
+    """One admin key for every cluster of the session, in RAFTQ_API_KEY: the
+    clients, workers and CLI commands the tests start use it by default."""
+    key = "rq_" + secrets.token_urlsafe(32)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAFTQ_API_KEY", key)
+        yield key
+
+
 @pytest.fixture
 def make_cluster(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
     made: list[LocalCluster] = []
 
     def factory(size: int = 3, prepare: Callable[[LocalCluster], None] | None = None,
-                **extra: Any) -> LocalCluster:
-        """``extra``: node config settings; ``prepare`` runs before the nodes start."""
+                ca_file: str | None = None, **extra: Any) -> LocalCluster:
+        """``extra``: node config settings; ``prepare`` runs before the nodes start;
+        ``ca_file`` verifies the nodes' certificates when ``extra`` turns TLS on."""
         base = clusterkit.port_block()
         cluster = LocalCluster(tmp_path / f"cluster{len(made)}", size=size,
-                               raft_port=base, http_port=base + 1000, extra_config=extra)
+                               raft_port=base, http_port=base + 1000, extra_config=extra,
+                               admin_key=os.environ["RAFTQ_API_KEY"], ca_file=ca_file)
         made.append(cluster)
         if prepare is not None:
             prepare(cluster)

@@ -9,11 +9,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clusterkit import http, wait_for
 
 from raftq.local.cluster import LocalCluster
+from raftq.server.auth import node_token
 
 
 def submit(url: str, **spec: object) -> dict[str, object]:
@@ -65,8 +67,12 @@ def test_batch_claim_complete_through_followers(cluster: LocalCluster) -> None:
                         {"lease_token": first["lease_token"], "result": {"sum": 3}})
     assert status == 200 and done["task"]["status"] == "succeeded"
     assert done["task"]["result"] == {"sum": 3}
-    status, stale = http(f"{url}/v1/tasks/{first['id']}/complete", "POST",
+    status, again = http(f"{url}/v1/tasks/{first['id']}/complete", "POST",
                          {"lease_token": first["lease_token"] + 100, "result": 1})
+    assert status == 409 and again["error"]["code"] == "already_finished"
+    second = claimed["tasks"][1]
+    status, stale = http(f"{url}/v1/tasks/{second['id']}/complete", "POST",
+                         {"lease_token": second["lease_token"] + 100, "result": 1})
     assert status == 409 and stale["error"]["code"] == "stale_lease"
     _, workers = http(url + "/v1/workers")
     assert [w["worker_id"] for w in workers["workers"]] == ["w1"]
@@ -155,19 +161,29 @@ def test_node_with_wrong_secret_cannot_join(cluster: LocalCluster) -> None:
     outsider = (leader + 2) % 3
     cluster.kill(outsider)
     cluster.start_node(outsider, secret="not-the-cluster-secret")
-    start = wait_for(lambda: cluster.node_status(outsider), what="the outsider's HTTP")
+    # It never learns the cluster's keys: ask it as a node of its own secret would.
+    token = node_token("not-the-cluster-secret")
+    url = cluster.http_urls[outsider]
+
+    def outsider_view() -> dict[str, Any] | None:
+        status, body = http(url + "/v1/node", api_key=token)
+        return body if status == 200 else None
+
+    start = wait_for(outsider_view, what="the outsider's HTTP")
     for i in range(5):
         submit(cluster.http_urls[leader], args=[i])
     # The others keep committing; the outsider never learns a leader or a new entry.
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
-        view = cluster.node_status(outsider)
+        view = outsider_view()
         assert view is not None
         assert view["leader"] is None and view["applied_index"] == start["applied_index"]
         time.sleep(0.2)
     good = cluster.node_status(leader)
     assert good is not None and good["commit_index"] > start["applied_index"] + 5
-    status, body = http(cluster.http_urls[outsider] + "/v1/tasks", "POST", {"name": "x"})
+    status, body = http(url + "/v1/tasks", "POST", {"name": "x"})
+    assert status == 401 and body["error"]["code"] == "unauthorized"  # it knows no key
+    status, body = http(url + "/v1/tasks?consistency=leader", api_key=token)
     assert status == 503 and body["error"]["code"] == "no_leader"
 
 

@@ -39,19 +39,27 @@ def answers(url: str) -> bool:
 
 def test_up_runs_a_cluster_and_a_worker_and_stops_on_ctrl_c(tmp_path: Path,
                                                              port_block: int) -> None:
-    urls = write_configs(tmp_path / "config", port_block, port_block + 1000)
+    urls = write_configs(tmp_path / "config", port_block, port_block + 1000,
+                         preset_admin_key=False)
     up = Up(tmp_path)
     try:
         up.wait_line("Ctrl-C stops everything")
         assert "dashboard:" in up.output and "submit one:" in up.output, up.output
         secret = tmp_path / "nodes" / "cluster.secret"
         assert secret.exists() and len(secret.read_text().strip()) >= 32
-        status, body = http(urls[1] + "/v1/tasks", "POST", {"name": "add", "args": [2, 3]})
+        # raftq up made an admin and a worker key, and says how to use the admin key.
+        key_file = tmp_path / "nodes" / "admin.key"
+        key = key_file.read_text().strip()
+        assert f"RAFTQ_API_KEY=$(cat {key_file})" in up.output, up.output
+        assert (tmp_path / "nodes" / "worker.key").read_text().startswith("rq_")
+        assert http(urls[1] + "/v1/queues", api_key="")[0] == 401
+        status, body = http(urls[1] + "/v1/tasks", "POST", {"name": "add", "args": [2, 3]},
+                            api_key=key)
         assert status == 201
         task_id = body["task"]["id"]
 
         def finished() -> dict[str, object] | None:
-            _, answer = http(f"{urls[2]}/v1/tasks/{task_id}?wait_ms=1000")
+            _, answer = http(f"{urls[2]}/v1/tasks/{task_id}?wait_ms=1000", api_key=key)
             return answer["task"] if answer["task"]["status"] == "succeeded" else None
 
         done = wait_for(finished, timeout=30, what="the example worker to run the task")

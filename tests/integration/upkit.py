@@ -12,8 +12,15 @@ import time
 from pathlib import Path
 
 
-def write_configs(config_dir: Path, raft: int, port: int) -> list[str]:
+def write_configs(config_dir: Path, raft: int, port: int,
+                  preset_admin_key: bool = True) -> list[str]:
+    """Configs like the shipped ones; with ``preset_admin_key`` the admin key file
+    holds the session's key (RAFTQ_API_KEY), else `raftq up` makes one."""
     config_dir.mkdir()
+    if preset_admin_key:
+        nodes = config_dir.parent / "nodes"
+        nodes.mkdir(exist_ok=True)
+        (nodes / "admin.key").write_text(os.environ["RAFTQ_API_KEY"] + "\n")
     urls = []
     for i in range(1, 4):
         peers = "".join(
@@ -24,7 +31,8 @@ def write_configs(config_dir: Path, raft: int, port: int) -> list[str]:
         (config_dir / f"node{i}.yaml").write_text(
             f"node_id: node{i}\nraft_address: 127.0.0.1:{raft + i}\n"
             f"http_address: 127.0.0.1:{port + i}\ndata_dir: ../nodes/node{i}\n"
-            f"secret_file: ../nodes/cluster.secret\npeers:\n{peers}"
+            f"secret_file: ../nodes/cluster.secret\nadmin_key_file: ../nodes/admin.key\n"
+            f"worker_key_file: ../nodes/worker.key\npeers:\n{peers}"
         )
         urls.append(f"http://127.0.0.1:{port + i}")
     return urls

@@ -29,7 +29,7 @@ ROOT = HERE.parent.parent
 def new_cluster(base_dir: Path, **extra: Any) -> LocalCluster:
     base = port_block()  # from RAFTQ_TEST_PORT_BASE, like every other test cluster
     cluster = LocalCluster(base_dir, size=3, raft_port=base, http_port=base + 1000,
-                           extra_config=extra)
+                           extra_config=extra, admin_key=os.environ["RAFTQ_API_KEY"])
     cluster.start()
     try:
         cluster.wait_ready(timeout=60)
@@ -161,7 +161,8 @@ class DroppingProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items()
-                           if k.lower() in ("content-type", "idempotency-key", "accept")}
+                           if k.lower() in ("content-type", "idempotency-key", "accept",
+                                            "authorization")}
                 req = urllib.request.Request(proxy.upstream + self.path, data=body,
                                              method=self.command, headers=headers)
                 try:

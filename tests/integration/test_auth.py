@@ -1,0 +1,245 @@
+"""API keys and roles on a real 3-node cluster.
+
+The access test is generated from the route table (``raftq.server.auth.ROUTES``):
+every route is called by every kind of caller, and each must get exactly the
+answer its roles give: no key or an unknown one 401, a role not allowed 403,
+an allowed one a success (each call is given a valid request, so "allowed"
+means the call works, not merely that it got past the check).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from clusterkit import http, wait_for
+
+from raftq.local.cluster import LocalCluster
+from raftq.server.auth import OPEN, ROUTES, RouteSpec
+
+CALLERS = ("none", "wrong", "reader", "producer", "worker", "admin")
+
+
+def call(url: str, method: str, key: str, body: Any = None,
+         headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One request; the body as JSON when it is JSON, else as text."""
+    data = None if body is None else json.dumps(body).encode()
+    auth = {"Authorization": f"Bearer {key}"} if key else {}
+    req = urllib.request.Request(url, method=method, data=data, headers={
+        "Content-Type": "application/json", **auth, **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+class Fixtures:
+    """Makes, with the admin key, what an allowed call needs to succeed."""
+
+    def __init__(self, url: str, admin: str) -> None:
+        self.url = url
+        self.admin = admin
+        self.n = 0
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, answer = call(self.url + path, method, self.admin, body)
+        assert status < 300, (method, path, status, answer)
+        return answer
+
+    def unique(self, what: str) -> str:
+        self.n += 1
+        return f"{what}-{self.n}-{secrets.token_hex(3)}"
+
+    def queued(self) -> str:
+        queue = self.unique("q")
+        answer = self.ok("POST", "/v1/tasks", {"name": "t", "queue": queue})
+        return str(answer["task"]["id"])
+
+    def leased(self) -> tuple[str, int]:
+        queue = self.unique("q")
+        self.ok("POST", "/v1/tasks", {"name": "t", "queue": queue, "max_attempts": 1})
+        (task,) = self.ok("POST", "/v1/claims", {"worker_id": "fixture", "queues": [queue]})[
+            "tasks"]
+        return task["id"], task["lease_token"]
+
+    def dead(self) -> str:
+        task_id, token = self.leased()
+        self.ok("POST", f"/v1/tasks/{task_id}/fail",
+                {"lease_token": token, "error": "boom", "retry": False})
+        return task_id
+
+    def request(self, route: RouteSpec) -> tuple[str, Any]:
+        """A path and body with which ``route`` succeeds."""
+        p, m = route.path, route.method
+        if "{id}" in p:
+            if p.startswith("/v1/dead-letters"):
+                return p.replace("{id}", self.dead()), {} if m == "POST" else None
+            if p.endswith(("/complete", "/fail")):
+                task_id, token = self.leased()
+                body: dict[str, Any] = {"lease_token": token, "result": 1}
+                if p.endswith("/fail"):
+                    body = {"lease_token": token, "error": "e", "retry": False}
+                return p.replace("{id}", task_id), body
+            return p.replace("{id}", self.queued()), None
+        if p == "/v1/keys/{name}":
+            name = self.unique("k")
+            self.ok("POST", "/v1/keys", {"name": name, "role": "reader"})
+            return p.replace("{name}", name), None
+        if p in ("/v1/completions", "/v1/leases/extend", "/v1/leases/release"):
+            task_id, token = self.leased()
+            if p == "/v1/completions":
+                return p, {"items": [{"id": task_id, "lease_token": token, "result": 1}]}
+            return p, {"worker_id": "fixture", "leases": [{"id": task_id, "lease_token": token}]}
+        bodies: dict[tuple[str, str], Any] = {
+            ("POST", "/v1/tasks"): {"name": "t", "queue": "matrix"},
+            ("POST", "/v1/tasks/batch"): {"tasks": [{"name": "t", "queue": "matrix"}]},
+            ("POST", "/v1/claims"): {"worker_id": "w", "queues": ["empty"], "wait_ms": 0},
+            ("POST", "/v1/keys"): {"name": self.unique("k"), "role": "reader"},
+        }
+        if (m, p) == ("DELETE", "/v1/dead-letters"):
+            return p + "?queue=" + self.unique("none"), None
+        return p, bodies.get((m, p))
+
+
+def expected(route: RouteSpec, role: str | None) -> str:
+    if route.roles == OPEN:
+        return "ok"
+    if role is None:
+        return "401"
+    return "ok" if role in route.roles else "403"
+
+
+def outcome(status: int) -> str:
+    return "ok" if 200 <= status < 300 else str(status)
+
+
+def make_keys(url: str, admin: str) -> dict[str, str]:
+    keys = {"none": "", "wrong": "rq_" + secrets.token_urlsafe(32), "admin": admin}
+    for role in ("reader", "producer", "worker"):
+        status, answer = call(url + "/v1/keys", "POST", admin, {"name": f"{role}-1", "role": role})
+        assert status == 201, answer
+        keys[role] = answer["token"]
+    return keys
+
+
+def test_every_route_answers_every_caller_as_the_route_table_says(
+    cluster: LocalCluster,
+) -> None:
+    urls = cluster.http_urls
+    keys = make_keys(urls[0], cluster.admin_key)
+    # A key is usable on a node once that node has applied its creation.
+    for url in urls:
+        wait_for(lambda u=url: call(u + "/v1/queues", "GET", keys["worker"])[0] == 200,
+                 what="the new keys on every node")
+    fixtures = Fixtures(urls[0], cluster.admin_key)
+    wrong: list[str] = []
+    checked = 0
+    for r, route in enumerate(ROUTES):
+        for c, caller in enumerate(CALLERS):
+            role = caller if caller not in ("none", "wrong") else None
+            want = expected(route, role)
+            path, body = fixtures.request(route) if want == "ok" else (
+                route.path.replace("{id}", "x").replace("{name}", "x"), None)
+            url = urls[(r + c) % 3]  # every node checks keys
+            status, answer = call(url + path, route.method, keys[caller], body)
+            checked += 1
+            if outcome(status) != want:
+                wrong.append(f"{route.method} {route.path} as {caller}: {status} {answer!r:.120}"
+                             f" (expected {want})")
+            elif want in ("401", "403"):
+                code = "unauthorized" if want == "401" else "forbidden"
+                if not (isinstance(answer, dict) and answer["error"]["code"] == code):
+                    wrong.append(f"{route.method} {route.path} as {caller}: body {answer!r}")
+    assert not wrong, "\n".join(wrong)
+    assert checked == len(ROUTES) * len(CALLERS) >= 27 * 6
+
+
+def test_a_revoked_key_is_refused_on_every_node(cluster: LocalCluster) -> None:
+    urls = cluster.http_urls
+    admin = cluster.admin_key
+    status, created = call(urls[1] + "/v1/keys", "POST", admin, {"name": "ci", "role": "producer"})
+    assert status == 201
+    token = created["token"]
+    for url in urls:
+        wait_for(lambda u=url: call(u + "/v1/queues", "GET", token)[0] == 200,
+                 what="the key on every node")
+    status, revoked = call(urls[2] + "/v1/keys/ci", "DELETE", admin)
+    assert status == 200 and revoked["key"]["revoked_ms"] is not None
+    for url in urls:
+        status, answer = wait_for(
+            lambda u=url: (r := call(u + "/v1/tasks", "POST", token, {"name": "x"}))[0] == 401
+            and r, timeout=5, what="the revocation on every node")
+        assert answer["error"]["code"] == "unauthorized"
+    # The key table and the audit log say who did it.
+    _, listed = call(urls[0] + "/v1/keys", "GET", admin)
+    assert {k["name"]: k["revoked_ms"] is not None for k in listed["keys"]} == {
+        "admin": False, "ci": True}
+    _, audit = call(urls[0] + "/v1/audit", "GET", admin)
+    rows = [(e["actor"], e["action"], e["target"]) for e in audit["entries"]]
+    assert rows[0][0].startswith("bootstrap:node") and rows[0][1:] == ("key.create", "admin")
+    assert rows[1:] == [("admin", "key.create", "ci"), ("admin", "key.revoke", "ci")]
+
+
+def test_a_forged_completion_is_refused_and_a_second_completion_is_409(
+    cluster: LocalCluster,
+) -> None:
+    urls = cluster.http_urls
+    keys = make_keys(urls[0], cluster.admin_key)
+    for url in urls:
+        wait_for(lambda u=url: call(u + "/v1/queues", "GET", keys["worker"])[0] == 200,
+                 what="the new keys on every node")
+    status, submitted = call(urls[0] + "/v1/tasks", "POST", keys["producer"],
+                             {"name": "add", "args": [2, 3], "queue": "forge"})
+    assert status == 201
+    task_id = submitted["task"]["id"]
+    status, claimed = call(urls[1] + "/v1/claims", "POST", keys["worker"],
+                           {"worker_id": "honest", "queues": ["forge"]})
+    (lease,) = claimed["tasks"]
+    token = lease["lease_token"]  # only the claim's answer carries it
+
+    # An anonymous caller cannot read the task; a reader sees the lease but not its token.
+    assert call(urls[2] + f"/v1/tasks/{task_id}", "GET", "")[0] == 401
+    status, seen = call(urls[2] + f"/v1/tasks/{task_id}", "GET", keys["reader"])
+    assert status == 200 and seen["task"]["lease"]["worker_id"] == "honest"
+    assert "lease_token" not in json.dumps(seen)
+    assert set(seen["task"]["lease"]) == {"worker_id", "expires_ms"}
+    # Even holding the token, no caller without the worker role can complete it.
+    forged = {"lease_token": token, "result": "forged"}
+    for caller, code in (("none", 401), ("wrong", 401), ("reader", 403), ("producer", 403)):
+        status, _ = call(urls[2] + f"/v1/tasks/{task_id}/complete", "POST", keys[caller], forged)
+        assert status == code, caller
+
+    # The real worker completes it; a retry of that same request gets the same answer ...
+    honest = {"lease_token": token, "result": 5}
+    first = call(urls[1] + f"/v1/tasks/{task_id}/complete", "POST", keys["worker"], honest,
+                 headers={"Idempotency-Key": "honest-1"})
+    assert first[0] == 200 and first[1]["task"]["result"] == 5
+    retry = call(urls[0] + f"/v1/tasks/{task_id}/complete", "POST", keys["worker"], honest,
+                 headers={"Idempotency-Key": "honest-1"})
+    assert retry[0] == 200 and retry[1]["task"]["result"] == 5
+    # ... and a second completion, under another request, is 409 already_finished.
+    for url in urls:
+        status, answer = call(url + f"/v1/tasks/{task_id}/complete", "POST", keys["worker"],
+                              forged)
+        assert status == 409 and answer["error"]["code"] == "already_finished", answer
+        status, answer = call(url + f"/v1/tasks/{task_id}/fail", "POST", keys["worker"],
+                              {"lease_token": token, "error": "forged", "retry": False})
+        assert status == 409 and answer["error"]["code"] == "already_finished", answer
+    _, final = http(urls[2] + f"/v1/tasks/{task_id}?consistency=leader", api_key=keys["reader"])
+    assert final["task"]["status"] == "succeeded" and final["task"]["result"] == 5
+
+
+def test_metrics_can_be_made_public(make_cluster: Callable[..., LocalCluster]) -> None:
+    cluster = make_cluster(metrics_public=True)
+    status, _ = call(cluster.http_urls[0] + "/metrics", "GET", "")
+    assert status == 200
+    assert call(cluster.http_urls[0] + "/v1/queues", "GET", "")[0] == 401
