@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -17,9 +17,33 @@ from raftq.errors import ConfigError, RaftqError
 
 OUTPUT = click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]),
                       default="table", show_default=True, help="Output format.")
-NODES = click.option("--nodes", envvar="RAFTQ_NODES", default=None,
-                     help="Comma-separated node URLs (default: $RAFTQ_NODES or the local "
-                          "3-node cluster).")
+_NODES = click.option("--nodes", envvar="RAFTQ_NODES", default=None,
+                      help="Comma-separated node URLs (default: $RAFTQ_NODES or the local "
+                           "3-node cluster).")
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep a connection option where ``make_client`` finds it."""
+    if value is not None:
+        ctx.meta[f"raftq.{param.name}"] = value
+    return value
+
+
+_API_KEY = click.option("--api-key", envvar="RAFTQ_API_KEY", metavar="KEY", default=None,
+                        expose_value=False, callback=_remember,
+                        help="API key sent to the nodes (default: $RAFTQ_API_KEY).")
+_CA_FILE = click.option("--ca-file", envvar="RAFTQ_CA_FILE", metavar="PEM", default=None,
+                        type=click.Path(exists=True, dir_okay=False), expose_value=False,
+                        callback=_remember,
+                        help="CA certificate(s) that verify https:// nodes (default: "
+                             "$RAFTQ_CA_FILE, else the system's CAs).")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def NODES(command: F) -> F:  # noqa: N802 - used like the option constants
+    """``--nodes``, ``--api-key`` and ``--ca-file``: how a command reaches the cluster."""
+    return _NODES(_API_KEY(_CA_FILE(command)))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -37,11 +61,15 @@ def make_client(nodes: str | None, *, flag: str = "--nodes", retry_for: float = 
     """A client for ``nodes``; a bad node address ends the command naming ``flag``."""
     from raftq.client.sync import Client
 
+    meta = click.get_current_context().meta
     try:
         return Client(nodes.split(",") if nodes else None, retry_for=retry_for,
-                      timeout=min(timeout, retry_for))
+                      timeout=min(timeout, retry_for), api_key=meta.get("raftq.api_key"),
+                      ca_file=meta.get("raftq.ca_file"))
     except ConfigError as exc:
         where = flag if nodes else "$RAFTQ_NODES"
+        if "API key" in exc.message:
+            where = "--api-key"
         fail(f"{where}: {exc.message}")
 
 

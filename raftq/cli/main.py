@@ -1,7 +1,8 @@
 """The ``raftq`` command group: the commands live in one module per topic next to this one.
 
 ``common`` (shared options, errors, output), ``cluster`` (node, up, cluster-status,
-gen-secret, chaos), ``tasks`` (submit, status, list, cancel), ``dlq``, ``stats``;
+gen-secret, chaos), ``tasks`` (submit, status, list, cancel), ``dlq``, ``stats``,
+``keys`` (keys create/list/revoke, audit);
 ``raftq worker``/``workers`` and ``raftq bench`` live with their layers.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from raftq.cli import cluster, dlq, stats, tasks
+from raftq.cli import cluster, dlq, keys, stats, tasks
 
 
 @click.group()
@@ -19,7 +20,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    for module in (cluster, tasks, dlq, stats):
+    for module in (cluster, tasks, dlq, stats, keys):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -10,7 +10,10 @@ means the call works, not merely that it got past the check).
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -243,3 +246,48 @@ def test_metrics_can_be_made_public(make_cluster: Callable[..., LocalCluster]) -
     status, _ = call(cluster.http_urls[0] + "/metrics", "GET", "")
     assert status == 200
     assert call(cluster.http_urls[0] + "/v1/queues", "GET", "")[0] == 401
+
+
+def raftq_cli(cluster: LocalCluster, *args: str, key: str | None = None
+              ) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("RAFTQ_API_KEY", None)
+    flags = ["--api-key", key] if key else []
+    return subprocess.run([sys.executable, "-m", "raftq", *args, *flags,
+                           "--nodes", ",".join(cluster.http_urls)],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_keys_and_the_audit_log_from_the_cli(cluster: LocalCluster) -> None:
+    admin = cluster.admin_key
+    out = raftq_cli(cluster, "keys", "create", "--role", "producer", "--name", "ci", key=admin)
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+    assert token.startswith("rq_") and len(token) > 40 and "shown only once" in out.stderr
+    assert raftq_cli(cluster, "submit", "noop", "--id", "cli-1", key=token).returncode == 0
+    out = raftq_cli(cluster, "cancel", "cli-1", key=token)
+    assert out.returncode == 0, out.stderr
+    # A producer may not manage keys; nobody without a key may do anything.
+    out = raftq_cli(cluster, "keys", "list", key=token)
+    assert out.returncode == 1 and "role producer" in out.stderr
+    out = raftq_cli(cluster, "stats")
+    assert out.returncode == 1 and out.stderr.startswith("error: an API key is required")
+    out = raftq_cli(cluster, "keys", "create", "--role", "worker", "--name", "bad name!",
+                    key=admin)
+    assert out.returncode == 1 and out.stderr.startswith("error: --name:"), out.stderr
+
+    out = raftq_cli(cluster, "keys", "list", "--output", "json", key=admin)
+    listed = {k["name"]: k for k in json.loads(out.stdout)}
+    assert listed["ci"]["role"] == "producer" and listed["ci"]["revoked_ms"] is None
+    assert "token" not in out.stdout and "hash" not in out.stdout
+    assert raftq_cli(cluster, "keys", "revoke", "ci", key=admin).returncode == 0
+    out = wait_for(lambda: (r := raftq_cli(cluster, "stats", key=token)).returncode == 1 and r,
+                   what="the revoked key refused")
+    assert "unknown or revoked API key" in out.stderr
+
+    out = raftq_cli(cluster, "audit", "--output", "json", key=admin)
+    rows = [(e["actor"], e["action"], e["target"]) for e in json.loads(out.stdout)]
+    assert rows[-3:] == [("admin", "key.create", "ci"), ("ci", "cancel", "cli-1"),
+                         ("admin", "key.revoke", "ci")]
+    table = raftq_cli(cluster, "audit", key=admin).stdout
+    assert "key.revoke" in table and "WHO" in table
