@@ -16,6 +16,7 @@ node acknowledges it, so acknowledged tasks survive power loss) or ``none``
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,11 +181,11 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
     admin_key = os.environ.get(ADMIN_KEY_ENV) or _key_file(raw, base, "admin_key_file", where)
     worker_key = _key_file(raw, base, "worker_key_file", where)
     bootstrap: list[tuple[str, str, str]] = []
-    for token, key in ((admin_key, "admin_key_file"), (worker_key, "worker_key_file")):
+    for token, key, source in ((admin_key, "admin_key_file", f"admin_key_file/{ADMIN_KEY_ENV}"),
+                               (worker_key, "worker_key_file", "worker_key_file")):
         if token and len(token) < MIN_KEY_CHARS:
-            raise ConfigError(f"{where}: the key of {key} (or {ADMIN_KEY_ENV}) is shorter than "
-                              f"{MIN_KEY_CHARS} characters; make one with `raftq gen-secret`",
-                              field=key)
+            raise ConfigError(f"{where}: the key of {source} is shorter than {MIN_KEY_CHARS} "
+                              "characters; make one with `raftq gen-secret`", field=key)
     if admin_key:
         bootstrap.append(("admin", "admin", admin_key))
     if worker_key:
@@ -197,6 +198,13 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
     if bool(tls["tls_cert_file"]) != bool(tls["tls_key_file"]):
         raise ConfigError(f"{where}: `tls_cert_file` and `tls_key_file` go together",
                           field="tls_key_file" if tls["tls_cert_file"] else "tls_cert_file")
+    if tls["tls_cert_file"]:
+        try:  # a certificate that does not load is a config error, not a crash at start
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                tls["tls_cert_file"], tls["tls_key_file"])
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"{where}: tls_cert_file/tls_key_file do not load: {exc}",
+                              field="tls_cert_file") from None
 
     return NodeConfig(
         node_id=node_id,
