@@ -143,6 +143,12 @@ class Cluster:
         """Wait until every one of ``nodes`` answers ``/healthz`` (its process has booted)."""
         return wait_for(lambda: all(self.serving(n) for n in nodes), timeout, interval=0.05)
 
+    def wait_keys(self, timeout: float = 30.0) -> bool:
+        """Wait until every node accepts the admin key (it has applied its bootstrap)."""
+        return wait_for(lambda: all(
+            call(self.url(n), "GET", "/v1/queues", timeout=1.0, api_key=self.admin_key).status
+            == 200 for n in self.node_ids), timeout, interval=0.05)
+
     def alive(self, node_id: str) -> bool:
         proc = self.procs.get(node_id)
         return proc is not None and proc.poll() is None

@@ -134,6 +134,9 @@ class Run:
         leader = self.cluster.wait_leader(timeout=60)
         if leader is None:
             raise RuntimeError(f"no leader elected within 60 s; logs in {self.run_dir}/logs")
+        if not self.cluster.wait_keys(timeout=30):
+            raise RuntimeError(f"the nodes did not install the admin key within 30 s; logs in "
+                               f"{self.run_dir}/logs")
         self.log(f"leader {leader}")
 
         sampler = StatusSampler(self.cluster, self.history)
