@@ -41,7 +41,8 @@ from raftq.raft.plug import journal_for_syncobj, syncing_transport
 from raftq.raft.port import GuardedTransport, PortLimits, PortStats
 from raftq.raft.snapshots import read_snapshot
 from raftq.raft.storage import NodeStorage
-from raftq.state.commands import Command, DecodeError, Group, decode, encode
+from raftq.state.commands import Command, Group
+from raftq.state.encoding import DecodeError, decode, encode
 from raftq.state.machine import State
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from typing import Any
 import msgpack
 
 from raftq.state import commands as c
+from raftq.state import encoding
 from raftq.state.machine import State
 from raftq.state.model import DEFAULT_PRIORITY, DEFAULT_QUEUE, DEFAULT_RESULT_TTL_MS, Status, Task
 
@@ -79,9 +80,9 @@ class Harness:
         return self.apply(cmd)
 
     def apply(self, cmd: c.Command | c.Group) -> Any:
-        data = c.encode(cmd)
+        data = encoding.encode(cmd)
         self.log.append(data)
-        result = self.state.apply(c.decode(data))
+        result = self.state.apply(encoding.decode(data))
         assert not internal_errors(result), result
         return result
 

@@ -13,7 +13,7 @@ from state_helpers import PAYLOAD, Harness, check_consistency, spec
 
 from raftq.server.clock import MAX_TICK_MS, OFFSET_WINDOW_MS, Clock, Timekeeper
 from raftq.state import commands as c
-from raftq.state import snapshot
+from raftq.state import encoding, snapshot
 from raftq.state.machine import State
 from raftq.state.model import WALL_SLEW_RATIO
 
@@ -161,7 +161,7 @@ def test_a_version_1_journal_replays_by_its_own_rule() -> None:
         _v1(c.Op.TICK, 1_000_400, []),
     ]
     state = State()
-    results = [state.apply(c.decode(entry)) for entry in log]
+    results = [state.apply(encoding.decode(entry)) for entry in log]
     assert results[1] == [{"id": "now", "created": True, "status": "queued"},
                           {"id": "later", "created": True, "status": "scheduled"}]
     assert results[2]["tasks"][0]["lease_expires_ms"] == 1_000_320
@@ -181,7 +181,7 @@ def test_a_version_1_group_decodes_as_version_1() -> None:
     data = msgpack.packb([c.LEGACY_VERSION, int(c.Op.GROUP), "", 0,
                           [[int(c.Op.TICK), "", 5, []], [int(c.Op.CANCEL), "r", 6, ["x"]]]],
                          use_bin_type=True)
-    group = c.decode(data)
+    group = encoding.decode(data)
     assert isinstance(group, c.Group)
     assert [m.version for m in group.commands] == [c.LEGACY_VERSION] * 2
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from state_helpers import ERROR, PAYLOAD, Harness, check_consistency, internal_errors, spec
 
 from raftq.state import commands as c
-from raftq.state import snapshot
+from raftq.state import encoding, snapshot
 from raftq.state.machine import State
 
 IDS = [f"t{i}" for i in range(8)]
@@ -66,15 +66,15 @@ def command_logs(draw: st.DrawFn) -> list[bytes]:
             rids.append(rid)
         cmd = c.Command(draw(bodies), rid, max(0, now - late))
         if draw(st.integers(0, 7)) == 0:
-            log.append(c.encode(c.Group([cmd, c.Command(c.Tick(), "", now)])))
+            log.append(encoding.encode(c.Group([cmd, c.Command(c.Tick(), "", now)])))
         else:
-            log.append(c.encode(cmd))
+            log.append(encoding.encode(cmd))
     return log
 
 
 def replay(entries: list[bytes], state: State | None = None) -> tuple[State, list[Any]]:
     state = State() if state is None else state
-    results = [state.apply(c.decode(e)) for e in entries]
+    results = [state.apply(encoding.decode(e)) for e in entries]
     return state, results
 
 

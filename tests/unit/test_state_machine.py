@@ -1,6 +1,6 @@
 """A hypothesis state machine drives ``State.apply`` against the reference model.
 
-Every command goes through ``commands.encode``/``decode``. After each step the
+Every command goes through ``encoding.encode``/``decode``. After each step the
 real state must agree with the model (statuses, attempts, tokens, results),
 every index must agree with the tasks, and every status change the state made
 must be one ``TRANSITIONS`` allows.
@@ -17,7 +17,7 @@ from state_helpers import ERROR, PAYLOAD, check_consistency, internal_errors
 from state_model import Model, normalize
 
 from raftq.state import commands as c
-from raftq.state import snapshot
+from raftq.state import encoding, snapshot
 from raftq.state.machine import State
 from raftq.state.model import TRANSITIONS, Status, Task
 
@@ -87,8 +87,8 @@ class StateMachine(RuleBasedStateMachine):
         return c.Command(body, f"r{self.rid}", max(0, self.now_ms - late))
 
     def send(self, entry: c.Command | c.Group) -> Any:
-        data = c.encode(entry)
-        decoded = c.decode(data)
+        data = encoding.encode(entry)
+        decoded = encoding.decode(data)
         assert decoded == entry
         result = self.state.apply(decoded)
         assert not internal_errors(result), result
@@ -247,7 +247,7 @@ class StateMachine(RuleBasedStateMachine):
         """An entry delivered again (same request ids) changes nothing and answers the same."""
         entry, first = data.draw(st.sampled_from(self.sent))
         digest = snapshot.digest(self.state)
-        assert self.state.apply(c.decode(entry)) == first
+        assert self.state.apply(encoding.decode(entry)) == first
         assert snapshot.digest(self.state) == digest
 
     @rule()

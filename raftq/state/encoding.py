@@ -1,0 +1,319 @@
+"""The versioned msgpack encoding of commands (``raftq.state.commands``).
+
+The envelope is ``[version, op, request_id, now_ms, body]`` (a group of
+commands coalesced into one Raft entry: ``[version, GROUP, "", 0, [rows]]``).
+Every field's type is checked on decoding, so ``apply`` never sees a wrong one.
+
+Versions. ``encode`` writes version 2; ``decode`` also reads version 1, so a
+journal written before it still replays to the same state. In version 1 every
+command's ``now_ms`` moved the replicated clock (``max(clock, now_ms)``), a task
+spec carried an absolute ``ready_at_ms`` and a tick had no body. From version 2
+the clock moves only by ticks (``Tick`` carries the leader's elapsed time and
+wall clock), ``now_ms`` is the proposing node's wall clock kept for the record,
+and a task spec carries ``delay_ms`` (from the replicated clock) and ``eta_ms``
+(a wall time, converted by the replicated wall offset) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from raftq.state.commands import (
+    LEGACY_VERSION,
+    VERSION,
+    Barrier,
+    Body,
+    Cancel,
+    Claim,
+    Command,
+    CreateKey,
+    Extend,
+    Finish,
+    Group,
+    Leave,
+    Op,
+    Outcome,
+    Purge,
+    Release,
+    Requeue,
+    RevokeKey,
+    Submit,
+    TaskSpec,
+    Tick,
+)
+
+_OP_OF: dict[type, int] = {
+    Submit: Op.SUBMIT,
+    Claim: Op.CLAIM,
+    Extend: Op.EXTEND,
+    Release: Op.RELEASE,
+    Finish: Op.FINISH,
+    Cancel: Op.CANCEL,
+    Requeue: Op.REQUEUE,
+    Purge: Op.PURGE,
+    Tick: Op.TICK,
+    Barrier: Op.BARRIER,
+    Leave: Op.LEAVE,
+    CreateKey: Op.CREATE_KEY,
+    RevokeKey: Op.REVOKE_KEY,
+}
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a command this version understands."""
+
+
+def _body_to_plain(body: Body) -> list[Any]:
+    if isinstance(body, Submit):
+        return [
+            [
+                t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
+                t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms,
+            ]
+            for t in body.tasks
+        ]
+    if isinstance(body, Claim):
+        return [body.worker_id, body.queues, body.max, body.lease_ms, body.host, body.pid]
+    if isinstance(body, Extend):
+        return [body.worker_id, [list(x) for x in body.leases], body.lease_ms]
+    if isinstance(body, Release):
+        return [body.worker_id, [list(x) for x in body.leases]]
+    if isinstance(body, Finish):
+        return [
+            body.worker_id,
+            [[o.id, o.lease_token, o.result, o.error, o.retry] for o in body.items],
+        ]
+    if isinstance(body, Cancel | Requeue):
+        return [body.id, body.actor]
+    if isinstance(body, Purge):
+        return [body.id, body.queue, body.actor]
+    if isinstance(body, Tick):
+        return [body.elapsed_ms, body.wall_ms, body.after, body.by]
+    if isinstance(body, Leave):
+        return [body.worker_id]
+    if isinstance(body, CreateKey):
+        return [body.name, body.role, body.key_hash, body.actor, body.bootstrap]
+    if isinstance(body, RevokeKey):
+        return [body.name, body.actor]
+    return []
+
+
+# Integers on the wire stay within what JSON and msgpack carry exactly, so sums
+# of times in the state never overflow a snapshot.
+_MAX_INT = 2**53
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not -_MAX_INT <= v <= _MAX_INT:
+        raise DecodeError(f"expected an integer, got {v!r:.40}")
+    return v
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise DecodeError(f"expected a string, got {v!r:.40}")
+    return v
+
+
+def _list(v: Any, n: int | None = None) -> list[Any]:
+    if not isinstance(v, list) or (n is not None and len(v) != n):
+        raise DecodeError(f"expected a list of {n or 'any number of'} items, got {v!r:.40}")
+    return v
+
+
+def _lease(v: Any) -> tuple[str, int]:
+    task_id, token = _list(v, 2)
+    return _str(task_id), _int(token)
+
+
+def _specs(rows: Any) -> list[TaskSpec]:
+    """The specs of a Submit. Rows of the usual shape are checked in one expression
+    (every node decodes every task); any other row goes through ``_spec``, which
+    accepts it or raises the precise error."""
+    out: list[TaskSpec] = []
+    append = out.append
+    for row in _list(rows):
+        if type(row) is list and len(row) == 11:
+            id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = row
+            if (
+                type(id) is str and type(name) is str and type(queue) is str
+                and type(payload) is bytes
+                and type(prio) is int and type(delay) is int and type(eta) is int
+                and type(attempts) is int
+                and type(timeout) is int and type(backoff) is int and type(ttl) is int
+                # all in [0, 2**53): negative ones and 2**53 itself take the long way
+                and (prio | delay | eta | attempts | timeout | backoff | ttl) >> 53 == 0
+            ):
+                append(TaskSpec(id, name, queue, prio, payload, delay, eta, attempts,
+                                timeout, backoff, ttl))
+                continue
+        append(_spec(row))
+    return out
+
+
+def _spec(v: Any) -> TaskSpec:
+    id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = _list(v, 11)
+    if not isinstance(payload, bytes):
+        raise DecodeError("a task payload must be bytes")
+    return TaskSpec(
+        _str(id), _str(name), _str(queue), _int(prio), payload, _int(delay), _int(eta),
+        _int(attempts), _int(timeout), _int(backoff), _int(ttl),
+    )
+
+
+def _legacy_specs(rows: Any) -> list[TaskSpec]:
+    """Version 1 specs: ``ready_at_ms`` was a time on the replicated clock, which then
+    followed wall time; it becomes the eta (the wall offset is 0 until a version 2
+    tick moves it)."""
+    out: list[TaskSpec] = []
+    for row in _list(rows):
+        id, name, queue, prio, payload, ready_at, attempts, timeout, backoff, ttl = _list(row, 10)
+        if not isinstance(payload, bytes):
+            raise DecodeError("a task payload must be bytes")
+        out.append(TaskSpec(
+            _str(id), _str(name), _str(queue), _int(prio), payload, 0, _int(ready_at),
+            _int(attempts), _int(timeout), _int(backoff), _int(ttl),
+        ))
+    return out
+
+
+def _tick(p: Any) -> Tick:
+    elapsed_ms, wall_ms, after, by = _list(p, 4)
+    return Tick(_int(elapsed_ms), _int(wall_ms), _int(after), _str(by))
+
+
+def _outcome(v: Any) -> Outcome:
+    task_id, token, result, error, retry = _list(v, 5)
+    if not (result is None or isinstance(result, bytes)):
+        raise DecodeError("a result must be bytes or nil")
+    if not (error is None or isinstance(error, dict)):
+        raise DecodeError("an error must be a map or nil")
+    if not isinstance(retry, bool):
+        raise DecodeError("retry must be a boolean")
+    return Outcome(_str(task_id), _int(token), result, error, retry)
+
+
+def _optional_str(v: Any) -> str | None:
+    return None if v is None else _str(v)
+
+
+def _claim(p: Any) -> Claim:
+    worker_id, queues, max_, lease_ms, host, pid = _list(p, 6)
+    return Claim(
+        _str(worker_id), [_str(q) for q in _list(queues)], _int(max_), _int(lease_ms),
+        _str(host), _int(pid),
+    )
+
+
+def _extend(p: Any) -> Extend:
+    worker_id, leases, lease_ms = _list(p, 3)
+    return Extend(_str(worker_id), [_lease(x) for x in _list(leases)], _int(lease_ms))
+
+
+def _release(p: Any) -> Release:
+    worker_id, leases = _list(p, 2)
+    return Release(_str(worker_id), [_lease(x) for x in _list(leases)])
+
+
+def _finish(p: Any) -> Finish:
+    worker_id, items = _list(p, 2)
+    return Finish(_str(worker_id), [_outcome(row) for row in _list(items)])
+
+
+def _with_actor(p: Any, n: int) -> list[Any]:
+    """The ``n`` fields of a body whose last is the actor (entries written before
+    the audit log have no actor)."""
+    row = _list(p)
+    return [*row, ""] if len(row) == n - 1 else _list(row, n)
+
+
+def _purge(p: Any) -> Purge:
+    task_id, queue, actor = _with_actor(p, 3)
+    return Purge(_optional_str(task_id), _optional_str(queue), _str(actor))
+
+
+def _id_actor(p: Any) -> tuple[str, str]:
+    task_id, actor = _with_actor(p, 2)
+    return _str(task_id), _str(actor)
+
+
+def _create_key(p: Any) -> CreateKey:
+    name, role, key_hash, actor, bootstrap = _list(p, 5)
+    if not isinstance(bootstrap, bool):
+        raise DecodeError("bootstrap must be a boolean")
+    return CreateKey(_str(name), _str(role), _str(key_hash), _str(actor), bootstrap)
+
+
+def _revoke_key(p: Any) -> RevokeKey:
+    name, actor = _list(p, 2)
+    return RevokeKey(_str(name), _str(actor))
+
+
+# The typed body of each op; every field's type is checked, so ``apply`` never
+# sees a wrong one. Keyed by the plain integer: no enum lookup per command.
+_BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
+    Op.SUBMIT: lambda p: Submit(_specs(p)),
+    Op.CLAIM: _claim,
+    Op.EXTEND: _extend,
+    Op.RELEASE: _release,
+    Op.FINISH: _finish,
+    Op.CANCEL: lambda p: Cancel(*_id_actor(p)),
+    Op.REQUEUE: lambda p: Requeue(*_id_actor(p)),
+    Op.PURGE: _purge,
+    Op.TICK: _tick,
+    Op.BARRIER: lambda p: Barrier(),
+    Op.LEAVE: lambda p: Leave(_str(_list(p, 1)[0])),
+    Op.CREATE_KEY: _create_key,
+    Op.REVOKE_KEY: _revoke_key,
+}
+
+# Version 1 differs in the submit's specs and the tick's (empty) body.
+_LEGACY_BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
+    **_BODY_FROM_PLAIN,
+    Op.SUBMIT: lambda p: Submit(_legacy_specs(p)),
+    Op.TICK: lambda p: Tick(*_list(p, 0)),
+}
+_TABLES = {VERSION: _BODY_FROM_PLAIN, LEGACY_VERSION: _LEGACY_BODY_FROM_PLAIN}
+
+
+_GROUP = int(Op.GROUP)
+
+
+def _to_plain(cmd: Command) -> list[Any]:
+    return [_OP_OF[type(cmd.body)], cmd.request_id, cmd.now_ms, _body_to_plain(cmd.body)]
+
+
+def encode(cmd: Command | Group) -> bytes:
+    if isinstance(cmd, Group):
+        plain = [VERSION, int(Op.GROUP), "", 0, [_to_plain(c) for c in cmd.commands]]
+    else:
+        plain = [VERSION, *_to_plain(cmd)]
+    return bytes(msgpack.packb(plain, use_bin_type=True))
+
+
+def _from_plain(row: Any, version: int) -> Command:
+    op, request_id, now_ms, body = _list(row, 4)
+    body_from_plain = _TABLES[version].get(op) if type(op) is int else None
+    if body_from_plain is None:
+        raise DecodeError(f"unknown op {op!r:.40}")
+    return Command(body_from_plain(body), _str(request_id), _int(now_ms), version)
+
+
+def decode(data: bytes) -> Command | Group:
+    """Decode an entry of this version or the legacy one; raises ``DecodeError`` for
+    anything malformed."""
+    try:
+        version, op, request_id, now_ms, body = msgpack.unpackb(data, raw=False)
+        if type(version) is not int or version not in _TABLES:
+            raise DecodeError(f"command version {version!r:.20} is not {VERSION} "
+                              f"or {LEGACY_VERSION}")
+        if op == _GROUP:
+            return Group([_from_plain(row, version) for row in _list(body)])
+        return _from_plain([op, request_id, now_ms, body], version)
+    except DecodeError:
+        raise
+    except Exception as exc:  # any malformed shape
+        raise DecodeError(str(exc)) from exc
