@@ -112,9 +112,15 @@ def closed_by_peer(sock: socket.socket) -> bool:
         return True
 
 
+def _auth() -> dict[str, str]:
+    """The session's admin key (conftest puts it in RAFTQ_API_KEY)."""
+    return {"Authorization": f"Bearer {os.environ['RAFTQ_API_KEY']}"}
+
+
 def _get(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=_auth()),
+                                    timeout=timeout) as resp:
             data: dict[str, Any] = json.loads(resp.read())
             return data
     except (OSError, ValueError, urllib.error.URLError):
@@ -123,7 +129,7 @@ def _get(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
 
 def _post(url: str, body: Any, timeout: float = 3.0) -> int:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **_auth()})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return int(resp.status)
