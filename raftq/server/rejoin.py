@@ -13,6 +13,7 @@ HTTP address (stop it first) or when no other node leads with a quorum.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +22,7 @@ from typing import Any
 
 from raftq.errors import RaftqError
 from raftq.raft.storage import NodeStorage
+from raftq.server.auth import node_token
 from raftq.server.config import NodeConfig, Peer
 
 
@@ -28,9 +30,16 @@ class RejoinRefused(RaftqError):
     code = "rejoin_refused"
 
 
-def node_view(http_address: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
+def node_view(config: NodeConfig, http_address: str,
+              timeout_s: float = 2.0) -> dict[str, Any] | None:
+    """A node's own view, asked as a peer (the node token of the cluster secret)."""
+    auth = {"Authorization": f"Bearer {node_token(config.secret)}"}
+    request = urllib.request.Request(f"{config.scheme}://{http_address}/v1/node", headers=auth)
+    context = None
+    if config.tls_cert_file:
+        context = ssl.create_default_context(cafile=config.tls_ca_file)
     try:
-        with urllib.request.urlopen(f"http://{http_address}/v1/node", timeout=timeout_s) as r:
+        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as r:
             data: dict[str, Any] = json.loads(r.read())
             return data
     except (OSError, ValueError, urllib.error.URLError):
@@ -46,10 +55,10 @@ def describe(peer: Peer, view: dict[str, Any] | None) -> str:
 
 def prepare(config: NodeConfig) -> Path:
     """Check the cluster, then move the node's data aside; where it went."""
-    if node_view(config.http_address, timeout_s=1.0) is not None:
+    if node_view(config, config.http_address, timeout_s=1.0) is not None:
         raise RejoinRefused(f"node {config.node_id} answers on {config.http_address}: "
                             "stop it first; its data is left as it is")
-    views = [(peer, node_view(peer.http_address)) for peer in config.peers]
+    views = [(peer, node_view(config, peer.http_address)) for peer in config.peers]
     leaders = [v for _, v in views if v and v.get("role") == "leader" and v.get("has_quorum")]
     if not leaders:
         seen = "; ".join(describe(p, v) for p, v in views) or "no other node configured"
