@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -197,7 +198,10 @@ def measure(kind: str, requests: int, runs: int, port: int) -> dict[str, Any]:
             "node_id": "n1", "raft_address": f"127.0.0.1:{port + 1}",
             "http_address": f"127.0.0.1:{port}", "data_dir": "data", "secret": "bench" * 8,
             "durability": "none", "log_level": "WARNING"}))
-        proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(config)])
+        # The node bootstraps this admin key; the load loops send it (RAFTQ_API_KEY).
+        key = os.environ["RAFTQ_API_KEY"] = "rq_" + secrets.token_urlsafe(32)
+        proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(config)],
+                                env={**os.environ, "RAFTQ_ADMIN_KEY": key})
         try:
             wait_ready(url, proc)
             out: dict[str, Any] = {"server": kind}
