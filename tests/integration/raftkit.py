@@ -140,7 +140,8 @@ def _post(url: str, body: Any, timeout: float = 3.0) -> int:
 
 
 def _metrics(url: str) -> list[tuple[str, float]]:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=2) as resp:
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/metrics", headers=_auth()),
+                                timeout=2) as resp:
         lines = resp.read().decode().splitlines()
     return [(name, float(value)) for name, _, value in
             (line.rpartition(" ") for line in lines if line and not line.startswith("#"))]

@@ -11,6 +11,7 @@ it meanwhile, and the node reports its offset: in ``/v1/cluster``, in
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -52,7 +53,9 @@ def test_a_node_30_s_ahead_fires_leases_and_delays_on_time_and_reports_its_offse
         return offset is not None and abs(offset - AHEAD_MS) < 500
 
     wait_for(offset_seen, timeout=10, what="the skewed node's offset in /v1/cluster")
-    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+    auth = {"Authorization": f"Bearer {os.environ['RAFTQ_API_KEY']}"}
+    with urllib.request.urlopen(urllib.request.Request(url + "/metrics", headers=auth),
+                                timeout=5) as resp:
         metrics = resp.read().decode()
     assert "raftq_clock_offset_seconds 30." in metrics or "raftq_clock_offset_seconds 29.9" in \
         metrics, metrics
