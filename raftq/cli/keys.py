@@ -21,7 +21,7 @@ def _when(ms: Any) -> str:
 
 @click.group()
 def keys() -> None:
-    """API keys: create, list, revoke (needs an admin key)."""
+    """API keys: create, list, revoke (admin)."""
 
 
 @keys.command("create")
@@ -32,7 +32,7 @@ def keys() -> None:
 @NODES
 @OUTPUT
 def keys_create(role: str, name: str, nodes: str | None, output: str) -> None:
-    """Create a key and print its token (shown only this once)."""
+    """Create a key; its token is printed once."""
     try:
         created = make_client(nodes).create_key(name, role)
     except RaftqError as exc:
@@ -49,7 +49,7 @@ def keys_create(role: str, name: str, nodes: str | None, output: str) -> None:
 @NODES
 @OUTPUT
 def keys_list(nodes: str | None, output: str) -> None:
-    """Every key: name, role, who created it, when, and whether it is revoked."""
+    """Every key: name, role, creator, state."""
     try:
         listed = make_client(nodes).keys()
     except RaftqError as exc:
@@ -63,7 +63,7 @@ def keys_list(nodes: str | None, output: str) -> None:
 @click.argument("name")
 @NODES
 def keys_revoke(name: str, nodes: str | None) -> None:
-    """Revoke the key NAME: every node refuses it once the revocation commits."""
+    """Revoke key NAME on every node."""
     try:
         make_client(nodes).revoke_key(name)
     except RaftqError as exc:
@@ -78,7 +78,7 @@ def keys_revoke(name: str, nodes: str | None) -> None:
 @NODES
 @OUTPUT
 def audit(after: int | None, limit: int, nodes: str | None, output: str) -> None:
-    """The audit log: who cancelled, requeued, purged or changed keys, and when."""
+    """Who cancelled, purged or changed keys."""
     try:
         entries = make_client(nodes).audit(after=after, limit=limit)
     except RaftqError as exc:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from raftq import errors
-from raftq.client import batching, calls, failover
+from raftq.client import access, batching, calls, failover
 from raftq.client.calls import Call, Json, JsonList
 from raftq.client.transport import Pool, tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
@@ -66,8 +66,8 @@ class AsyncClient:
         ca_file: str | None = None,
     ) -> None:
         self.nodes = calls.resolve_nodes(nodes, os.environ)
-        self.api_key = calls.resolve_api_key(api_key, os.environ)
-        self.ca_file = calls.resolve_ca_file(ca_file, os.environ)
+        self.api_key = access.resolve_api_key(api_key, os.environ)
+        self.ca_file = access.resolve_ca_file(ca_file, os.environ)
         self.timeout = timeout
         self._failover = failover.Failover(self.nodes, retry_for)
         self._pool: Pool | None = None  # made inside the running loop
@@ -265,5 +265,24 @@ class AsyncClient:
 
     async def complete_many(self, worker_id: str, items: JsonList) -> JsonList:
         out: JsonList = await self._call(calls.complete_many(worker_id, items))
+        return out
+
+    # -- keys and audit (admin) ----------------------------------------------
+
+    async def create_key(self, name: str, role: str) -> Json:
+        """A new API key: ``{"key": {...}, "token": ...}``; the token is shown only here."""
+        body: Json = await self._call(access.create_key(name, role))
+        return body
+
+    async def keys(self) -> JsonList:
+        out: JsonList = await self._call(access.list_keys())
+        return out
+
+    async def revoke_key(self, name: str) -> Json:
+        key: Json = await self._call(access.revoke_key(name))
+        return key
+
+    async def audit(self, after: int | None = None, limit: int = 100) -> JsonList:
+        out: JsonList = await self._call(access.audit(after, limit))
         return out
 

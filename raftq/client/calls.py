@@ -27,8 +27,6 @@ JsonList = list[Json]
 
 DEFAULT_NODES = ("http://127.0.0.1:8101", "http://127.0.0.1:8102", "http://127.0.0.1:8103")
 NODES_ENV = "RAFTQ_NODES"
-API_KEY_ENV = "RAFTQ_API_KEY"
-CA_FILE_ENV = "RAFTQ_CA_FILE"
 TERMINAL = frozenset({"succeeded", "dead", "cancelled"})
 MAX_WAIT_MS = 60_000
 MAX_BATCH = 1000
@@ -104,20 +102,6 @@ def _node_url(node: str) -> str:
     if not parts.hostname:
         raise errors.ConfigError(f"node URL {node!r} has no host")
     return node
-
-
-def resolve_api_key(api_key: str | None, environ: Mapping[str, str]) -> str | None:
-    """The API key to send: the given one, else ``RAFTQ_API_KEY``, else none."""
-    key = (api_key if api_key is not None else environ.get(API_KEY_ENV, "")).strip()
-    if any(c.isspace() for c in key) or not key.isprintable():
-        raise errors.ConfigError("an API key must be one word of printable characters")
-    return key or None
-
-
-def resolve_ca_file(ca_file: str | None, environ: Mapping[str, str]) -> str | None:
-    """The CA file that verifies the nodes' certificates: the given one, else
-    ``RAFTQ_CA_FILE``, else the system's trusted CAs (None)."""
-    return ca_file or environ.get(CA_FILE_ENV) or None
 
 
 # -- task specs ---------------------------------------------------------------
@@ -324,24 +308,6 @@ def fail(task_id: str, lease_token: int, error: Json | str, retry: bool) -> Call
 def complete_many(worker_id: str, items: JsonList) -> Call:
     body = {"worker_id": worker_id, "items": items}
     return Call("POST", "/v1/completions", body=body, idempotency_key=_key(), unwrap="results")
-
-
-def create_key(name: str, role: str, token: str) -> Call:
-    body = {"name": name, "role": role, "token": token}
-    return Call("POST", "/v1/keys", body=body, idempotency_key=_key())
-
-
-def list_keys() -> Call:
-    return Call("GET", "/v1/keys", unwrap="keys")
-
-
-def revoke_key(name: str) -> Call:
-    return Call("DELETE", f"/v1/keys/{quote(name, safe='')}", idempotency_key=_key(),
-                unwrap="key")
-
-
-def audit(after: int | None, limit: int) -> Call:
-    return Call("GET", "/v1/audit", {"after": after, "limit": limit}, unwrap="entries")
 
 
 # -- answers ------------------------------------------------------------------

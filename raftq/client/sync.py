@@ -16,7 +16,6 @@ import http.client
 import json
 import logging
 import os
-import secrets
 import ssl
 import threading
 import time
@@ -25,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from raftq import errors
-from raftq.client import batching, calls, failover
+from raftq.client import access, batching, calls, failover
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.batching import Pipeline
 from raftq.client.calls import Call, Json, JsonList
@@ -140,8 +139,8 @@ class Client:
         ca_file: str | None = None,
     ) -> None:
         self.nodes = calls.resolve_nodes(nodes, os.environ)
-        self.api_key = calls.resolve_api_key(api_key, os.environ)
-        self.ca_file = calls.resolve_ca_file(ca_file, os.environ)
+        self.api_key = access.resolve_api_key(api_key, os.environ)
+        self.ca_file = access.resolve_ca_file(ca_file, os.environ)
         self.timeout = timeout
         self._failover = failover.Failover(self.nodes, retry_for)
         self._pool = _Pool(self.ca_file)
@@ -366,19 +365,18 @@ class Client:
 
     def create_key(self, name: str, role: str) -> Json:
         """A new API key: ``{"key": {...}, "token": ...}``; the token is shown only here."""
-        token = "rq_" + secrets.token_urlsafe(32)  # made here: a retry presents the same one
-        body: Json = self._call(calls.create_key(name, role, token))
+        body: Json = self._call(access.create_key(name, role))
         return body
 
     def keys(self) -> JsonList:
-        out: JsonList = self._call(calls.list_keys())
+        out: JsonList = self._call(access.list_keys())
         return out
 
     def revoke_key(self, name: str) -> Json:
-        key: Json = self._call(calls.revoke_key(name))
+        key: Json = self._call(access.revoke_key(name))
         return key
 
     def audit(self, after: int | None = None, limit: int = 100) -> JsonList:
-        out: JsonList = self._call(calls.audit(after, limit))
+        out: JsonList = self._call(access.audit(after, limit))
         return out
 

@@ -86,6 +86,8 @@ class Fixtures:
         if "{id}" in p:
             if p.startswith("/v1/dead-letters"):
                 return p.replace("{id}", self.dead()), {} if m == "POST" else None
+            if p == "/v1/workers/{id}":
+                return p.replace("{id}", self.unique("worker")), None
             if p.endswith(("/complete", "/fail")):
                 task_id, token = self.leased()
                 body: dict[str, Any] = {"lease_token": token, "result": 1}

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from raftq import errors
-from raftq.client import calls, failover
+from raftq.client import access, calls, failover
 
 
 def test_task_spec_converts_seconds_and_always_has_an_id() -> None:
@@ -81,19 +81,19 @@ def test_failover_rotates_then_backs_off() -> None:
 
 
 def test_the_api_key_comes_from_the_argument_else_the_environment() -> None:
-    env = {calls.API_KEY_ENV: " rq_env "}
-    assert calls.resolve_api_key("rq_given", env) == "rq_given"
-    assert calls.resolve_api_key(None, env) == "rq_env"
-    assert calls.resolve_api_key(None, {}) is None
-    assert calls.resolve_api_key("", env) is None  # an explicit empty key sends none
+    env = {access.API_KEY_ENV: " rq_env "}
+    assert access.resolve_api_key("rq_given", env) == "rq_given"
+    assert access.resolve_api_key(None, env) == "rq_env"
+    assert access.resolve_api_key(None, {}) is None
+    assert access.resolve_api_key("", env) is None  # an explicit empty key sends none
     with pytest.raises(errors.ConfigError, match="API key"):
-        calls.resolve_api_key("two words", {})
+        access.resolve_api_key("two words", {})
     assert calls.queues().headers("rq_k")["Authorization"] == "Bearer rq_k"
     assert "Authorization" not in calls.queues().headers(None)
 
 
 def test_the_ca_file_comes_from_the_argument_else_the_environment() -> None:
-    env = {calls.CA_FILE_ENV: "/etc/ca.pem"}
-    assert calls.resolve_ca_file("/mine.pem", env) == "/mine.pem"
-    assert calls.resolve_ca_file(None, env) == "/etc/ca.pem"
-    assert calls.resolve_ca_file(None, {}) is None
+    env = {access.CA_FILE_ENV: "/etc/ca.pem"}
+    assert access.resolve_ca_file("/mine.pem", env) == "/mine.pem"
+    assert access.resolve_ca_file(None, env) == "/etc/ca.pem"
+    assert access.resolve_ca_file(None, {}) is None
