@@ -91,7 +91,7 @@ class LocalCluster:
                 "http_address": f"127.0.0.1:{node.http_port}",
                 "data_dir": f"{node.node_id}-data",
                 "secret": self.secret,
-                "admin_key_file": "admin.key",
+                "admin_key_file": str(self.base_dir.resolve() / "admin.key"),
                 "peers": peers,
                 **self.extra_config,
             }
