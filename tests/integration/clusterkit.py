@@ -61,6 +61,14 @@ def http(url: str, method: str = "GET", body: Any = None, timeout: float = 5.0,
             return exc.code, text.decode(errors="replace")
 
 
+def metrics(url: str, timeout: float = 5.0) -> str:
+    """A node's /metrics page, read with the session's key (RAFTQ_API_KEY)."""
+    req = urllib.request.Request(url + "/metrics", headers={
+        "Authorization": f"Bearer {os.environ.get('RAFTQ_API_KEY', '')}"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return str(resp.read().decode())
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
              what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout

@@ -5,11 +5,10 @@ from __future__ import annotations
 import selectors
 import socket
 import time
-import urllib.request
 from typing import Any
 
 import pytest
-from clusterkit import http
+from clusterkit import http, metrics
 
 from raftq.local.cluster import LocalCluster
 
@@ -60,9 +59,7 @@ def test_half_sent_requests_are_closed_within_the_header_deadline(make_cluster: 
           f"{min(closed_at):.2f}s and {max(closed_at):.2f}s after the first was opened "
           f"(header deadline {HEADER_TIMEOUT_S}s)")
     assert http(f"{url}/v1/tasks", "POST", {"name": "ok"})[0] == 201
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
-        metrics = resp.read().decode()
-    assert 'raftq_http_refused_total{code="request_timeout"} 300.0' in metrics
+    assert 'raftq_http_refused_total{code="request_timeout"} 300.0' in metrics(url)
 
 
 @pytest.mark.parametrize(("raw", "field"), [

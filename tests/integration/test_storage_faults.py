@@ -10,13 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clusterkit import http, wait_for
+from clusterkit import http, metrics, wait_for
 
 from raftq.local.cluster import LocalCluster, LocalNode
 
@@ -80,8 +79,7 @@ class Tasks:
 
 
 def _metrics(node: LocalNode) -> str:
-    with urllib.request.urlopen(node.url + "/metrics", timeout=5) as resp:
-        return str(resp.read().decode())
+    return metrics(node.url)
 
 
 def test_a_full_disk_refuses_writes_with_507_and_recovers_by_itself(
