@@ -37,6 +37,7 @@ SHIM_ENV = "RAFTQ_TIME_SHIM_FILE"
 # that stalled, moves it by no more than this at once.
 MAX_TICK_MS = 2_000
 OFFSET_WINDOW_MS = 3_000
+MAX_PROPOSED = 64
 
 
 class Clock:
@@ -95,6 +96,8 @@ class Timekeeper:
             elapsed = int(min(raw, MAX_TICK_MS))
             # Whole milliseconds are counted; the fraction carries into the next tick.
             base = self._base_ms + elapsed if raw <= MAX_TICK_MS else now
+        if len(self._proposed) >= MAX_PROPOSED:  # ticks that never applied (no leader)
+            self._proposed.clear()
         self._proposed[(ticks, wall)] = base
         return Tick(elapsed, wall, ticks, self.node_id)
 

@@ -325,3 +325,12 @@ def test_the_shim_file_shifts_the_wall_clock_when_refreshed(tmp_path: Path) -> N
     shim.write_text("-30000")
     clock.refresh()
     assert clock.shift_ms == -AHEAD
+
+
+def test_ticks_that_never_apply_are_not_remembered_forever() -> None:
+    clock = FakeClock()
+    tk = Timekeeper("n1", clock)
+    for _ in range(1_000):  # a leader whose proposals all fail (it has no majority)
+        clock.sleep(100)
+        tk.next_tick(7)
+    assert len(tk._proposed) <= 64
