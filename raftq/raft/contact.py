@@ -20,6 +20,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
+
 # PySyncObj's monotonicTime is time.monotonic on every Python we run.
 _now = time.monotonic
 
@@ -43,3 +45,30 @@ def leader_in_contact(machine: Any, election_timeout_s: float) -> tuple[Any, str
         return None, (f"nothing heard from the leader ({leader.address}) within the election "
                       "timeout")
     return leader, None
+
+
+def raft_status(machine: Any, partner_addrs: list[str], election_timeout_s: float
+                ) -> dict[str, Any]:
+    """This node's view of the cluster, as ``/v1/node`` and ``/v1/cluster`` show it."""
+    if machine is None:
+        return {"role": "stopped", "leader": None, "term": 0, "commit_index": 0,
+                "applied_index": 0, "has_quorum": False, "partners": {},
+                "no_leader_reason": "this node is not running"}
+    status = machine.getStatus()
+    leader, no_leader_reason = leader_in_contact(machine, election_timeout_s)
+    partners = {
+        addr: status.get(f"partner_node_status_server_{addr}", 0) == 2
+        for addr in partner_addrs
+    }
+    return {
+        "role": ROLE_NAMES.get(status.get("state", 0), "unknown"),
+        "leader": leader.address if leader is not None else None,
+        "no_leader_reason": no_leader_reason,
+        "term": status.get("raft_term", 0),
+        "commit_index": status.get("commit_idx", 0),
+        "applied_index": status.get("last_applied", 0),
+        "leader_commit_index": status.get("leader_commit_idx") or 0,
+        "has_quorum": bool(status.get("has_quorum", False)),
+        "log_len": status.get("log_len", 0),
+        "partners": partners,
+    }

@@ -27,53 +27,28 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjException, replicated
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjException, replicated
 
 from raftq.errors import ConfigError, InsufficientStorage, NoLeader, Overloaded
-from raftq.raft.contact import leader_in_contact
+from raftq.raft.contact import leader_in_contact, raft_status
 from raftq.raft.durable import Durability
 from raftq.raft.loop import LoopPoller, build_on_loop
 from raftq.raft.outcomes import Entry, expire, failure
 from raftq.raft.plug import journal_for_syncobj, syncing_transport
-from raftq.raft.port import GuardedTransport, PortLimits, PortStats
+from raftq.raft.port import GuardedTransport, PortStats
 from raftq.raft.snapshots import read_snapshot
 from raftq.raft.storage import NodeStorage
+from raftq.raft.tuning import RaftTuning, syncobj_conf
 from raftq.state.commands import Command, Group
 from raftq.state.encoding import DecodeError, decode, encode
 from raftq.state.machine import State
 
 log = logging.getLogger(__name__)
 
-ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
 # How often Raft's timers are looked at when no socket event wakes it.
 TICK_PERIOD_S = 0.01
-
-
-@dataclass(slots=True)
-class RaftTuning:
-    """PySyncObj settings; the defaults trade its 100 ms batching for latency."""
-
-    append_entries_period_s: float = 0.05
-    # Election timeouts: long enough that a node starved of CPU for a few
-    # hundred milliseconds (2 cores, three nodes and their load) does not
-    # start needless elections; short enough to fail over in about a second.
-    raft_min_timeout_s: float = 0.6
-    raft_max_timeout_s: float = 1.2
-    leader_fallback_timeout_s: float = 2.0
-    connection_timeout_s: float = 1.5
-    connection_retry_s: float = 0.5
-    log_compaction_min_entries: int = 20_000
-    log_compaction_min_time_s: float = 300.0
-    max_group: int = 512  # commands coalesced into one entry
-    # Entries this node has proposed and not yet seen committed. Proposals
-    # arriving while the window is full wait and go together in the next
-    # entry: throughput grows with load instead of the entry count.
-    max_entries_in_flight: int = 2
-    # The raft port's defences against strangers (raftq.raft.port).
-    port: PortLimits = field(default_factory=PortLimits)
 
 
 class _Machine(SyncObj):  # type: ignore[misc]
@@ -145,30 +120,9 @@ class Replica:
         storage = self.storage
         journal = storage.open()  # CorruptDataError: the node must not start
         t = self.tuning
-        conf = SyncObjConf(
-            autoTick=False,
-            password=self._secret,
-            journalFile=storage.journal_path,
-            fullDumpFile=storage.snapshot_path,
-            serializer=self._serialize,
-            serializeChecker=self._snapshot_status,
-            deserializer=storage.guard.wrap(self._deserialize),
-            appendEntriesUseBatch=True,  # sends driven by _replicate
-            appendEntriesPeriod=t.append_entries_period_s,
-            raftMinTimeout=t.raft_min_timeout_s,
-            raftMaxTimeout=t.raft_max_timeout_s,
-            leaderFallbackTimeout=t.leader_fallback_timeout_s,
-            connectionTimeout=t.connection_timeout_s,
-            connectionRetryTime=t.connection_retry_s,
-            logCompactionMinEntries=t.log_compaction_min_entries,
-            logCompactionMinTime=t.log_compaction_min_time_s,
-            logCompactionSplit=True,
-            commandsWaitLeader=False,
-            dynamicMembershipChange=False,
-            # Without autoTick the constructor retries a failed bind in a busy
-            # loop, forever by default, and the event loop never sees SIGTERM.
-            maxBindRetries=1,
-        )
+        conf = syncobj_conf(t, self._secret, storage, serializer=self._serialize,
+                            serialize_checker=self._snapshot_status,
+                            deserializer=storage.guard.wrap(self._deserialize))
         poller = LoopPoller(loop, self._schedule_tick, self._on_raft_error)
         transport = syncing_transport(journal, storage.guard,
                                       base=GuardedTransport.with_limits(t.port,
@@ -423,29 +377,7 @@ class Replica:
     # ---------------------------------------------------------------- status
 
     def raft_status(self) -> dict[str, Any]:
-        machine = self._machine
-        if machine is None:
-            return {"role": "stopped", "leader": None, "term": 0, "commit_index": 0,
-                    "applied_index": 0, "has_quorum": False, "partners": {},
-                    "no_leader_reason": "this node is not running"}
-        status = machine.getStatus()
-        leader, no_leader_reason = leader_in_contact(machine, self.tuning.raft_max_timeout_s)
-        partners = {
-            addr: status.get(f"partner_node_status_server_{addr}", 0) == 2
-            for addr in self.partner_addrs
-        }
-        return {
-            "role": ROLE_NAMES.get(status.get("state", 0), "unknown"),
-            "leader": leader.address if leader is not None else None,
-            "no_leader_reason": no_leader_reason,
-            "term": status.get("raft_term", 0),
-            "commit_index": status.get("commit_idx", 0),
-            "applied_index": status.get("last_applied", 0),
-            "leader_commit_index": status.get("leader_commit_idx") or 0,
-            "has_quorum": bool(status.get("has_quorum", False)),
-            "log_len": status.get("log_len", 0),
-            "partners": partners,
-        }
+        return raft_status(self._machine, self.partner_addrs, self.tuning.raft_max_timeout_s)
 
     def is_leader(self) -> bool:
         machine = self._machine

@@ -16,7 +16,8 @@ import aiohttp
 from raftq import aio
 from raftq.errors import CorruptData, RaftqError
 from raftq.raft.port import PortLimits
-from raftq.raft.replica import RaftTuning, Replica
+from raftq.raft.replica import Replica
+from raftq.raft.tuning import RaftTuning
 from raftq.server.api import Api
 from raftq.server.auth import hash_key
 from raftq.server.clock import Clock, Timekeeper

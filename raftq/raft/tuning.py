@@ -1,0 +1,71 @@
+"""PySyncObj's settings for a raftq node: the tuning a node's config can change,
+and the fixed choices that raftq's adapter relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pysyncobj import SyncObjConf
+
+from raftq.raft.port import PortLimits
+
+if TYPE_CHECKING:
+    from raftq.raft.storage import NodeStorage
+
+
+@dataclass(slots=True)
+class RaftTuning:
+    """PySyncObj settings; the defaults trade its 100 ms batching for latency."""
+
+    append_entries_period_s: float = 0.05
+    # Election timeouts: long enough that a node starved of CPU for a few
+    # hundred milliseconds (2 cores, three nodes and their load) does not
+    # start needless elections; short enough to fail over in about a second.
+    raft_min_timeout_s: float = 0.6
+    raft_max_timeout_s: float = 1.2
+    leader_fallback_timeout_s: float = 2.0
+    connection_timeout_s: float = 1.5
+    connection_retry_s: float = 0.5
+    log_compaction_min_entries: int = 20_000
+    log_compaction_min_time_s: float = 300.0
+    max_group: int = 512  # commands coalesced into one entry
+    # Entries this node has proposed and not yet seen committed. Proposals
+    # arriving while the window is full wait and go together in the next
+    # entry: throughput grows with load instead of the entry count.
+    max_entries_in_flight: int = 2
+    # The raft port's defences against strangers (raftq.raft.port).
+    port: PortLimits = field(default_factory=PortLimits)
+
+
+def syncobj_conf(t: RaftTuning, secret: str, storage: NodeStorage, *,
+                 serializer: Callable[[str, Any], None],
+                 serialize_checker: Callable[[], int],
+                 deserializer: Callable[[str], Any]) -> SyncObjConf:
+    """The SyncObj configuration of one node: ticked by raftq's event loop, its
+    log in ``storage``, snapshots through raftq's msgpack serializer."""
+    return SyncObjConf(
+        autoTick=False,
+        password=secret,
+        journalFile=storage.journal_path,
+        fullDumpFile=storage.snapshot_path,
+        serializer=serializer,
+        serializeChecker=serialize_checker,
+        deserializer=deserializer,
+        appendEntriesUseBatch=True,  # sends driven by _replicate
+        appendEntriesPeriod=t.append_entries_period_s,
+        raftMinTimeout=t.raft_min_timeout_s,
+        raftMaxTimeout=t.raft_max_timeout_s,
+        leaderFallbackTimeout=t.leader_fallback_timeout_s,
+        connectionTimeout=t.connection_timeout_s,
+        connectionRetryTime=t.connection_retry_s,
+        logCompactionMinEntries=t.log_compaction_min_entries,
+        logCompactionMinTime=t.log_compaction_min_time_s,
+        logCompactionSplit=True,
+        commandsWaitLeader=False,
+        dynamicMembershipChange=False,
+        # Without autoTick the constructor retries a failed bind in a busy
+        # loop, forever by default, and the event loop never sees SIGTERM.
+        maxBindRetries=1,
+    )
