@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import urllib.request
 
 import pytest
+from clusterkit import metrics
 
 from raftq import AsyncClient, Client, errors
 from raftq.client.task import Registry, task
@@ -19,9 +19,7 @@ def batch_requests(cluster: LocalCluster) -> int:
     """``POST /v1/tasks/batch`` requests the cluster's nodes answered, in all."""
     total = 0
     for url in cluster.http_urls:
-        with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
-            page = resp.read().decode()
-        for line in page.splitlines():
+        for line in metrics(url).splitlines():
             if line.startswith("raftq_http_requests_total{") and 'route="/v1/tasks/batch"' in line:
                 total += int(float(re.split(r"\s+", line)[-1]))
     return total
