@@ -47,7 +47,8 @@ class AsyncTaskHandle:
 
 
 class AsyncClient:
-    """Async client for a raftq cluster; arguments as for ``raftq.Client``.
+    """Async client for a raftq cluster; arguments as for ``raftq.Client``
+    (``prefer_leader`` too).
 
     ``coalesce`` (default on): submissions made in the same turn of the event
     loop, or while an earlier batch is on the wire, travel together as one
@@ -64,12 +65,13 @@ class AsyncClient:
         coalesce: bool = True,
         api_key: str | None = None,
         ca_file: str | None = None,
+        prefer_leader: bool = True,
     ) -> None:
         self.nodes = calls.resolve_nodes(nodes, os.environ)
         self.api_key = access.resolve_api_key(api_key, os.environ)
         self.ca_file = access.resolve_ca_file(ca_file, os.environ)
         self.timeout = timeout
-        self._failover = failover.Failover(self.nodes, retry_for)
+        self._failover = failover.Failover(self.nodes, retry_for, prefer_leader)
         self._pool: Pool | None = None  # made inside the running loop
         self._coalescer = batching.Coalescer(self._submit_one, self._submit_batch) \
             if coalesce else None
@@ -87,16 +89,30 @@ class AsyncClient:
 
     # -- transport ------------------------------------------------------------
 
-    async def _send(self, node: str, call: Call) -> tuple[int, Any, float | None]:
+    async def _send(self, node: str, call: Call,
+                    timeout: float | None = None) -> tuple[int, Any, float | None]:
         if self._pool is None:
             self._pool = Pool(tls_context(self.ca_file) if self.ca_file else None)
         body = None if call.body is None else json.dumps(call.body).encode()
-        answer = await self._pool.request(node, call.method, call.target, body,
-                                          call.headers(self.api_key), self.timeout + call.wait_s)
+        answer = await self._pool.request(
+            node, call.method, call.target, body, call.headers(self.api_key),
+            timeout if timeout is not None else self.timeout + call.wait_s)
         retry_after = calls.retry_after_seconds(answer.headers.get("retry-after"))
         return answer.status, calls.decode_body(answer.body), retry_after
 
+    async def _find_leader(self) -> None:
+        """Ask the current node who leads, and stick to it (``Failover.leader_seen``)."""
+        node = self._failover.nodes[self._failover.current]
+        try:
+            status, body, _ = await self._send(node, calls.cluster(),
+                                               timeout=min(self.timeout, 2.0))
+        except (TimeoutError, OSError):
+            body, status = None, 0
+        self._failover.leader_seen(body if status == 200 else None)
+
     async def _call(self, call: Call, node: str | None = None) -> Any:
+        if node is None and self._failover.leader_check_due():
+            await self._find_leader()
         attempts = self._failover.attempts()
         while True:
             target = node or attempts.node

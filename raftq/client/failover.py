@@ -1,13 +1,17 @@
-"""The failover policy shared by both clients: which node to try next, and how
-long to wait between rounds."""
+"""The failover policy shared by both clients: which node to try next (the
+leader, when the client knows it), and how long to wait between rounds."""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
 from raftq import errors
+
+LEADER_RECHECK_S = 30.0
 
 
 class Failover:
@@ -18,13 +22,36 @@ class Failover:
     once in a round it waits (growing backoff, or the node's ``Retry-After``)
     before the next round, until ``retry_for`` seconds have passed since the
     call began.
+
+    With ``prefer_leader`` (and more than one node) the client asks a node for
+    the cluster's view (``GET /v1/cluster``) before its first call, after a
+    failover and every ``LEADER_RECHECK_S``, and sticks to the leader: a
+    follower would forward each write to it and wait for its own apply before
+    answering, two more process hand-offs per call.
     """
 
-    def __init__(self, nodes: Sequence[str], retry_for: float) -> None:
+    def __init__(self, nodes: Sequence[str], retry_for: float,
+                 prefer_leader: bool = True) -> None:
         self.nodes = list(nodes)
         self.retry_for = retry_for
         # Spread clients over the nodes; a fresh client starts at a random one.
         self.current = random.randrange(len(self.nodes))
+        self.leader_due = 0.0 if prefer_leader and len(self.nodes) > 1 else float("inf")
+
+    def leader_check_due(self) -> bool:
+        """True when the client should ask who leads; then not again for a while
+        (concurrent calls ask once)."""
+        now = time.monotonic()
+        if now < self.leader_due:
+            return False
+        self.leader_due = now + LEADER_RECHECK_S
+        return True
+
+    def leader_seen(self, cluster_view: Any) -> None:
+        """Stick to the leader a ``GET /v1/cluster`` body names, if it is one of ours."""
+        index = leader_index(self.nodes, cluster_view)
+        if index is not None:
+            self.current = index
 
     def attempts(self) -> Attempts:
         return Attempts(self)
@@ -47,6 +74,8 @@ class Attempts:
         """Seconds to wait before the next attempt; re-raises ``error`` when out of time."""
         failover = self.failover
         failover.current = (failover.current + 1) % len(failover.nodes)
+        if failover.leader_due != float("inf"):
+            failover.leader_due = 0.0  # the leader may have moved: ask again next call
         self.failed_in_round += 1
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
@@ -59,3 +88,28 @@ class Attempts:
         if retry_after is not None:
             backoff = max(backoff, min(retry_after, 5.0))
         return min(backoff, remaining)
+
+
+def leader_index(nodes: Sequence[str], cluster_view: Any) -> int | None:
+    """Which of ``nodes`` is the leader named by a ``GET /v1/cluster`` body, if any.
+
+    Matched on the leader's ``http_address`` (``host:port``) against each node
+    URL's; a leader that listens on all addresses (``0.0.0.0:port``) matches on
+    the port, if only one of ``nodes`` has it."""
+    if not isinstance(cluster_view, dict) or not isinstance(cluster_view.get("nodes"), list):
+        return None
+    leader = cluster_view.get("leader")
+    address = next((n.get("http_address") for n in cluster_view["nodes"]
+                    if isinstance(n, dict) and leader is not None and n.get("id") == leader),
+                   None)
+    if not isinstance(address, str) or ":" not in address:
+        return None
+    host, _, port = address.rpartition(":")
+    netlocs = [urlsplit(url).netloc.rsplit("@", 1)[-1] for url in nodes]
+    if address in netlocs:
+        return netlocs.index(address)
+    if host in ("0.0.0.0", "::", "[::]", ""):
+        same_port = [i for i, netloc in enumerate(netlocs) if netloc.rpartition(":")[2] == port]
+        if len(same_port) == 1:
+            return same_port[0]
+    return None

@@ -1,7 +1,8 @@
 """The synchronous Python client: ``Client`` and its ``TaskHandle``.
 
-``Client`` talks JSON over HTTP (stdlib ``http.client``, kept-alive connections
-per node, safe to share between threads) to any node of the cluster, fails
+``Client`` talks JSON over HTTP (``raftq.client.syncwire``: kept-alive
+connections per node, safe to share between threads) to the cluster's leader
+when it can tell which node that is, else to any node, fails
 over to another node on connection errors and 502/503/504, and retries every
 mutating call so that a retry can never act twice: submissions carry a task id
 made here, other mutating calls an ``Idempotency-Key`` that every retry reuses.
@@ -12,22 +13,20 @@ class as coroutines and is re-exported here.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
-import ssl
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from raftq import errors
 from raftq.client import access, batching, calls, failover
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.batching import Pipeline
 from raftq.client.calls import Call, Json, JsonList
+from raftq.client.syncwire import Pool
 from raftq.client.transport import tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
 
@@ -75,48 +74,6 @@ class TaskHandle:
         return f"TaskHandle({self.id!r})"
 
 
-class _Pool:
-    """Idle kept-alive connections per node; each request borrows one."""
-
-    def __init__(self, ca_file: str | None) -> None:
-        self._ca_file = ca_file
-        self._tls: ssl.SSLContext | None = None
-        self._lock = threading.Lock()
-        self._idle: dict[str, list[http.client.HTTPConnection]] = {}
-        self._pid = os.getpid()
-
-    def get(self, node: str, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            if self._pid != os.getpid():
-                # Forked (a pre-fork web server): the parent's sockets are not ours.
-                self._idle, self._pid = {}, os.getpid()
-            idle = self._idle.get(node)
-            if idle:
-                conn = idle.pop()
-                conn.timeout = timeout
-                if conn.sock is not None:
-                    conn.sock.settimeout(timeout)
-                return conn, True
-        parts = urlsplit(node)
-        if parts.scheme != "https":
-            return http.client.HTTPConnection(parts.netloc, timeout=timeout), False
-        if self._tls is None:
-            self._tls = tls_context(self._ca_file)
-        return http.client.HTTPSConnection(parts.netloc, timeout=timeout,
-                                           context=self._tls), False
-
-    def put(self, node: str, conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            self._idle.setdefault(node, []).append(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            conns = [c for idle in self._idle.values() for c in idle]
-            self._idle.clear()
-        for conn in conns:
-            conn.close()
-
-
 class Client:
     """Sync client for a raftq cluster.
 
@@ -126,7 +83,9 @@ class Client:
     ``retry_for`` bounds how long one call keeps failing over before it raises
     the last ``Unavailable``. ``api_key`` (default ``RAFTQ_API_KEY``) is sent
     as a bearer token; ``ca_file`` (default ``RAFTQ_CA_FILE``, else the
-    system's CAs) verifies ``https://`` nodes.
+    system's CAs) verifies ``https://`` nodes. ``prefer_leader``: find the
+    leader (``GET /v1/cluster``, again after a failover and every 30 s) and
+    send to it, rather than through a follower that would forward to it.
     """
 
     def __init__(
@@ -137,13 +96,14 @@ class Client:
         retry_for: float = 30.0,
         api_key: str | None = None,
         ca_file: str | None = None,
+        prefer_leader: bool = True,
     ) -> None:
         self.nodes = calls.resolve_nodes(nodes, os.environ)
         self.api_key = access.resolve_api_key(api_key, os.environ)
         self.ca_file = access.resolve_ca_file(ca_file, os.environ)
         self.timeout = timeout
-        self._failover = failover.Failover(self.nodes, retry_for)
-        self._pool = _Pool(self.ca_file)
+        self._failover = failover.Failover(self.nodes, retry_for, prefer_leader)
+        self._pool = Pool(tls_context(self.ca_file) if self.ca_file else None)
         self._pipelines = threading.local()  # .current: this thread's open pipeline
 
     def __enter__(self) -> Client:
@@ -165,43 +125,34 @@ class Client:
 
     # -- transport ------------------------------------------------------------
 
-    def _send(self, node: str, call: Call) -> tuple[int, Any, float | None]:
-        base = urlsplit(node).path
+    def _send(self, node: str, call: Call, timeout: float | None = None) -> tuple[int, Any,
+                                                                                 float | None]:
         payload = None if call.body is None else json.dumps(call.body).encode()
-        timeout = self.timeout + call.wait_s
-        for fresh_retry in (False, True):
-            conn, reused = self._pool.get(node, timeout)
-            try:
-                conn.request(call.method, base + call.target, body=payload,
-                             headers=call.headers(self.api_key))
-                response = conn.getresponse()
-                raw = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                # A kept-alive connection the server closed meanwhile: one more
-                # try on a fresh one before blaming the node (not after a
-                # timeout, which a fresh connection would only repeat).
-                stale = isinstance(exc, ConnectionError | http.client.RemoteDisconnected)
-                if reused and stale and not fresh_retry:
-                    continue
-                raise
-            if response.will_close:
-                conn.close()
-            else:
-                self._pool.put(node, conn)
-            body = calls.decode_body(raw)
-            retry_after = calls.retry_after_seconds(response.getheader("Retry-After"))
-            return response.status, body, retry_after
-        raise AssertionError("unreachable")
+        answer = self._pool.request(node, call.method, call.target, payload,
+                                    call.headers(self.api_key),
+                                    timeout if timeout is not None else self.timeout + call.wait_s)
+        retry_after = calls.retry_after_seconds(answer.headers.get("retry-after"))
+        return answer.status, calls.decode_body(answer.body), retry_after
+
+    def _find_leader(self) -> None:
+        """Ask the current node who leads, and stick to it (``Failover.leader_seen``)."""
+        node = self._failover.nodes[self._failover.current]
+        try:
+            status, body, _ = self._send(node, calls.cluster(), timeout=min(self.timeout, 2.0))
+        except OSError:
+            body, status = None, 0
+        self._failover.leader_seen(body if status == 200 else None)
 
     def _call(self, call: Call, node: str | None = None) -> Any:
+        if node is None and self._failover.leader_check_due():
+            self._find_leader()
         attempts = self._failover.attempts()
         while True:
             target = node or attempts.node
             retry_after = None
             try:
                 status, body, retry_after = self._send(target, call)
-            except (OSError, http.client.HTTPException) as exc:
+            except OSError as exc:
                 error: errors.RaftqError = calls.unreachable(target, exc)
             else:
                 if status < 300:

@@ -12,16 +12,19 @@ Errors come out as ``OSError`` (``ConnectionError`` for a dropped or
 garbled answer) or ``TimeoutError``; a request that fails on a reused
 connection before any byte of the answer came back is retried once on a new
 connection (the node may have closed the idle one).
+
+The request building and answer-head parsing here are shared with
+``raftq.client.syncwire``, the sync client's blocking twin.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-_MAX_HEAD = 65536
+MAX_HEAD = 65536
 
 
 @dataclass
@@ -31,14 +34,42 @@ class Answer:
     body: bytes
 
 
-@dataclass
-class _Node:
+@dataclass(frozen=True)
+class Node:
     host: str
     port: int
     tls: bool
     base_path: str
     host_header: str
-    idle: list[_Conn] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, url: str) -> Node:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        tls = parts.scheme == "https"
+        return cls(parts.hostname, parts.port or (443 if tls else 80), tls,
+                   parts.path.rstrip("/"), parts.netloc.rsplit("@", 1)[-1])
+
+
+def request_bytes(node: Node, method: str, target: str, body: bytes | None,
+                  headers: dict[str, str]) -> bytes:
+    """The whole request, to be written at once."""
+    head = [f"{method} {node.base_path}{target} HTTP/1.1\r\nHost: {node.host_header}\r\n"]
+    for name, value in headers.items():
+        head.append(f"{name}: {value}\r\n")
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        head.append(f"Content-Length: {len(body or b'')}\r\n")
+    head.append("\r\n")
+    return "".join(head).encode("latin-1") + (body or b"")
+
+
+def keeps_alive(headers: dict[str, str]) -> bool:
+    """Whether the connection may carry another request after this answer."""
+    if headers.get("connection", "").lower() == "close":
+        return False
+    return "content-length" in headers or "chunked" in headers.get("transfer-encoding",
+                                                                    "").lower()
 
 
 class _Conn:
@@ -65,62 +96,46 @@ class Pool:
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._ssl = ssl_context
-        self._nodes: dict[str, _Node] = {}
+        self._nodes: dict[str, Node] = {}
+        self._idle: dict[str, list[_Conn]] = {}
         self._open: set[_Conn] = set()
 
     async def close(self) -> None:
         for conn in list(self._open):
             conn.close()
         self._open.clear()
-        for node in self._nodes.values():
-            node.idle.clear()
+        self._idle.clear()
 
     async def request(self, url: str, method: str, target: str, body: bytes | None,
                       headers: dict[str, str], timeout: float) -> Answer:
         """``method`` ``target`` on the node at ``url``; raises OSError or TimeoutError."""
-        node = self._node(url)
-        head = [f"{method} {node.base_path}{target} HTTP/1.1\r\nHost: {node.host_header}\r\n"]
-        for name, value in headers.items():
-            head.append(f"{name}: {value}\r\n")
-        if body is not None or method in ("POST", "PUT", "PATCH"):
-            head.append(f"Content-Length: {len(body or b'')}\r\n")
-        head.append("\r\n")
-        raw = "".join(head).encode("latin-1") + (body or b"")
+        node = self._nodes.get(url)
+        if node is None:
+            node = self._nodes[url] = Node.of(url)
+        idle = self._idle.setdefault(url, [])
+        raw = request_bytes(node, method, target, body, headers)
         async with asyncio.timeout(timeout):
-            while node.idle:
-                conn = node.idle.pop()
+            while idle:
+                conn = idle.pop()
                 if not conn.usable:
                     self._drop(conn)
                     continue
                 try:
-                    return await self._exchange(node, conn, raw)
+                    return await self._exchange(idle, conn, raw)
                 except _NothingBack:
                     continue  # the node closed it while idle: try another
             conn = await self._connect(node)
             try:
-                return await self._exchange(node, conn, raw)
+                return await self._exchange(idle, conn, raw)
             except _NothingBack as exc:
                 raise ConnectionResetError(f"the node closed the connection: {exc}") from None
 
-    def _node(self, url: str) -> _Node:
-        node = self._nodes.get(url)
-        if node is None:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"not an http(s) URL: {url!r}")
-            tls = parts.scheme == "https"
-            port = parts.port or (443 if tls else 80)
-            node = _Node(parts.hostname, port, tls, parts.path.rstrip("/"),
-                         parts.netloc.rsplit("@", 1)[-1])
-            self._nodes[url] = node
-        return node
-
-    async def _connect(self, node: _Node) -> _Conn:
+    async def _connect(self, node: Node) -> _Conn:
         if node.tls and self._ssl is None:
             self._ssl = tls_context(None)
         context = self._ssl if node.tls else None
         reader, writer = await asyncio.open_connection(node.host, node.port, ssl=context,
-                                                       limit=_MAX_HEAD)
+                                                       limit=MAX_HEAD)
         conn = _Conn(reader, writer)
         self._open.add(conn)
         return conn
@@ -129,7 +144,7 @@ class Pool:
         conn.close()
         self._open.discard(conn)
 
-    async def _exchange(self, node: _Node, conn: _Conn, raw: bytes) -> Answer:
+    async def _exchange(self, idle: list[_Conn], conn: _Conn, raw: bytes) -> Answer:
         """One request and its answer; the connection goes back to idle if reusable."""
         answered = False
         try:
@@ -137,7 +152,7 @@ class Pool:
             await conn.writer.drain()
             head = await conn.reader.readuntil(b"\r\n\r\n")
             answered = True
-            status, headers = _parse_head(head)
+            status, headers = parse_head(head)
             body = await _read_body(conn.reader, headers)
         except BaseException as exc:
             self._drop(conn)
@@ -146,11 +161,10 @@ class Pool:
             if isinstance(exc, asyncio.IncompleteReadError | asyncio.LimitOverrunError):
                 raise ConnectionError(f"incomplete or oversized answer: {exc}") from None
             raise
-        if headers.get("connection", "").lower() == "close" or "content-length" not in headers \
-                and "chunked" not in headers.get("transfer-encoding", "").lower():
-            self._drop(conn)
+        if keeps_alive(headers):
+            idle.append(conn)
         else:
-            node.idle.append(conn)
+            self._drop(conn)
         return Answer(status, headers, body)
 
 
@@ -158,7 +172,7 @@ class _NothingBack(Exception):
     """The connection failed before any byte of the answer arrived."""
 
 
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fake_node import CLOSE_AFTER, DROP, FakeNode, dead_url
 
 from raftq import AsyncClient, Client, errors
+from raftq.client import failover
 
 TASK = {"id": "t1", "name": "add", "status": "queued"}
 
@@ -28,7 +30,7 @@ def fake() -> Iterator[FakeNode]:
 
 def test_moves_to_the_next_node_when_one_refuses_connections(fake: FakeNode) -> None:
     fake.default = (200, {"tasks": [TASK]})
-    client = Client([dead_url(), fake.url, dead_url()], retry_for=5)
+    client = Client([dead_url(), fake.url, dead_url()], retry_for=5, prefer_leader=False)
     for _ in range(3):
         assert client.list() == [TASK]
     # Sticks to the node that answered.
@@ -61,7 +63,7 @@ def test_client_errors_are_raised_at_once_as_the_error_tree(fake: FakeNode) -> N
     fake.default = (400, {"error": {"code": "invalid_request", "message": "bad priority",
                                     "field": "priority"}})
     with pytest.raises(errors.InvalidRequest) as info:
-        Client([fake.url, fake.url]).submit("add", priority="urgent")
+        Client([fake.url, fake.url], prefer_leader=False).submit("add", priority="urgent")
     assert info.value.field == "priority" and len(fake.requests) == 1
     fake.default = (409, {"error": {"code": "stale_lease", "message": "token 3 is not 4"}})
     with pytest.raises(errors.StaleLease):
@@ -69,7 +71,7 @@ def test_client_errors_are_raised_at_once_as_the_error_tree(fake: FakeNode) -> N
     before = len(fake.requests)
     fake.default = (500, {"error": {"code": "internal", "message": "see the node log"}})
     with pytest.raises(errors.InternalError):
-        Client([fake.url, fake.url]).queues()
+        Client([fake.url, fake.url], prefer_leader=False).queues()
     assert len(fake.requests) == before + 1
 
 
@@ -116,7 +118,8 @@ def test_async_client_fails_over_and_keeps_its_ids(fake: FakeNode) -> None:
     fake.replies = [DROP, (201, {"task": TASK, "created": True})]
 
     async def main() -> list[str]:
-        async with AsyncClient([dead_url(), fake.url], retry_for=5) as client:
+        async with AsyncClient([dead_url(), fake.url], retry_for=5,
+                               prefer_leader=False) as client:
             handle = await client.submit("add", [1, 2])
             return [handle.id]
 
@@ -154,7 +157,7 @@ def test_a_node_with_a_full_disk_is_skipped_for_the_next_one() -> None:
         full.default = (507, {"error": {"code": "insufficient_storage", "message": "disk full"}},
                         {"Retry-After": "1"})
         ok.default = (201, {"task": TASK, "created": True})
-        client = Client([full.url, ok.url], retry_for=5)
+        client = Client([full.url, ok.url], retry_for=5, prefer_leader=False)
         client._failover.current = 0  # start at the full node
         handle = client.submit("add", [1])
         assert len(full.requests) == 1 and len(ok.requests) == 1
@@ -165,3 +168,61 @@ def test_a_node_with_a_full_disk_is_skipped_for_the_next_one() -> None:
     finally:
         full.close()
         ok.close()
+
+
+def cluster_view(leader: str, addresses: dict[str, str]) -> dict[str, Any]:
+    return {"leader": leader, "nodes": [{"id": i, "http_address": a}
+                                        for i, a in addresses.items()]}
+
+
+def test_leader_index_matches_the_leaders_http_address() -> None:
+    nodes = ["http://10.0.0.1:8101", "http://10.0.0.2:8101", "https://u@h3:443/base"]
+    view = cluster_view("n2", {"n1": "10.0.0.1:8101", "n2": "10.0.0.2:8101"})
+    assert failover.leader_index(nodes, view) == 1
+    assert failover.leader_index(nodes, cluster_view("n3", {"n3": "h3:443"})) == 2
+    # Listening on all addresses: the port decides, when only one node has it.
+    assert failover.leader_index(["http://a:1", "http://a:2"],
+                                 cluster_view("x", {"x": "0.0.0.0:2"})) == 1
+    assert failover.leader_index(nodes, cluster_view("n1", {"n1": "0.0.0.0:8101"})) is None
+    for no in (None, {}, {"leader": None, "nodes": []}, cluster_view("n9", {"n1": "a:1"}),
+               cluster_view("n1", {"n1": "elsewhere:8101"})):
+        assert failover.leader_index(nodes, no) is None
+
+
+def test_the_client_finds_the_leader_and_sends_to_it() -> None:
+    follower, leader = FakeNode(), FakeNode()
+    try:
+        addresses = {"f": follower.url.removeprefix("http://"),
+                     "l": leader.url.removeprefix("http://")}
+        view = (200, cluster_view("l", addresses))
+        follower.replies = [view]
+        leader.replies = [view]
+        leader.default = (201, {"task": TASK, "created": True})
+        client = Client([follower.url, leader.url])
+        client._failover.current = 0  # start at the follower
+        for _ in range(3):
+            client.submit("add", [1, 2])
+        assert [r["path"] for r in follower.requests] == ["/v1/cluster"]
+        assert [r["path"] for r in leader.requests] == ["/v1/tasks"] * 3
+
+        # The leader goes away: the client fails over, then asks again.
+        leader.default = DROP  # its kept-alive connection too
+        leader.close()
+        follower.replies = [(201, {"task": TASK, "created": True}),
+                            (200, cluster_view("f", addresses))]
+        follower.default = (201, {"task": TASK, "created": True})
+        client.submit("add", [1, 2])
+        client.submit("add", [1, 2])
+        assert [r["path"] for r in follower.requests] == [
+            "/v1/cluster", "/v1/tasks", "/v1/cluster", "/v1/tasks"]
+    finally:
+        follower.close()
+
+
+def test_a_node_that_cannot_tell_the_leader_changes_nothing(fake: FakeNode) -> None:
+    fake.replies = [(404, {"error": {"code": "not_found", "message": "old node"}})]
+    fake.default = (200, {"tasks": []})
+    client = Client([fake.url, fake.url])
+    assert client.list() == [] and client.list() == []
+    assert [r["path"] for r in fake.requests] == ["/v1/cluster", "/v1/tasks?limit=100",
+                                                  "/v1/tasks?limit=100"]

@@ -1,13 +1,39 @@
-"""The node client's HTTP/1.1 transport against real loopback servers."""
+"""The clients' HTTP/1.1 transports against real loopback servers: each test runs
+on ``AsyncClient``'s (``raftq.client.transport``) and on ``Client``'s
+(``raftq.client.syncwire``, called from a thread)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
-from raftq.client.transport import Pool
+from raftq.client import syncwire
+from raftq.client.transport import Answer, Pool
+
+
+class SyncPool:
+    """``syncwire.Pool`` behind the async pool's interface."""
+
+    def __init__(self) -> None:
+        self.pool = syncwire.Pool()
+
+    async def request(self, *args: Any) -> Answer:
+        return await asyncio.to_thread(self.pool.request, *args)
+
+    async def close(self) -> None:
+        self.pool.close()
+
+
+MakePool = Callable[[], Any]
+
+
+@pytest.fixture(params=[Pool, SyncPool], ids=["async", "sync"])
+def make_pool(request: pytest.FixtureRequest) -> MakePool:
+    factory: MakePool = request.param
+    return factory
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -59,9 +85,9 @@ async def keep_alive_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWr
         await writer.drain()
 
 
-def test_requests_reuse_one_keep_alive_connection() -> None:
+def test_requests_reuse_one_keep_alive_connection(make_pool: MakePool) -> None:
     async def check(url: str, accepted: list[int]) -> None:
-        pool = Pool()
+        pool = make_pool()
         for i in range(3):
             got = await pool.request(url + "/base", "POST", f"/v1/x?i={i}", b"{}",
                                      {"Content-Type": "application/json"}, 5)
@@ -73,7 +99,8 @@ def test_requests_reuse_one_keep_alive_connection() -> None:
     run(keep_alive_echo, check)
 
 
-def test_an_idle_connection_the_server_closed_is_replaced_without_an_error() -> None:
+def test_an_idle_connection_the_server_closed_is_replaced_without_an_error(
+        make_pool: MakePool) -> None:
     closed = asyncio.Event()
 
     async def one_answer_then_close(reader: asyncio.StreamReader,
@@ -86,7 +113,7 @@ def test_an_idle_connection_the_server_closed_is_replaced_without_an_error() -> 
         closed.set()
 
     async def check(url: str, accepted: list[int]) -> None:
-        pool = Pool()
+        pool = make_pool()
         assert (await pool.request(url, "GET", "/a", None, {}, 5)).body == b"ok"
         await closed.wait()  # the pooled connection is dead now
         assert (await pool.request(url, "GET", "/b", None, {}, 5)).body == b"ok"
@@ -96,7 +123,7 @@ def test_an_idle_connection_the_server_closed_is_replaced_without_an_error() -> 
     run(one_answer_then_close, check)
 
 
-def test_chunked_and_until_close_answers_are_read_whole() -> None:
+def test_chunked_and_until_close_answers_are_read_whole(make_pool: MakePool) -> None:
     async def chunked_then_close(reader: asyncio.StreamReader,
                                  writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
@@ -107,7 +134,7 @@ def test_chunked_and_until_close_answers_are_read_whole() -> None:
         await writer.drain()
 
     async def check(url: str, accepted: list[int]) -> None:
-        pool = Pool()
+        pool = make_pool()
         assert (await pool.request(url, "GET", "/a", None, {}, 5)).body == b"hello world"
         got = await pool.request(url, "GET", "/b", None, {}, 5)
         assert (got.status, got.body) == (503, b"bye")
@@ -116,7 +143,7 @@ def test_chunked_and_until_close_answers_are_read_whole() -> None:
     run(chunked_then_close, check)
 
 
-def test_garbage_a_cut_answer_and_silence_are_os_errors_or_timeouts() -> None:
+def test_garbage_a_cut_answer_and_silence_are_os_errors_or_timeouts(make_pool: MakePool) -> None:
     async def misbehave(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head, _ = await read_request(reader)
         path = head.split(b" ")[1]
@@ -129,7 +156,7 @@ def test_garbage_a_cut_answer_and_silence_are_os_errors_or_timeouts() -> None:
         await writer.drain()
 
     async def check(url: str, accepted: list[int]) -> None:
-        pool = Pool()
+        pool = make_pool()
         with pytest.raises(ConnectionError):
             await pool.request(url, "GET", "/garbage", None, {}, 5)
         with pytest.raises(ConnectionError):
@@ -141,9 +168,9 @@ def test_garbage_a_cut_answer_and_silence_are_os_errors_or_timeouts() -> None:
     run(misbehave, check)
 
 
-def test_a_node_that_is_not_listening_is_an_os_error() -> None:
+def test_a_node_that_is_not_listening_is_an_os_error(make_pool: MakePool) -> None:
     async def main() -> None:
-        pool = Pool()
+        pool = make_pool()
         with pytest.raises(OSError):
             await pool.request("http://127.0.0.1:9", "GET", "/", None, {}, 2)
 
