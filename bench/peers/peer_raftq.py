@@ -63,7 +63,9 @@ class System:
                                     extra_config={"log_level": "WARNING"})
         self.cluster.start()
         self.cluster.wait_ready(timeout=60)
+        # Inherited by the producer and worker processes, as a user's would be.
         os.environ["RAFTQ_NODES"] = ",".join(self.cluster.http_urls)
+        os.environ["RAFTQ_API_KEY"] = self.cluster.admin_key
         self.connect()
 
     def connect(self) -> None:
