@@ -12,8 +12,9 @@ In the first two, each node's data is on a loop filesystem of its own
 - ``disk_full``: a filler file fills one node's filesystem. While it is full
   no node may die and a write sent through that node must be answered 507;
   the heal deletes the filler and the node must accept writes again by itself.
-- ``corrupt_node`` (no loop disk needed): one node is killed, then bytes of its snapshot or journal
-  are flipped, or its snapshot is truncated. It must refuse to start, exiting
+- ``corrupt_node`` (no loop disk needed): one node is killed, then bytes of
+  its snapshot or journal (before the journal's last frame) are flipped, or
+  its snapshot is truncated. It must refuse to start, exiting
   with a one-line message naming the file; ``raftq node --config F --rejoin``
   must bring it back.
 
@@ -31,6 +32,7 @@ from raftq.chaos.history import now_ms, outcome_of_status
 from raftq.chaos.http import call
 from raftq.chaos.nemesis import COMPACT_OFTEN, Active, Context, Scenario, _start
 from raftq.chaos.workload import task_spec
+from raftq.raft.journal_format import FRAME_MARK
 
 FILES = ("raft.snapshot", "raft.journal")
 REFUSAL_TIMEOUT_S = 30.0
@@ -39,9 +41,6 @@ FULL_TIMEOUT_S = 10.0
 """How long after the disk filled a write through the node may take to get 507."""
 FREED_TIMEOUT_S = 15.0
 """How long after the filler is deleted the node may take to accept writes again."""
-JOURNAL_TAIL_BYTES = 64 << 10
-"""Flips in a journal stay this far before its last written byte: a damaged last
-record is a torn write, which a node rightly cuts off and starts without."""
 
 
 def expect(ctx: Context, what: str, ok: bool, detail: str = "", **extra: object) -> None:
@@ -202,7 +201,7 @@ def _corruptible(data: Path) -> list[tuple[Path, int]]:
     for name in FILES:
         path = data / name
         if name == "raft.journal":
-            span = _written_bytes(path) - JOURNAL_TAIL_BYTES
+            span = _last_frame_offset(path)
         else:
             span = path.stat().st_size if path.exists() else 0
         if span > 1:
@@ -229,12 +228,16 @@ def _corrupt(ctx: Context, data: Path) -> dict[str, object]:
     return {"file": str(path), "how": f"bits flipped at {offsets}", "size": span}
 
 
-def _written_bytes(path: Path) -> int:
-    """The offset after the last non-zero byte (journals are preallocated with zeros)."""
+def _last_frame_offset(path: Path) -> int:
+    """Where the journal's last frame starts (-1 if it has none).
+
+    Flips stay before it: a damaged last frame is what a crash in mid-write
+    leaves, which a node rightly cuts off and starts without (one sync writes
+    one frame; a rewrite after compaction can be one frame of up to 1 MiB).
+    """
     if not path.exists():
-        return 0
-    blob = path.read_bytes()
-    return len(blob.rstrip(b"\0"))
+        return -1
+    return path.read_bytes().rfind(FRAME_MARK)
 
 
 def _expect_refusal(ctx: Context, node: str, file: str, how: str) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from raftq.chaos.checker import DrainState, check
 from raftq.chaos.cluster import _group_stopped, wait_for
-from raftq.chaos.storage_faults import JOURNAL_TAIL_BYTES, _corrupt, _corruptible
+from raftq.chaos.storage_faults import _corrupt, _corruptible
+from raftq.raft.journal_format import encode_entry, file_header, frame
 
 T0 = 1_700_000_000_000.0
 
@@ -44,31 +45,47 @@ class _Ctx:
         self.rng = random.Random(seed)
 
 
-def test_corruption_damages_the_snapshot_or_the_journal_before_its_tail(tmp_path: Path) -> None:
-    written = bytes(range(1, 256)) * 1000  # no zero byte: every change shows
+def _journal(frames: int) -> bytes:
+    """A header and ``frames`` frames of a few entries each."""
+    out = file_header()
+    for i in range(frames):
+        out += frame(None, [encode_entry(bytes(range(1, 200)), 3 * i + k, 1) for k in range(3)])
+    return out
+
+
+def test_corruption_damages_the_snapshot_or_the_journal_before_its_last_frame(
+    tmp_path: Path,
+) -> None:
+    written = _journal(5)
+    last_frame = len(written) - (len(_journal(5)) - len(_journal(4)))
     snapshot = bytes(range(1, 201))
+    hit = set()
     for seed in range(40):
         (tmp_path / "raft.journal").write_bytes(written + b"\0" * 4096)  # preallocated tail
         (tmp_path / "raft.snapshot").write_bytes(snapshot)
         damage = _corrupt(_Ctx(seed), tmp_path)  # type: ignore[arg-type]
         journal = (tmp_path / "raft.journal").read_bytes()
         after = (tmp_path / "raft.snapshot").read_bytes()
+        hit.add(Path(str(damage["file"])).name)
         if damage["file"] == str(tmp_path / "raft.journal"):
             changed = [i for i, (a, b) in enumerate(zip(journal, written, strict=False)) if a != b]
-            assert changed and max(changed) < len(written) - JOURNAL_TAIL_BYTES
+            assert changed and max(changed) < last_frame  # a torn last frame is no corruption
             assert after == snapshot
         else:
             assert after != snapshot and journal[:len(written)] == written
             flipped = sum(a != b for a, b in zip(after, snapshot, strict=False))
             assert len(after) < len(snapshot) or flipped
+    assert hit == {"raft.journal", "raft.snapshot"}
 
 
 def test_nothing_to_corrupt_until_something_was_written(tmp_path: Path) -> None:
     assert _corruptible(tmp_path) == []
-    (tmp_path / "raft.journal").write_bytes(b"x" * 1000 + b"\0" * (1 << 20))
-    assert _corruptible(tmp_path) == []  # all of it is the tail a torn write may cut
+    (tmp_path / "raft.journal").write_bytes(b"\0" * (1 << 20))  # preallocated, never written
+    assert _corruptible(tmp_path) == []
+    (tmp_path / "raft.journal").write_bytes(_journal(1) + b"\0" * (1 << 20))
+    assert _corruptible(tmp_path) == [(tmp_path / "raft.journal", len(file_header()))]
     (tmp_path / "raft.snapshot").write_bytes(b"snapshot")
-    assert _corruptible(tmp_path) == [(tmp_path / "raft.snapshot", 8)]
+    assert (tmp_path / "raft.snapshot", 8) in _corruptible(tmp_path)
 
 
 def test_a_stopped_process_group_is_seen_stopped() -> None:
