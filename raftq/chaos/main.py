@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     everything = sorted(n for n, s in SCENARIOS.items() if not s.must_fail)
+    if args.all and os.geteuid() != 0:
+        rooted = [n for n in everything if SCENARIOS[n].disks is not None]
+        print(f"chaos: not root, skipping {', '.join(rooted)} (loop filesystems)")
+        everything = [n for n in everything if n not in rooted]
     names = SMOKE if args.smoke else everything if args.all else args.scenario
     duration = args.duration or (SMOKE_DURATION_S if args.smoke else 300.0)
     seed = args.seed if args.seed is not None else int(time.time()) % 100_000
