@@ -30,6 +30,9 @@ class Op(IntEnum):
     LEAVE = 12  # a worker that stops cleanly
     CREATE_KEY = 13
     REVOKE_KEY = 14
+    # from 30: workflows (raftq.state.workflows)
+    LINKED = 30  # tasks with dependencies, or a whole workflow, all or none
+    CANCEL_WORKFLOW = 31
 
 
 @dataclass(slots=True)
@@ -142,6 +145,38 @@ class Leave:
 
 
 @dataclass(slots=True)
+class Deps:
+    """What a task waits for: ``parents`` (task ids, each created before it), what
+    a parent's failure does (``on_parent_failure``: cancel | run), when it runs
+    (``run_when``: success | failure | always) and whether it gets the parents'
+    results (``pass_results``)."""
+
+    parents: list[str]
+    on_parent_failure: str = "cancel"
+    run_when: str = "success"
+    pass_results: bool = False
+
+
+@dataclass(slots=True)
+class Linked:
+    """Tasks with dependencies, created all or none: ``deps[i]`` belongs to
+    ``tasks[i]``, and a parent is a task that exists or one earlier in ``tasks``.
+    With a ``workflow_id`` they form that workflow (``keys``: the client's name of
+    each task); without one it is a plain submission whose tasks have parents."""
+
+    tasks: list[TaskSpec]
+    deps: list[Deps]
+    workflow_id: str = ""
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CancelWorkflow:
+    id: str
+    actor: str = ""
+
+
+@dataclass(slots=True)
 class Tick:
     """Time passes: the proposing leader's monotonic time since the tick ``after``
     counted, and its wall clock. A tick whose ``after`` is not the state's count of
@@ -160,7 +195,7 @@ class Barrier:
 
 
 Body = (Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | Tick | Barrier
-        | Leave | CreateKey | RevokeKey)
+        | Leave | CreateKey | RevokeKey | Linked | CancelWorkflow)
 
 
 @dataclass(slots=True)

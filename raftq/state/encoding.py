@@ -27,13 +27,16 @@ from raftq.state.commands import (
     Barrier,
     Body,
     Cancel,
+    CancelWorkflow,
     Claim,
     Command,
     CreateKey,
+    Deps,
     Extend,
     Finish,
     Group,
     Leave,
+    Linked,
     Op,
     Outcome,
     Purge,
@@ -59,6 +62,8 @@ _OP_OF: dict[type, int] = {
     Leave: Op.LEAVE,
     CreateKey: Op.CREATE_KEY,
     RevokeKey: Op.REVOKE_KEY,
+    Linked: Op.LINKED,
+    CancelWorkflow: Op.CANCEL_WORKFLOW,
 }
 
 
@@ -66,15 +71,22 @@ class DecodeError(ValueError):
     """Bytes that are not a command this version understands."""
 
 
+def _specs_to_plain(specs: list[TaskSpec]) -> list[Any]:
+    return [
+        [
+            t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
+            t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms,
+        ]
+        for t in specs
+    ]
+
+
 def _body_to_plain(body: Body) -> list[Any]:
     if isinstance(body, Submit):
-        return [
-            [
-                t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
-                t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms,
-            ]
-            for t in body.tasks
-        ]
+        return _specs_to_plain(body.tasks)
+    if isinstance(body, Linked):
+        deps = [[d.parents, d.on_parent_failure, d.run_when, d.pass_results] for d in body.deps]
+        return [_specs_to_plain(body.tasks), deps, body.workflow_id, body.keys]
     if isinstance(body, Claim):
         return [body.worker_id, body.queues, body.max, body.lease_ms, body.host, body.pid]
     if isinstance(body, Extend):
@@ -86,7 +98,7 @@ def _body_to_plain(body: Body) -> list[Any]:
             body.worker_id,
             [[o.id, o.lease_token, o.result, o.error, o.retry] for o in body.items],
         ]
-    if isinstance(body, Cancel | Requeue):
+    if isinstance(body, Cancel | Requeue | CancelWorkflow):
         return [body.id, body.actor]
     if isinstance(body, Purge):
         return [body.id, body.queue, body.actor]
@@ -200,6 +212,21 @@ def _optional_str(v: Any) -> str | None:
     return None if v is None else _str(v)
 
 
+def _deps(v: Any) -> Deps:
+    parents, on_parent_failure, run_when, pass_results = _list(v, 4)
+    if not isinstance(pass_results, bool):
+        raise DecodeError("pass_results must be a boolean")
+    return Deps([_str(p) for p in _list(parents)], _str(on_parent_failure), _str(run_when),
+                pass_results)
+
+
+def _linked(p: Any) -> Linked:
+    specs, deps, workflow_id, keys = _list(p, 4)
+    tasks = _specs(specs)
+    links = [_deps(d) for d in _list(deps, len(tasks))]
+    return Linked(tasks, links, _str(workflow_id), [_str(k) for k in _list(keys)])
+
+
 def _claim(p: Any) -> Claim:
     worker_id, queues, max_, lease_ms, host, pid = _list(p, 6)
     return Claim(
@@ -268,6 +295,8 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     Op.LEAVE: lambda p: Leave(_str(_list(p, 1)[0])),
     Op.CREATE_KEY: _create_key,
     Op.REVOKE_KEY: _revoke_key,
+    Op.LINKED: _linked,
+    Op.CANCEL_WORKFLOW: lambda p: CancelWorkflow(*_id_actor(p)),
 }
 
 # Version 1 differs in the submit's specs and the tick's (empty) body.

@@ -17,12 +17,14 @@ import heapq
 from collections import OrderedDict, deque
 from typing import Any
 
+from raftq.state.graph import Flow, Link
 from raftq.state.model import EXPIRING, TERMINAL, TRANSITIONS, WORKER_FORGET_MS, Status, Task
 
 # Plain names for the statuses: enum member lookups are slow on Python 3.11,
 # and apply runs them for every task on every node.
 QUEUED, SCHEDULED, LEASED = Status.QUEUED, Status.SCHEDULED, Status.LEASED
 SUCCEEDED, DEAD, CANCELLED = Status.SUCCEEDED, Status.DEAD, Status.CANCELLED
+WAITING = Status.WAITING
 
 
 # What a command returns: plain data, the same on every node.
@@ -55,6 +57,10 @@ class Indexes:
         # worker_id -> [host, pid, queues, last_seen_ms]
         self.workers: dict[str, list[Any]] = {}
         self.worker_leases: dict[str, dict[str, None]] = {}
+        # the dependency graph: its records in raftq.state.graph, its rules in
+        # raftq.state.workflows (which overrides the two hooks below)
+        self.links: dict[str, Link] = {}  # task id -> its parents and children
+        self.flows: dict[str, Flow] = {}  # workflow id -> its tasks
 
 
     def _forget_workers(self) -> None:
@@ -113,6 +119,14 @@ class Indexes:
             task.ready_at_ms = None
             if new in EXPIRING:
                 heapq.heappush(self.expiry_heap, (clock + task.result_ttl_ms, task_id))
+        if task_id in self.links:
+            self._linked_moved(task, old)
+
+    def _linked_moved(self, task: Task, old: Status | None) -> None:
+        """A task with a link changed status (see ``raftq.state.workflows``)."""
+
+    def _unlink(self, task: Task) -> None:
+        """A task with a link is dropped (see ``raftq.state.workflows``)."""
 
     def _count(self, queue: str, status: Status, delta: int) -> None:
         key = (queue, str(status))
@@ -232,6 +246,8 @@ class Indexes:
             del self.by_status[task.status][task.id]
             self._count(task.queue, task.status, -1)
         del self.tasks[task.id]
+        if task.id in self.links:
+            self._unlink(task)
 
     # ------------------------------------------------------------------ reads
 

@@ -33,7 +33,8 @@ Contract (every node runs the same log through ``State.apply``):
 The data and its indexes live in ``raftq.state.indexes``; each feature's
 commands live in their own module (``tasks``: submit and cancel; ``leases``:
 claim, extend, release, expiry; ``retries``: outcomes, backoff, dead letters;
-``keys``: API keys and roles; ``audit``: the log of administrative actions).
+``keys``: API keys and roles; ``audit``: the log of administrative actions;
+``workflows``: dependencies and workflows).
 This module applies entries, dispatches commands and lets time pass.
 """
 
@@ -45,6 +46,7 @@ from raftq.state.commands import (
     LEGACY_VERSION,
     Barrier,
     Cancel,
+    CancelWorkflow,
     Claim,
     Command,
     CreateKey,
@@ -52,6 +54,7 @@ from raftq.state.commands import (
     Finish,
     Group,
     Leave,
+    Linked,
     Purge,
     Release,
     Requeue,
@@ -65,9 +68,10 @@ from raftq.state.leases import Leases
 from raftq.state.model import DEDUPE_CAPACITY, EXPIRING, WALL_SLEW_RATIO
 from raftq.state.retries import Retries
 from raftq.state.tasks import Tasks
+from raftq.state.workflows import Workflows
 
 
-class State(Tasks, Leases, Retries, Keys):
+class State(Tasks, Leases, Retries, Keys, Workflows):
     """The queue state machine: ``apply`` one log entry at a time."""
 
     # ------------------------------------------------------------------ apply
@@ -122,6 +126,11 @@ class State(Tasks, Leases, Retries, Keys):
             return self._revoke_key(body)
         if isinstance(body, Leave):
             return self._leave(body)
+        if isinstance(body, Linked):
+            return self._linked(body)
+        if isinstance(body, CancelWorkflow):
+            return self._audited(body.actor, "cancel_workflow", body.id,
+                                 self._cancel_workflow(body))
         if isinstance(body, Tick):
             advanced = cmd.version != LEGACY_VERSION and self._pass_time(body)
             if advanced:
@@ -180,5 +189,6 @@ class State(Tasks, Leases, Retries, Keys):
                 and task.status in EXPIRING
                 and task.finished_ms is not None
                 and task.finished_ms + task.result_ttl_ms == drop_at
+                and not self._pinned(task)  # a workflow still needs it
             ):
                 self._drop(task)

@@ -14,6 +14,7 @@ from typing import Any
 
 class Status(StrEnum):
     QUEUED = "queued"
+    WAITING = "waiting"  # for its parents (raftq.state.workflows)
     SCHEDULED = "scheduled"
     LEASED = "leased"
     SUCCEEDED = "succeeded"
@@ -24,7 +25,8 @@ class Status(StrEnum):
 # Every status change the state machine may make. Anything else is a bug, and
 # the state machine checks each change against this table (see State._move).
 TRANSITIONS: dict[Status | None, frozenset[Status]] = {
-    None: frozenset({Status.QUEUED, Status.SCHEDULED}),
+    None: frozenset({Status.QUEUED, Status.SCHEDULED, Status.WAITING}),
+    Status.WAITING: frozenset({Status.QUEUED, Status.CANCELLED}),
     Status.QUEUED: frozenset({Status.LEASED, Status.CANCELLED}),
     Status.SCHEDULED: frozenset({Status.QUEUED, Status.CANCELLED}),
     Status.LEASED: frozenset({Status.SUCCEEDED, Status.QUEUED, Status.SCHEDULED, Status.DEAD}),

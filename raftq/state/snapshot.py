@@ -3,7 +3,8 @@
 The plain form holds only what is authoritative: the clock (its time, its count
 of ticks, its wall offset and its timers' horizon), the counters, every task,
 the order of each status index, the dedupe table, the worker registry, the API
-keys and the audit log. The ready queues and heaps are rebuilt from the tasks on restore;
+keys, the audit log and the dependency graph (links and workflows; absent
+before them). The ready queues and heaps are rebuilt from the tasks on restore;
 their lazily-deleted stale entries are not part of the state's meaning, so a
 restored state behaves exactly like the one that was saved. msgpack, never
 pickle.
@@ -18,6 +19,7 @@ from typing import Any
 
 import msgpack
 
+from raftq.state.graph import Flow, Link
 from raftq.state.keys import HASH, REVOKED_MS
 from raftq.state.machine import State
 from raftq.state.model import EXPIRING, Status, Task
@@ -43,6 +45,8 @@ def to_plain(state: State) -> dict[str, Any]:
         "keys": [[name, record] for name, record in state.keys.items()],
         "audit": list(state.audit),
         "next_audit_seq": state.next_audit_seq,
+        "links": [[i, link.to_plain()] for i, link in state.links.items()],
+        "flows": [[w, flow.to_plain()] for w, flow in state.flows.items()],
     }
 
 
@@ -69,6 +73,8 @@ def from_plain(plain: dict[str, Any]) -> State:
     state.key_names = {r[HASH]: name for name, r in state.keys.items() if not r[REVOKED_MS]}
     state.audit.extend(plain.get("audit", []))
     state.next_audit_seq = plain.get("next_audit_seq", 1)
+    state.links = {i: Link.from_plain(row) for i, row in plain.get("links", [])}
+    state.flows = {w: Flow.from_plain(row) for w, row in plain.get("flows", [])}
     _rebuild_indexes(state)
     return state
 

@@ -6,7 +6,8 @@ queued; one with a ``delay_ms``, or an ``eta_ms`` later than the replicated
 clock's wall time, waits in the delayed heap until the replicated clock passes
 it. Both are turned into a time on the replicated clock here, when the submit
 is applied, never from the wall clock of the node that took the request. Only
-a queued or scheduled task can be cancelled.
+a queued, scheduled or waiting task can be cancelled (a waiting task's
+children then follow their policy, see ``raftq.state.workflows``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from raftq.state.commands import TaskSpec
-from raftq.state.indexes import CANCELLED, QUEUED, SCHEDULED, Indexes, Result, reject
+from raftq.state.indexes import CANCELLED, QUEUED, SCHEDULED, WAITING, Indexes, Result, reject
 from raftq.state.model import Task
 
 
@@ -57,7 +58,7 @@ class Tasks(Indexes):
             return reject("not_found", f"no task {task_id}")
         if task.status is CANCELLED:
             return {"id": task_id, "status": str(task.status)}
-        if task.status not in (QUEUED, SCHEDULED):
+        if task.status not in (QUEUED, SCHEDULED, WAITING):
             return reject("conflict", f"task {task_id} is {task.status} and cannot be cancelled")
         self._move(task, CANCELLED)
         return {"id": task_id, "status": str(task.status)}
