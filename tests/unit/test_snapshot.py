@@ -47,6 +47,15 @@ bodies: st.SearchStrategy[c.Body] = st.one_of(
     st.builds(c.Requeue, st.sampled_from(IDS)),
     st.builds(c.Purge, st.none() | st.sampled_from(IDS), st.none() | st.sampled_from(QUEUES)),
     st.just(c.Tick()),
+    st.builds(
+        c.Linked, st.lists(specs, min_size=1, max_size=3),
+        st.lists(st.builds(c.Deps, st.lists(st.sampled_from(IDS), max_size=2),
+                           st.sampled_from(["cancel", "run"]),
+                           st.sampled_from(["success", "failure", "always"]), st.booleans()),
+                 min_size=3, max_size=3),
+        st.sampled_from(["", "", "wf1", "wf2"]),
+    ).map(lambda b: c.Linked(b.tasks, b.deps[: len(b.tasks)], b.workflow_id)),
+    st.builds(c.CancelWorkflow, st.sampled_from(["wf1", "wf2"])),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import test_state_workflows
 from state_helpers import ERROR, Harness, spec
 
 from raftq.state.model import TRANSITIONS, Status
@@ -23,10 +24,16 @@ def test_every_transition_in_the_table_has_an_example_below() -> None:
         (Status.LEASED, Status.DEAD): "test_fail_without_retry_is_dead",
         (Status.LEASED, Status.QUEUED): "test_lease_expiry_requeues_and_spends_an_attempt",
         (Status.DEAD, Status.QUEUED): "test_requeue_resets_attempts",
+        # dependencies: examples in test_state_workflows
+        (None, Status.WAITING): "test_child_waits_until_every_parent_succeeded_then_is_queued",
+        (Status.WAITING, Status.QUEUED):
+            "test_waiting_becomes_queued_in_the_apply_of_the_last_parents_success",
+        (Status.WAITING, Status.CANCELLED): "test_a_dead_parent_cancels_the_descendants_naming_it",
     }
     table = {(old, new) for old, news in TRANSITIONS.items() for new in news}
     assert table == set(covered)
-    assert all(name in globals() for name in covered.values())
+    assert all(name in globals() or hasattr(test_state_workflows, name)
+               for name in covered.values())
 
 
 def test_submit_ready_now_is_queued() -> None:
