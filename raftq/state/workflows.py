@@ -154,14 +154,17 @@ class Workflows(Indexes):
         if flow is None:
             return reject("not_found", f"no workflow {cmd.id}")
         flow.cancelled = True
-        cancelled = 0
-        for task_id in flow.ids:
+        before = self._count_cancelled(flow)
+        for task_id in flow.ids:  # parents first: their children follow in the cascade
             task = self.tasks.get(task_id)
             if task is not None and task.status in (WAITING, QUEUED, SCHEDULED):
                 self._skip(task, "WorkflowCancelled", f"workflow {cmd.id} was cancelled")
-                cancelled += 1
         self._drain()
-        return {"workflow_id": cmd.id, "cancelled": cancelled}
+        return {"workflow_id": cmd.id, "cancelled": self._count_cancelled(flow) - before}
+
+    def _count_cancelled(self, flow: Flow) -> int:
+        tasks = self.tasks
+        return sum(1 for i in flow.ids if i in tasks and tasks[i].status is CANCELLED)
 
     # ----------------------------------------------------- the cascade's rules
 
@@ -304,7 +307,7 @@ class Workflows(Indexes):
 
     def parent_results(self, task_id: str) -> list[Any] | None:
         """What a task with ``pass_results`` gets: per parent, in the order named,
-        ``[status, result bytes or None, last error or None]``; None without."""
+        ``[id, status, result bytes or None, last error or None]``; None without."""
         link = self.links.get(task_id)
         if link is None or not link.pass_results:
             return None
@@ -312,8 +315,8 @@ class Workflows(Indexes):
         for parent_id in link.parents:
             parent = self.tasks.get(parent_id)
             if parent is None:
-                out.append(["gone", None, None])
+                out.append([parent_id, "gone", None, None])
                 continue
             last_error = parent.errors[-1][2] if parent.errors else None
-            out.append([str(parent.status), parent.result, last_error])
+            out.append([parent_id, str(parent.status), parent.result, last_error])
         return out

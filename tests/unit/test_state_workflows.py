@@ -198,7 +198,7 @@ def test_results_are_kept_while_a_child_still_needs_them() -> None:
     assert h.status("a") == "succeeded"  # past its TTL, kept for "c"
     run_one(h, "b")
     assert h.state.parent_results("c") == [
-        ["succeeded", b"\xa3a  ", None], ["succeeded", b"\xa3b  ", None]]
+        ["a", "succeeded", b"\xa3a  ", None], ["b", "succeeded", b"\xa3b  ", None]]
     run_one(h, "c")
     h.tick(50)
     assert h.status("a") is None  # dropped once "c" ended
@@ -214,7 +214,7 @@ def test_parent_results_carry_a_dead_parents_last_error() -> None:
     linked(h, ("on_a", ["a"], {"run_when": "failure", "pass_results": True}), ("plain", ["a"],
            {"run_when": "always"}))
     run_one(h, "a", ok=False)
-    (status, result, error), = h.state.parent_results("on_a") or []
+    (_, status, result, error), = h.state.parent_results("on_a") or []
     assert (status, result, error["message"]) == ("dead", None, "boom")
     assert h.state.parent_results("plain") is None
 
@@ -264,7 +264,7 @@ def test_cancelling_a_workflow_cancels_what_has_not_started() -> None:
     leased = h.claim()
     assert leased[0]["id"] == "a"
     out = h.run(c.CancelWorkflow("w"))
-    assert out == {"workflow_id": "w", "cancelled": 3}
+    assert out == {"workflow_id": "w", "cancelled": 3}  # b, c, and d after c
     assert [h.status(i) for i in "abcd"] == ["leased", "cancelled", "cancelled", "cancelled"]
     assert reason(h, "b") == "workflow w was cancelled"
     assert h.state.workflow_status("w") == "running"  # "a" still runs
