@@ -35,6 +35,7 @@ from raftq.server.metrics import Metrics
 from raftq.server.parking import Parking
 from raftq.server.status import StatusApi
 from raftq.server.views import claimed_json, task_json
+from raftq.server.workflows_api import WorkflowsApi, linked_or_submit, refused, split_deps
 from raftq.state import listing
 from raftq.state.commands import (
     Barrier,
@@ -48,7 +49,6 @@ from raftq.state.commands import (
     Purge,
     Release,
     Requeue,
-    Submit,
 )
 from raftq.state.model import TERMINAL, Status
 
@@ -104,6 +104,7 @@ class Api:
         self.auth = Auth(config, replica)
         self.keys = KeysApi(replica, self.body, self.propose, raise_for)
         self.dashboard = dashboard
+        self.workflows = WorkflowsApi(self)
         self.parking = Parking(replica.add_to_next_entry, self.clock.wall_ms)
         replica.before_flush = self.parking.before_flush
 
@@ -181,9 +182,11 @@ class Api:
 
     async def submit(self, request: Request) -> Response:
         request_id, stamp = self.stamp(request)
-        spec = self.spec(self.body(request), "")
-        (outcome,) = raise_for(await self.replica.propose(Command(Submit([spec]), request_id,
-                                                                  stamp)))
+        body, deps = split_deps(self.body(request), "")
+        cmd = linked_or_submit([self.spec(body, "")], [deps])
+        result = await self.replica.propose(Command(cmd, request_id, stamp))
+        refused(result, cmd, [""])
+        (outcome,) = raise_for(result)
         self.metrics.submitted(1 if outcome["created"] else 0)
         return json_response(self.submitted(outcome), status=201 if outcome["created"] else 200)
 
@@ -194,10 +197,14 @@ class Api:
             raise InvalidRequest(f"tasks must be a list of 1-{v.MAX_BATCH} task specs",
                                  field="tasks")
         request_id, stamp = self.stamp(request)
-        specs = v.task_specs(tasks, new_id=self.new_id, result_ttl_ms=self.config.result_ttl_ms,
+        split = [split_deps(t, f"tasks[{i}]") for i, t in enumerate(tasks)]
+        specs = v.task_specs([t for t, _ in split], new_id=self.new_id,
+                             result_ttl_ms=self.config.result_ttl_ms,
                              max_payload=self.config.max_payload_bytes)
-        outcomes = raise_for(await self.replica.propose(Command(Submit(specs), request_id,
-                                                                stamp)))
+        cmd = linked_or_submit(specs, [d for _, d in split])
+        result = await self.replica.propose(Command(cmd, request_id, stamp))
+        refused(result, cmd, [f"tasks[{i}]" for i in range(len(specs))])
+        outcomes = raise_for(result)
         self.metrics.submitted(sum(1 for o in outcomes if o["created"]))
         return json_response({"results": outcomes})
 
@@ -275,8 +282,10 @@ class Api:
             # now rather than leaving them leased until the lease expires.
             await self.propose(request, Release(worker_id, leases))
             return json_response({"tasks": []})
-        tasks = self.replica.state.tasks
-        out = [claimed_json(tasks[t["id"]], t) for t in result["tasks"] if t["id"] in tasks]
+        state = self.replica.state
+        tasks = state.tasks
+        out = [claimed_json(tasks[t["id"]], t, state.parent_results(t["id"]))
+               for t in result["tasks"] if t["id"] in tasks]
         self.metrics.claimed(len(out))
         return json_response({"tasks": out})
 

@@ -44,9 +44,12 @@ def task_json(task: Task) -> dict[str, Any]:
     }
 
 
-def claimed_json(task: Task, lease: dict[str, Any]) -> dict[str, Any]:
+def claimed_json(task: Task, lease: dict[str, Any],
+                 parents: list[Any] | None = None) -> dict[str, Any]:
+    """A leased task for its worker; ``parents`` (``[id, status, result, error]`` each,
+    from ``State.parent_results``) for a task with ``pass_results``."""
     args, kwargs = unpack(task.payload)
-    return {
+    out = {
         "id": task.id,
         "name": task.name,
         "args": args,
@@ -59,3 +62,9 @@ def claimed_json(task: Task, lease: dict[str, Any]) -> dict[str, Any]:
         "lease_token": lease["lease_token"],
         "lease_expires_ms": lease["lease_expires_ms"],
     }
+    if parents is not None:
+        out["parent_results"] = [
+            {"id": i, "status": status, "result": unpack(result), "error": error}
+            for i, status, result, error in parents
+        ]
+    return out
