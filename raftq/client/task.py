@@ -23,6 +23,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from raftq import errors
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.batching import Pipeline
+from raftq.client.canvas import Signature
 from raftq.client.sync import Client, TaskHandle
 
 P = ParamSpec("P")
@@ -74,6 +75,13 @@ class TaskFunction(Generic[P, R]):
             "timeout": opts.timeout,
             "retry_backoff": opts.retry_backoff,
         }
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """This call as a signature for the canvas (``chain``, ``group``, ``chord``;
+        see ``raftq.client.canvas``), with the task's defaults."""
+        opts = {k: v for k, v in self._submit_kwargs(None, None, None, None).items()
+                if v is not None}
+        return Signature(self.name, args, kwargs, opts)
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
         """Submit ``self(*args, **kwargs)`` with the task's defaults."""

@@ -21,6 +21,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from raftq import errors
 from raftq.client.asyncclient import AsyncClient
@@ -46,9 +47,23 @@ class Lease:
 
     def job(self) -> Job:
         timeout_ms = self.claimed.get("timeout_ms")
-        return Job(self.id, str(self.claimed.get("name")), list(self.claimed.get("args") or []),
+        args = list(self.claimed.get("args") or [])
+        parents = self.claimed.get("parent_results")
+        if isinstance(parents, list):
+            args.insert(0, parents_argument(parents))
+        return Job(self.id, str(self.claimed.get("name")), args,
                    dict(self.claimed.get("kwargs") or {}),
                    timeout_ms / 1000 if timeout_ms else None)
+
+
+def parents_argument(parents: list[Json]) -> Any:
+    """What a task with ``pass_results`` gets first: one parent's value, or the list
+    of its parents' values in the order of ``depends_on``. A parent's value is its
+    result if it succeeded, else ``{"id", "status", "error"}`` (its last error)."""
+    values = [p.get("result") if p.get("status") == "succeeded"
+              else {"id": p.get("id"), "status": p.get("status"), "error": p.get("error")}
+              for p in parents]
+    return values[0] if len(values) == 1 else values
 
 
 class Outbox:
