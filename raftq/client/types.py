@@ -63,6 +63,7 @@ class WorkerInfo(TypedDict):
 
 class QueueCounts(TypedDict):
     queued: int
+    waiting: int  # for parents (workflows)
     scheduled: int
     leased: int
     succeeded: int
