@@ -186,8 +186,8 @@ def test_depths_by_queue_status_and_priority() -> None:
     h.claim_one("w1", "mail")
     depths = h.state.depths()
     assert depths["default"] | {"ready_by_priority": None} == {
-        "queued": 3, "scheduled": 1, "leased": 0, "succeeded": 0, "dead": 0, "cancelled": 0,
-        "ready_by_priority": None,
+        "queued": 3, "waiting": 0, "scheduled": 1, "leased": 0, "succeeded": 0, "dead": 0,
+        "cancelled": 0, "ready_by_priority": None,
     }
     assert depths["default"]["ready_by_priority"] == {"128": 2, "255": 1}
     assert depths["mail"]["leased"] == 1
