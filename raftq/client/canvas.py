@@ -54,7 +54,20 @@ def get_call(workflow_id: str, wait_ms: int = 0) -> Call:
 
 
 def cancel_call(workflow_id: str) -> Call:
-    return Call("DELETE", f"/v1/workflows/{quote(workflow_id, safe='')}", unwrap="workflow")
+    return Call("DELETE", f"/v1/workflows/{quote(workflow_id, safe='')}")
+
+
+def get_workflow(client: Client, workflow_id: str, wait: float | None = None) -> Json:
+    """A workflow's status and its tasks (``wait``: until it ends, at most this long)."""
+    wait_ms = 0 if wait is None else min(calls.MAX_WAIT_MS, int(wait * 1000))
+    view: Json = client._call(get_call(workflow_id, wait_ms))
+    return view
+
+
+def cancel_workflow(client: Client, workflow_id: str) -> Json:
+    """Cancel what has not started: ``{"workflow": ..., "cancelled": n}``."""
+    answer: Json = client._call(cancel_call(workflow_id))
+    return answer
 
 
 # -- the shapes ---------------------------------------------------------------
@@ -214,13 +227,11 @@ class WorkflowHandle:
 
     def get(self, wait: float | None = None) -> Json:
         """The workflow's status and its tasks (``wait``: until it ends, at most this long)."""
-        wait_ms = 0 if wait is None else min(calls.MAX_WAIT_MS, int(wait * 1000))
-        view: Json = self.client._call(get_call(self.id, wait_ms))
-        return view
+        return get_workflow(self.client, self.id, wait)
 
     def cancel(self) -> Json:
-        view: Json = self.client._call(cancel_call(self.id))
-        return view
+        """Cancel what has not started: ``{"workflow": ..., "cancelled": n}``."""
+        return cancel_workflow(self.client, self.id)
 
     def result(self, timeout: float | None = None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -4,6 +4,8 @@ policies and error handlers, and the HTTP shape of /v1/workflows."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -160,6 +162,21 @@ def test_a_workflow_is_cancelled_and_created_once(shared_cluster: LocalCluster) 
     assert {t["status"] for t in cancelled["workflow"]["tasks"]} == {"cancelled"}
     second = http(shared_cluster, "GET", f"/v1/tasks/{workflow['tasks'][1]['id']}")[1]["task"]
     assert second["status"] == "cancelled"
+    nodes = ",".join(shared_cluster.http_urls)
+    shown = cli("workflow", "show", "wf-cancel", "--nodes", nodes)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "workflow wf-cancel: cancelled"
+    assert lines[1].startswith("  first  noop  cancelled")
+    assert lines[3].startswith("      after  noop  cancelled [always]")
+    missing = cli("workflow", "cancel", "nope", "--nodes", nodes)
+    assert missing.returncode != 0 and "no workflow nope" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "raftq", *args], capture_output=True,
+                          text=True, timeout=60)
 
 
 def test_a_10000_task_fan_out_and_in(client: Client, running: Workers) -> None:

@@ -100,3 +100,23 @@ def test_the_worker_passes_one_result_or_a_list() -> None:
     assert parents_argument([ok]) == 5
     assert parents_argument([ok, dead]) == [5, {"id": "b", "status": "dead",
                                                 "error": {"message": "boom"}}]
+
+
+def test_raftq_workflow_show_draws_a_tree() -> None:
+    from raftq.cli.workflows import tree_lines
+
+    view = {"id": "w", "status": "running", "tasks": [
+        {"key": "a", "id": "1", "name": "add", "status": "succeeded", "depends_on": []},
+        {"key": "b", "id": "2", "name": "add", "status": "queued", "depends_on": ["1"]},
+        {"key": "c", "id": "3", "name": "add", "status": "queued", "depends_on": ["1"]},
+        {"key": "d", "id": "4", "name": "tsum", "status": "waiting", "depends_on": ["2", "3"]},
+        {"key": "e", "id": "5", "name": "alert", "status": "waiting", "depends_on": ["1"],
+         "run_when": "failure"},
+    ]}
+    assert tree_lines(view) == [
+        "a  add  succeeded  1",
+        "  b  add  queued  2",
+        "    d  tsum  waiting  4  (after b, c)",
+        "  c  add  queued  3",
+        "  e  alert  waiting [failure]  5",
+    ]
