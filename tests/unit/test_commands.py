@@ -35,6 +35,10 @@ EXAMPLES: list[c.Body] = [
     c.CreateKey("ci", "worker", "ab" * 32, "admin"),
     c.CreateKey("admin", "admin", "cd" * 32, "bootstrap:node1", True),
     c.RevokeKey("ci", "admin"),
+    c.Linked([spec("a"), spec("b")], [c.Deps([]), c.Deps(["a", "x"], "run", "failure", True)],
+             "wf", ["ka", "kb"]),
+    c.Linked([spec("c")], [c.Deps(["a"])]),
+    c.CancelWorkflow("wf", "admin"),
 ]
 
 
