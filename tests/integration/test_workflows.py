@@ -3,16 +3,14 @@ policies and error handlers, and the HTTP shape of /v1/workflows."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from clusterkit import http as kit_http
 from workerkit import Workers, shared_cluster  # noqa: F401
 from workflow_apps import add, boom, handled, mul, noop, total
 
@@ -40,14 +38,7 @@ def running(shared_cluster: LocalCluster,  # noqa: F811
 
 
 def http(cluster: LocalCluster, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(cluster.http_urls[1] + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return kit_http(cluster.http_urls[1] + path, method, body, timeout=30)
 
 
 def test_a_chain_passes_each_result_on(client: Client, running: Workers) -> None:
