@@ -144,7 +144,8 @@ class State(Tasks, Leases, Retries, Keys, Workflows):
     def _audited(self, actor: str, action: str, target: str, result: Result) -> Result:
         """Record an accepted administrative action in the audit log."""
         if not (isinstance(result, dict) and "error" in result):
-            detail = {"purged": result["purged"]} if action == "purge" else {}
+            detail = {"purged": result["purged"]} if action == "purge" else (
+                {"cancelled": result["cancelled"]} if action == "cancel_workflow" else {})
             self._record(actor, action, target, detail)
         return result
 

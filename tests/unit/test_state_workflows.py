@@ -305,3 +305,11 @@ def test_linked_and_cancel_workflow_round_trip_the_wire() -> None:
                     "w", ["ka", "kb"])
     for cmd in (c.Command(body, "r1", 5), c.Command(c.CancelWorkflow("w"), "r2", 6)):
         assert c.decode(c.encode(cmd)) == cmd
+
+
+def test_a_workflow_cancel_is_in_the_audit_log() -> None:
+    h = Harness()
+    linked(h, ("a", []), ("b", ["a"]), workflow_id="w")
+    h.run(c.CancelWorkflow("w", "ops-key"))
+    entry = h.state.audit[-1]
+    assert entry[2:] == ["ops-key", "cancel_workflow", "w", {"cancelled": 2}]
