@@ -27,7 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from state_helpers import ERROR, PAYLOAD, check_consistency, internal_errors
 
 from raftq.state import commands as c
-from raftq.state import snapshot
+from raftq.state import encoding, snapshot
 from raftq.state.machine import State
 from raftq.state.model import TERMINAL, TRANSITIONS, Status, Task
 
@@ -84,8 +84,8 @@ class Graphs(RuleBasedStateMachine):
     def send(self, body: c.Body, rid: str | None = None) -> Any:
         self.rid += 1
         cmd = c.Command(body, f"r{self.rid}" if rid is None else rid, self.now_ms)
-        data = c.encode(cmd)
-        result = self.state.apply(c.decode(data))
+        data = encoding.encode(cmd)
+        result = self.state.apply(encoding.decode(data))
         assert not internal_errors(result), result
         self.sent.append((data, result))
         return result
@@ -174,7 +174,7 @@ class Graphs(RuleBasedStateMachine):
     def replay_the_log(self) -> None:
         again = State()
         for data, _ in self.sent:
-            again.apply(c.decode(data))
+            again.apply(encoding.decode(data))
         assert snapshot.digest(again) == snapshot.digest(self.state)
 
     # ----------------------------------------------------------- invariants

@@ -7,7 +7,7 @@ from typing import Any
 from state_helpers import Harness, check_consistency, spec
 
 from raftq.state import commands as c
-from raftq.state import snapshot
+from raftq.state import encoding, snapshot
 from raftq.state.model import Status
 
 
@@ -293,9 +293,9 @@ def test_replay_and_snapshot_agree_with_workflows_in_flight() -> None:
 
     replayed = State()
     for entry in h.log:
-        replayed.apply(c.decode(entry))
+        replayed.apply(encoding.decode(entry))
     for entry in h.log[split:]:
-        mid.apply(c.decode(entry))
+        mid.apply(encoding.decode(entry))
     assert snapshot.digest(replayed) == snapshot.digest(h.state) == snapshot.digest(mid)
     check_consistency(mid)
 
@@ -304,7 +304,7 @@ def test_linked_and_cancel_workflow_round_trip_the_wire() -> None:
     body = c.Linked([spec("a"), spec("b")], [c.Deps([]), c.Deps(["a"], "run", "always", True)],
                     "w", ["ka", "kb"])
     for cmd in (c.Command(body, "r1", 5), c.Command(c.CancelWorkflow("w"), "r2", 6)):
-        assert c.decode(c.encode(cmd)) == cmd
+        assert encoding.decode(encoding.encode(cmd)) == cmd
 
 
 def test_a_workflow_cancel_is_in_the_audit_log() -> None:
