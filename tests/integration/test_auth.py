@@ -88,6 +88,11 @@ class Fixtures:
                 return p.replace("{id}", self.dead()), {} if m == "POST" else None
             if p == "/v1/workers/{id}":
                 return p.replace("{id}", self.unique("worker")), None
+            if p == "/v1/workflows/{id}":
+                wid = self.unique("wf")
+                self.ok("POST", "/v1/workflows", {"id": wid, "tasks": [
+                    {"key": "a", "name": "t", "queue": "matrix"}]})
+                return p.replace("{id}", wid), None
             if p.endswith(("/complete", "/fail")):
                 task_id, token = self.leased()
                 body: dict[str, Any] = {"lease_token": token, "result": 1}
@@ -109,6 +114,7 @@ class Fixtures:
             ("POST", "/v1/tasks/batch"): {"tasks": [{"name": "t", "queue": "matrix"}]},
             ("POST", "/v1/claims"): {"worker_id": "w", "queues": ["empty"], "wait_ms": 0},
             ("POST", "/v1/keys"): {"name": self.unique("k"), "role": "reader"},
+            ("POST", "/v1/workflows"): {"tasks": [{"key": "a", "name": "t", "queue": "matrix"}]},
         }
         if (m, p) == ("DELETE", "/v1/dead-letters"):
             return p + "?queue=" + self.unique("none"), None
