@@ -1,4 +1,7 @@
-"""Tasks for the workflow integration tests, imported by real worker processes."""
+"""Tasks for the workflow integration tests, imported by real worker processes.
+
+Their names start with ``wf.``: the test process imports this module too, and
+the process-wide registry must not meet another module's ``add``."""
 
 from __future__ import annotations
 
@@ -7,17 +10,17 @@ from typing import Any
 from raftq import task
 
 
-@task
+@task(name="wf.add")
 def add(x: int, y: int) -> int:
     return x + y
 
 
-@task
+@task(name="wf.mul")
 def mul(x: int, y: int) -> int:
     return x * y
 
 
-@task
+@task(name="wf.total")
 def total(values: list[Any]) -> Any:
     """A chord's callback: the sum of the numbers, and the failed parents named."""
     numbers = [v for v in values if isinstance(v, int)]
@@ -25,17 +28,17 @@ def total(values: list[Any]) -> Any:
     return {"sum": sum(numbers), "failed": failed} if failed else sum(numbers)
 
 
-@task
+@task(name="wf.boom")
 def boom(key: str) -> None:
     raise ValueError(f"boom {key}")
 
 
-@task
+@task(name="wf.handled")
 def handled(info: dict[str, Any]) -> str:
     """An error handler: gets the failed parent's id, status and last error."""
     return f"{info['status']}: {info['error']['message']}"
 
 
-@task
+@task(name="wf.noop")
 def noop(*args: Any) -> int:
     return len(args[0]) if args and isinstance(args[0], list) else 1
