@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,16 @@ class System:
                                                  stderr=subprocess.STDOUT,
                                                  start_new_session=True))
             log.close()
+        for port in PORTS:  # listening before the first connect (no reconnect noise)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
         self.connect()
         config = StreamConfig(name=STREAM, subjects=[SUBJECT], retention=RetentionPolicy.WORK_QUEUE,
                               storage=StorageType.FILE, num_replicas=3)
