@@ -182,7 +182,10 @@ class System:
             inbox = f"rt.{uuid.uuid4().hex}"
             sub = await self.nc.subscribe(inbox, max_msgs=1)
             await self.js.publish(SUBJECT, _payload("one"), headers={"reply": inbox})
-            msg = await sub.next_msg(timeout=10)
+            try:
+                msg = await sub.next_msg(timeout=10)
+            except nats.errors.TimeoutError:
+                raise TimeoutError("nats round trip timed out") from None
             return json.loads(msg.data)
 
         return self._run(main())
