@@ -31,6 +31,7 @@ from raftq.bench.stats import Row, format_table
 QUICK = {
     "submit_tasks": 2_000, "batch_tasks": 10_000, "e2e_tasks": 2_000, "latency_count": 100,
     "result_count": 50, "kills": 2, "memory_sizes": [10_000], "runs": 1,
+    "workflow_tasks": 1_000,
 }
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from raftq.bench import http as h
 from raftq.bench.site import CpuMeter, Site, Workers
 from raftq.bench.stats import Row, latency_ms, median
+from raftq.bench.workflows import workflows
 
 Say = Callable[[str], None]
 
@@ -38,6 +39,7 @@ class BenchConfig:
     kills: int = 10
     memory_sizes: list[int] = field(default_factory=lambda: [100_000, 1_000_000])
     payload_bytes: int = 200
+    workflow_tasks: int = 10_000  # the DAG of section workflows: 1 -> N-2 -> 1
     runs: int = 3
 
     @property
@@ -316,4 +318,5 @@ SECTIONS = {
     "latency": latency,
     "failover": failover,
     "memory": memory,
+    "workflows": workflows,
 }
