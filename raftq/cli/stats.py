@@ -42,10 +42,10 @@ def stats(nodes: str | None, output: str) -> None:
         queues = make_client(nodes).queues()
     except RaftqError as exc:
         fail(exc.message)
-    rows = [[q, d["queued"], d["scheduled"], d["leased"], d["succeeded"], d["dead"],
-             d["cancelled"]] for q, d in sorted(queues.items())]
-    emit(queues, output, ["QUEUE", "QUEUED", "SCHEDULED", "LEASED", "SUCCEEDED", "DEAD",
-                          "CANCELLED"], rows)
+    rows = [[q, d["queued"], d.get("waiting", 0), d["scheduled"], d["leased"], d["succeeded"],
+             d["dead"], d["cancelled"]] for q, d in sorted(queues.items())]
+    emit(queues, output, ["QUEUE", "QUEUED", "WAITING", "SCHEDULED", "LEASED", "SUCCEEDED",
+                          "DEAD", "CANCELLED"], rows)
     if output == "table":
         bars = priority_bars(queues)
         if bars:

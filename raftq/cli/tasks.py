@@ -188,6 +188,14 @@ def status_lines(task: dict[str, Any], now: int) -> list[str]:
     if lease:
         rows.append(("lease", f"worker {lease['worker_id']}, token {lease['lease_token']}, "
                               f"expires {show.when(lease.get('expires_ms'), now)}"))
+    if task.get("workflow_id"):
+        rows.append(("workflow", task["workflow_id"]))
+    if task.get("depends_on"):
+        run_when = task.get("run_when", "success")
+        when = "" if run_when == "success" else f" (runs on {run_when})"
+        rows.append(("parents", ", ".join(task["depends_on"]) + when))
+    if task.get("children"):
+        rows.append(("children", ", ".join(task["children"])))
     rows += [("args", _plain(task.get("args"))), ("kwargs", _plain(task.get("kwargs")))]
     if task["status"] == "succeeded":
         rows.append(("result", _plain(task.get("result"))))

@@ -157,8 +157,9 @@ class Api:
         return await self.replica.propose(self.command(request, body))
 
     def task_view(self, task_id: str) -> dict[str, Any] | None:
-        task = self.replica.state.tasks.get(task_id)
-        return task_json(task) if task is not None else None
+        state = self.replica.state
+        task = state.tasks.get(task_id)
+        return task_json(task) | state.graph_view(task_id) if task is not None else None
 
     async def maybe_barrier(self, request: Request) -> None:
         consistency = request.query.get("consistency", "local")

@@ -305,6 +305,15 @@ class Workflows(Indexes):
             return "failed"
         return "cancelled" if cancelled or flow.cancelled else "succeeded"
 
+    def graph_view(self, task_id: str) -> dict[str, Any]:
+        """A task's place in the graph for its view ({} without one)."""
+        link = self.links.get(task_id)
+        if link is None or not (link.parents or link.children or link.workflow_id):
+            return {}
+        return {"depends_on": list(link.parents), "children": list(link.children),
+                "run_when": link.run_when, "on_parent_failure": link.on_parent_failure,
+                "pass_results": link.pass_results, "workflow_id": link.workflow_id or None}
+
     def parent_results(self, task_id: str) -> list[Any] | None:
         """What a task with ``pass_results`` gets: per parent, in the order named,
         ``[id, status, result bytes or None, last error or None]``; None without."""

@@ -153,6 +153,9 @@ def test_a_workflow_is_cancelled_and_created_once(shared_cluster: LocalCluster) 
     assert {t["status"] for t in cancelled["workflow"]["tasks"]} == {"cancelled"}
     second = http(shared_cluster, "GET", f"/v1/tasks/{workflow['tasks'][1]['id']}")[1]["task"]
     assert second["status"] == "cancelled"
+    ids = [t["id"] for t in workflow["tasks"]]
+    assert (second["depends_on"], second["children"], second["workflow_id"]) == (
+        [ids[0]], [ids[2]], "wf-cancel")
     nodes = ",".join(shared_cluster.http_urls)
     shown = cli("workflow", "show", "wf-cancel", "--nodes", nodes)
     assert shown.returncode == 0, shown.stderr
@@ -160,6 +163,9 @@ def test_a_workflow_is_cancelled_and_created_once(shared_cluster: LocalCluster) 
     assert lines[0] == "workflow wf-cancel: cancelled"
     assert lines[1].startswith("  first  noop  cancelled")
     assert lines[3].startswith("      after  noop  cancelled [always]")
+    status = cli("status", ids[2], "--nodes", nodes)
+    assert f"  parents: {ids[1]} (runs on always)" in status.stdout
+    assert "workflow: wf-cancel" in status.stdout
     missing = cli("workflow", "cancel", "nope", "--nodes", nodes)
     assert missing.returncode != 0 and "no workflow nope" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1

@@ -120,3 +120,15 @@ def test_raftq_workflow_show_draws_a_tree() -> None:
         "  c  add  queued  3",
         "  e  alert  waiting [failure]  5",
     ]
+
+
+def test_raftq_status_names_a_tasks_parents_and_children() -> None:
+    from raftq.cli.tasks import status_lines
+
+    task = {"id": "c", "name": "tsum", "queue": "default", "priority": 128, "status": "waiting",
+            "attempts": 0, "max_attempts": 3, "created_ms": 0, "depends_on": ["a", "b"],
+            "children": ["d"], "run_when": "always", "workflow_id": "w1"}
+    lines = status_lines(task, 1_000)
+    assert " workflow: w1" in lines
+    assert "  parents: a, b (runs on always)" in lines
+    assert " children: d" in lines
