@@ -199,7 +199,7 @@ async def worker() -> None:
     while True:
         try:
             msgs = await sub.fetch(batch=64, timeout=1)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):  # nothing queued (both kinds occur)
             continue
         for msg in msgs:
             task = json.loads(msg.data)

@@ -12,8 +12,8 @@ wire go as the next one (at most two requests on the wire). A lone
 submission waits one loop turn and goes to ``POST /v1/tasks`` as before. One
 spec the node refuses (400 or 413) must not fail the others: then each spec
 of that batch is sent again on its own, so each caller gets its own answer or
-error. Resending is safe: every spec carries
-its client-made task id, and the node refuses a batch as a whole.
+error. Resending is safe: every spec carries its client-made task id, and
+the node refuses a batch as a whole.
 
 ``Pipeline`` (``Client``): inside ``with client.pipeline():`` submissions
 on that thread are queued instead of sent, and go as batch requests of up to
