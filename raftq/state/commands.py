@@ -30,6 +30,10 @@ class Op(IntEnum):
     LEAVE = 12  # a worker that stops cleanly
     CREATE_KEY = 13
     REVOKE_KEY = 14
+    PUT_SCHEDULE = 20
+    DELETE_SCHEDULE = 21
+    PAUSE_SCHEDULE = 22
+    FIRE = 23
     # from 30: workflows (raftq.state.workflows)
     LINKED = 30  # tasks with dependencies, or a whole workflow, all or none
     CANCEL_WORKFLOW = 31
@@ -48,6 +52,11 @@ class TaskSpec:
     timeout_ms: int
     retry_backoff_ms: int
     result_ttl_ms: int
+    # Not run unless started by then: this long after it is applied (on the replicated
+    # clock), and at this wall time (converted like eta_ms); 0 for no limit. A spec
+    # with neither is encoded as before (11 fields), with either as 13.
+    expires_ms: int = 0
+    expires_at_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -194,8 +203,58 @@ class Barrier:
     pass
 
 
+@dataclass(slots=True)
+class ScheduleSpec:
+    """A schedule as declared (see ``raftq.state.schedules``): when it fires (``cron``
+    in ``timezone``, or ``every_ms``; computed at the edge) and the task each fire
+    submits (``task``, whose id is made per fire)."""
+
+    id: str
+    task: TaskSpec
+    cron: str = ""
+    every_ms: int = 0
+    timezone: str = "UTC"
+    overlap: str = "skip"  # allow | skip | buffer_one
+    catchup: str = "latest"  # latest | all | none
+    catchup_window_ms: int = 3_600_000
+    jitter_ms: int = 0
+    start_ms: int = 0
+    end_ms: int = 0  # 0: no end
+
+
+@dataclass(slots=True)
+class PutSchedule:
+    spec: ScheduleSpec
+    paused: bool | None = None  # None: a new schedule runs, an existing one keeps its state
+
+
+@dataclass(slots=True)
+class DeleteSchedule:
+    id: str
+
+
+@dataclass(slots=True)
+class PauseSchedule:
+    id: str
+    paused: bool
+
+
+@dataclass(slots=True)
+class Fire:
+    """One tick of a schedule, computed by the leader: the task it submits (id
+    ``{schedule_id}@{tick_ms}``), for the schedule's ``generation`` (its spec at the
+    time). ``manual`` is a trigger: one run now, outside the ticks."""
+
+    schedule_id: str
+    tick_ms: int
+    generation: int
+    task: TaskSpec
+    manual: bool = False
+
+
 Body = (Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | Tick | Barrier
-        | Leave | CreateKey | RevokeKey | Linked | CancelWorkflow)
+        | Leave | CreateKey | RevokeKey | Linked | CancelWorkflow
+        | PutSchedule | DeleteSchedule | PauseSchedule | Fire)
 
 
 @dataclass(slots=True)

@@ -31,18 +31,23 @@ from raftq.state.commands import (
     Claim,
     Command,
     CreateKey,
+    DeleteSchedule,
     Deps,
     Extend,
     Finish,
+    Fire,
     Group,
     Leave,
     Linked,
     Op,
     Outcome,
+    PauseSchedule,
     Purge,
+    PutSchedule,
     Release,
     Requeue,
     RevokeKey,
+    ScheduleSpec,
     Submit,
     TaskSpec,
     Tick,
@@ -64,6 +69,10 @@ _OP_OF: dict[type, int] = {
     RevokeKey: Op.REVOKE_KEY,
     Linked: Op.LINKED,
     CancelWorkflow: Op.CANCEL_WORKFLOW,
+    PutSchedule: Op.PUT_SCHEDULE,
+    DeleteSchedule: Op.DELETE_SCHEDULE,
+    PauseSchedule: Op.PAUSE_SCHEDULE,
+    Fire: Op.FIRE,
 }
 
 
@@ -72,13 +81,7 @@ class DecodeError(ValueError):
 
 
 def _specs_to_plain(specs: list[TaskSpec]) -> list[Any]:
-    return [
-        [
-            t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
-            t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms,
-        ]
-        for t in specs
-    ]
+    return [spec_to_plain(t) for t in specs]
 
 
 def _body_to_plain(body: Body) -> list[Any]:
@@ -110,7 +113,29 @@ def _body_to_plain(body: Body) -> list[Any]:
         return [body.name, body.role, body.key_hash, body.actor, body.bootstrap]
     if isinstance(body, RevokeKey):
         return [body.name, body.actor]
+    if isinstance(body, PutSchedule):
+        return [*schedule_spec_to_plain(body.spec), body.paused]
+    if isinstance(body, DeleteSchedule):
+        return [body.id]
+    if isinstance(body, PauseSchedule):
+        return [body.id, body.paused]
+    if isinstance(body, Fire):
+        return [body.schedule_id, body.tick_ms, body.generation, spec_to_plain(body.task),
+                body.manual]
     return []
+
+
+def schedule_spec_to_plain(s: ScheduleSpec) -> list[Any]:
+    return [s.id, spec_to_plain(s.task), s.cron, s.every_ms, s.timezone, s.overlap, s.catchup,
+            s.catchup_window_ms, s.jitter_ms, s.start_ms, s.end_ms]
+
+
+def spec_to_plain(t: TaskSpec) -> list[Any]:
+    row = [t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
+           t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms]
+    if t.expires_ms or t.expires_at_ms:
+        row += [t.expires_ms, t.expires_at_ms]
+    return row
 
 
 # Integers on the wire stay within what JSON and msgpack carry exactly, so sums
@@ -143,7 +168,7 @@ def _lease(v: Any) -> tuple[str, int]:
 
 def _specs(rows: Any) -> list[TaskSpec]:
     """The specs of a Submit. Rows of the usual shape are checked in one expression
-    (every node decodes every task); any other row goes through ``_spec``, which
+    (every node decodes every task); any other row goes through ``spec_from_plain``, which
     accepts it or raises the precise error."""
     out: list[TaskSpec] = []
     append = out.append
@@ -162,17 +187,21 @@ def _specs(rows: Any) -> list[TaskSpec]:
                 append(TaskSpec(id, name, queue, prio, payload, delay, eta, attempts,
                                 timeout, backoff, ttl))
                 continue
-        append(_spec(row))
+        append(spec_from_plain(row))
     return out
 
 
-def _spec(v: Any) -> TaskSpec:
-    id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = _list(v, 11)
+def spec_from_plain(v: Any) -> TaskSpec:
+    row = _list(v)
+    if len(row) not in (11, 13):
+        raise DecodeError(f"a task spec has 11 or 13 fields, not {len(row)}")
+    id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = row[:11]
+    expires, expires_at = row[11:] or (0, 0)
     if not isinstance(payload, bytes):
         raise DecodeError("a task payload must be bytes")
     return TaskSpec(
         _str(id), _str(name), _str(queue), _int(prio), payload, _int(delay), _int(eta),
-        _int(attempts), _int(timeout), _int(backoff), _int(ttl),
+        _int(attempts), _int(timeout), _int(backoff), _int(ttl), _int(expires), _int(expires_at),
     )
 
 
@@ -225,6 +254,31 @@ def _linked(p: Any) -> Linked:
     tasks = _specs(specs)
     links = [_deps(d) for d in _list(deps, len(tasks))]
     return Linked(tasks, links, _str(workflow_id), [_str(k) for k in _list(keys)])
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise DecodeError(f"expected a boolean, got {v!r:.40}")
+    return v
+
+
+def schedule_spec_from_plain(p: Any) -> ScheduleSpec:
+    id, task, cron, every_ms, timezone, overlap, catchup, window, jitter, start, end = _list(p, 11)
+    return ScheduleSpec(_str(id), spec_from_plain(task), _str(cron), _int(every_ms),
+                        _str(timezone), _str(overlap), _str(catchup), _int(window), _int(jitter),
+                        _int(start), _int(end))
+
+
+def _put_schedule(p: Any) -> PutSchedule:
+    row = _list(p, 12)
+    return PutSchedule(schedule_spec_from_plain(row[:11]),
+                       None if row[11] is None else _bool(row[11]))
+
+
+def _fire(p: Any) -> Fire:
+    schedule_id, tick_ms, generation, task, manual = _list(p, 5)
+    return Fire(_str(schedule_id), _int(tick_ms), _int(generation), spec_from_plain(task),
+                _bool(manual))
 
 
 def _claim(p: Any) -> Claim:
@@ -297,6 +351,10 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     Op.REVOKE_KEY: _revoke_key,
     Op.LINKED: _linked,
     Op.CANCEL_WORKFLOW: lambda p: CancelWorkflow(*_id_actor(p)),
+    Op.PUT_SCHEDULE: _put_schedule,
+    Op.DELETE_SCHEDULE: lambda p: DeleteSchedule(_str(_list(p, 1)[0])),
+    Op.PAUSE_SCHEDULE: lambda p: PauseSchedule(_str(_list(p, 2)[0]), _bool(p[1])),
+    Op.FIRE: _fire,
 }
 
 # Version 1 differs in the submit's specs and the tick's (empty) body.

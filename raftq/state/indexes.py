@@ -17,6 +17,7 @@ import heapq
 from collections import OrderedDict, deque
 from typing import Any
 
+from raftq.state.commands import TaskSpec
 from raftq.state.graph import Flow, Link
 from raftq.state.model import EXPIRING, TERMINAL, TRANSITIONS, WORKER_FORGET_MS, Status, Task
 
@@ -25,6 +26,7 @@ from raftq.state.model import EXPIRING, TERMINAL, TRANSITIONS, WORKER_FORGET_MS,
 QUEUED, SCHEDULED, LEASED = Status.QUEUED, Status.SCHEDULED, Status.LEASED
 SUCCEEDED, DEAD, CANCELLED = Status.SUCCEEDED, Status.DEAD, Status.CANCELLED
 WAITING = Status.WAITING
+EXPIRED = Status.EXPIRED
 
 
 # What a command returns: plain data, the same on every node.
@@ -53,6 +55,7 @@ class Indexes:
         self.delayed: list[tuple[int, int, str]] = []  # (ready_at_ms, seq, id)
         self.lease_heap: list[tuple[int, int, str]] = []  # (expires_ms, token, id)
         self.expiry_heap: list[tuple[int, str]] = []  # (drop_at_ms, id)
+        self.deadline_heap: list[tuple[int, str]] = []  # (expires_at_ms, id): not run after
         self.dedupe: OrderedDict[str, Any] = OrderedDict()
         # worker_id -> [host, pid, queues, last_seen_ms]
         self.workers: dict[str, list[Any]] = {}
@@ -136,8 +139,37 @@ class Indexes:
         else:
             self.counts.pop(key, None)
 
+    def _set_expiry(self, task: Task, spec: TaskSpec) -> None:
+        """A new task's expiry on the replicated clock, from its spec's."""
+        limits = []
+        if spec.expires_ms:
+            limits.append(self.clock_ms + spec.expires_ms)
+        if spec.expires_at_ms:
+            limits.append(spec.expires_at_ms - self.wall_offset_ms)
+        task.expires_at_ms = min(limits)
+        heapq.heappush(self.deadline_heap, (task.expires_at_ms, task.id))
+
+    def _past_expiry(self, task: Task) -> bool:
+        """True (and the task is expired) when it would wait to run after its expiry
+        (passed by ``horizon_ms``, like every timer: see ``raftq.state.machine``)."""
+        if task.expires_at_ms is None or task.expires_at_ms > self.horizon_ms:
+            return False
+        self._move(task, EXPIRED)
+        return True
+
+    def _expire_due(self) -> None:
+        """Expire the waiting tasks whose expiry ``horizon_ms`` has passed."""
+        heap, now = self.deadline_heap, self.horizon_ms
+        while heap and heap[0][0] <= now:
+            at, task_id = heapq.heappop(heap)
+            task = self.tasks.get(task_id)
+            if (task is not None and task.expires_at_ms == at
+                    and (task.status is QUEUED or task.status is SCHEDULED
+                         or task.status is WAITING)):
+                self._move(task, EXPIRED)
+
     def _enqueue(self, task: Task) -> None:
-        if task.status is QUEUED:
+        if task.status is QUEUED or self._past_expiry(task):
             return
         self._move(task, QUEUED)
         seq = task.seq = self.next_seq
@@ -193,6 +225,8 @@ class Indexes:
         return entries
 
     def _schedule(self, task: Task, ready_at_ms: int) -> None:
+        if self._past_expiry(task):
+            return
         self._move(task, SCHEDULED)
         task.seq = self.next_seq
         self.next_seq += 1

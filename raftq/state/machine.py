@@ -34,7 +34,8 @@ The data and its indexes live in ``raftq.state.indexes``; each feature's
 commands live in their own module (``tasks``: submit and cancel; ``leases``:
 claim, extend, release, expiry; ``retries``: outcomes, backoff, dead letters;
 ``keys``: API keys and roles; ``audit``: the log of administrative actions;
-``workflows``: dependencies and workflows).
+``workflows``: dependencies and workflows;
+``schedules``: the schedule table and the rule for fires).
 This module applies entries, dispatches commands and lets time pass.
 """
 
@@ -50,12 +51,16 @@ from raftq.state.commands import (
     Claim,
     Command,
     CreateKey,
+    DeleteSchedule,
     Extend,
     Finish,
+    Fire,
     Group,
     Leave,
     Linked,
+    PauseSchedule,
     Purge,
+    PutSchedule,
     Release,
     Requeue,
     RevokeKey,
@@ -67,11 +72,12 @@ from raftq.state.keys import Keys
 from raftq.state.leases import Leases
 from raftq.state.model import DEDUPE_CAPACITY, EXPIRING, WALL_SLEW_RATIO
 from raftq.state.retries import Retries
+from raftq.state.schedules import Schedules
 from raftq.state.tasks import Tasks
 from raftq.state.workflows import Workflows
 
 
-class State(Tasks, Leases, Retries, Keys, Workflows):
+class State(Schedules, Tasks, Leases, Retries, Keys, Workflows):
     """The queue state machine: ``apply`` one log entry at a time."""
 
     # ------------------------------------------------------------------ apply
@@ -136,9 +142,18 @@ class State(Tasks, Leases, Retries, Keys, Workflows):
             if advanced:
                 self._advance()
             self._forget_workers()
+            self._release_buffered()
             return {"clock_ms": self.clock_ms, "advanced": advanced}
         if isinstance(body, Barrier):
             return {"clock_ms": self.clock_ms}
+        if isinstance(body, Fire):
+            return self._fire(body, cmd.now_ms)
+        if isinstance(body, PutSchedule):
+            return self._put_schedule(body, cmd.now_ms)
+        if isinstance(body, PauseSchedule):
+            return self._pause_schedule(body, cmd.now_ms)
+        if isinstance(body, DeleteSchedule):
+            return self._delete_schedule(body)
         return reject("bad_command", f"unknown command {type(body).__name__}")
 
     def _audited(self, actor: str, action: str, target: str, result: Result) -> Result:
@@ -193,3 +208,5 @@ class State(Tasks, Leases, Retries, Keys, Workflows):
                 and not self._pinned(task)  # a workflow still needs it
             ):
                 self._drop(task)
+        if self.deadline_heap and self.deadline_heap[0][0] <= now:
+            self._expire_due()

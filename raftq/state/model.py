@@ -20,25 +20,32 @@ class Status(StrEnum):
     SUCCEEDED = "succeeded"
     DEAD = "dead"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # not started before its expiry (a spec's expires_ms / expires_at_ms)
 
 
 # Every status change the state machine may make. Anything else is a bug, and
 # the state machine checks each change against this table (see State._move).
+# A task waiting to run (queued, scheduled or waiting for its parents; first attempt
+# or a retry) whose expiry passes is expired; so is one that would wait again after
+# it (a lost lease, a retry, a requeued dead letter). A running task is never
+# interrupted.
 TRANSITIONS: dict[Status | None, frozenset[Status]] = {
     None: frozenset({Status.QUEUED, Status.SCHEDULED, Status.WAITING}),
-    Status.WAITING: frozenset({Status.QUEUED, Status.CANCELLED}),
-    Status.QUEUED: frozenset({Status.LEASED, Status.CANCELLED}),
-    Status.SCHEDULED: frozenset({Status.QUEUED, Status.CANCELLED}),
-    Status.LEASED: frozenset({Status.SUCCEEDED, Status.QUEUED, Status.SCHEDULED, Status.DEAD}),
-    Status.DEAD: frozenset({Status.QUEUED}),
+    Status.WAITING: frozenset({Status.QUEUED, Status.CANCELLED, Status.EXPIRED}),
+    Status.QUEUED: frozenset({Status.LEASED, Status.CANCELLED, Status.EXPIRED}),
+    Status.SCHEDULED: frozenset({Status.QUEUED, Status.CANCELLED, Status.EXPIRED}),
+    Status.LEASED: frozenset({Status.SUCCEEDED, Status.QUEUED, Status.SCHEDULED, Status.DEAD,
+                              Status.EXPIRED}),
+    Status.DEAD: frozenset({Status.QUEUED, Status.EXPIRED}),
     Status.SUCCEEDED: frozenset(),
     Status.CANCELLED: frozenset(),
+    Status.EXPIRED: frozenset(),
 }
 
-TERMINAL = frozenset({Status.SUCCEEDED, Status.DEAD, Status.CANCELLED})
+TERMINAL = frozenset({Status.SUCCEEDED, Status.DEAD, Status.CANCELLED, Status.EXPIRED})
 # Terminal statuses whose tasks are dropped after their result TTL. Dead
 # letters stay until requeued or purged.
-EXPIRING = frozenset({Status.SUCCEEDED, Status.CANCELLED})
+EXPIRING = frozenset({Status.SUCCEEDED, Status.CANCELLED, Status.EXPIRED})
 
 PRIORITY_NAMES: dict[str, int] = {"critical": 255, "high": 192, "normal": 128, "low": 64}
 DEFAULT_PRIORITY = PRIORITY_NAMES["normal"]
@@ -84,6 +91,7 @@ class Task:
         "result",
         "errors",
         "finished_ms",
+        "expires_at_ms",
     )
 
     # Field order of the plain (snapshot) form; the digest depends on it.
@@ -125,6 +133,7 @@ class Task:
         # empty tuple until the first one (most tasks never fail, and it packs as [])
         self.errors: Sequence[list[Any]] = ()
         self.finished_ms: int | None = None
+        self.expires_at_ms: int | None = None  # on the replicated clock
 
     def to_plain(self) -> list[Any]:
         row = list(_get_fields(self))

@@ -3,8 +3,8 @@
 The plain form holds only what is authoritative: the clock (its time, its count
 of ticks, its wall offset and its timers' horizon), the counters, every task,
 the order of each status index, the dedupe table, the worker registry, the API
-keys, the audit log and the dependency graph (links and workflows; absent
-before them). The ready queues and heaps are rebuilt from the tasks on restore;
+keys, the audit log, the dependency graph (links and workflows; absent
+before them) and the schedules. The ready queues and heaps are rebuilt from the tasks on restore;
 their lazily-deleted stale entries are not part of the state's meaning, so a
 restored state behaves exactly like the one that was saved. msgpack, never
 pickle.
@@ -23,9 +23,12 @@ from raftq.state.graph import Flow, Link
 from raftq.state.keys import HASH, REVOKED_MS
 from raftq.state.machine import State
 from raftq.state.model import EXPIRING, Status, Task
+from raftq.state.schedules import Schedule
 
-FORMAT = 2
-FORMATS = (1, 2)  # 1 had no tick count or wall offset (both 0 then)
+FORMAT = 3
+# 1 had no tick count or wall offset (both 0 then); 1 and 2 had no schedules and no
+# task expiry (a task row one field shorter)
+FORMATS = (1, 2, 3)
 
 
 def to_plain(state: State) -> dict[str, Any]:
@@ -47,6 +50,8 @@ def to_plain(state: State) -> dict[str, Any]:
         "next_audit_seq": state.next_audit_seq,
         "links": [[i, link.to_plain()] for i, link in state.links.items()],
         "flows": [[w, flow.to_plain()] for w, flow in state.flows.items()],
+        "schedule_generation": state.schedule_generation,
+        "schedules": [s.to_plain() for s in state.schedules.values()],
     }
 
 
@@ -60,8 +65,9 @@ def from_plain(plain: dict[str, Any]) -> State:
     state.horizon_ms = plain.get("horizon_ms", state.clock_ms)  # written since format 2
     state.next_seq = plain["next_seq"]
     state.next_token = plain["next_token"]
+    old_rows = plain["format"] < 3
     for row in plain["tasks"]:
-        task = Task.from_plain(row)
+        task = Task.from_plain([*row, None] if old_rows else row)
         state.tasks[task.id] = task
     for status, ids in plain["by_status"].items():
         state.by_status[Status(status)] = dict.fromkeys(ids)
@@ -75,6 +81,12 @@ def from_plain(plain: dict[str, Any]) -> State:
     state.next_audit_seq = plain.get("next_audit_seq", 1)
     state.links = {i: Link.from_plain(row) for i, row in plain.get("links", [])}
     state.flows = {w: Flow.from_plain(row) for w, row in plain.get("flows", [])}
+    state.schedule_generation = plain.get("schedule_generation", 0)
+    for row in plain.get("schedules", []):
+        sched = Schedule.from_plain(row)
+        state.schedules[sched.spec.id] = sched
+        if sched.buffered is not None:
+            state.buffered_schedules[sched.spec.id] = None
     _rebuild_indexes(state)
     return state
 
@@ -97,6 +109,9 @@ def _rebuild_indexes(state: State) -> None:
             state.lease_heap.append((task.lease_expires_ms, task.lease_token, task.id))
         elif task.status in EXPIRING and task.finished_ms is not None:
             state.expiry_heap.append((task.finished_ms + task.result_ttl_ms, task.id))
+        if task.expires_at_ms is not None and task.status in (Status.QUEUED, Status.SCHEDULED):
+            state.deadline_heap.append((task.expires_at_ms, task.id))
+    heapq.heapify(state.deadline_heap)
     heapq.heapify(state.delayed)
     heapq.heapify(state.lease_heap)
     heapq.heapify(state.expiry_heap)

@@ -36,6 +36,8 @@ class Tasks(Indexes):
                 ready_at = clock + spec.delay_ms
                 if spec.eta_ms:
                     ready_at = max(ready_at, spec.eta_ms - wall_offset)
+                if spec.expires_ms or spec.expires_at_ms:
+                    self._set_expiry(task, spec)
                 if ready_at <= clock:
                     ready_now.append(task)
                     out.append({"id": task_id, "created": True, "status": "queued"})
@@ -50,6 +52,10 @@ class Tasks(Indexes):
                 task = existing
             out.append({"id": task_id, "created": existing is None, "status": str(task.status)})
         self._enqueue_new(ready_now)
+        if self.deadline_heap and self.deadline_heap[0][0] <= self.horizon_ms:  # already past
+            self._expire_due()
+            for o in out:
+                o["status"] = str(tasks[o["id"]].status)
         return out
 
     def _cancel(self, task_id: str) -> Result:

@@ -39,6 +39,15 @@ EXAMPLES: list[c.Body] = [
              "wf", ["ka", "kb"]),
     c.Linked([spec("c")], [c.Deps(["a"])]),
     c.CancelWorkflow("wf", "admin"),
+    c.Submit([c.TaskSpec("x", "n", "q", 1, b"", 0, 0, 3, 1, 1, 1, 500, 0),
+              c.TaskSpec("y", "n", "q", 1, b"", 0, 0, 3, 1, 1, 1, 0, 1_700_000_000_000)]),
+    c.PutSchedule(c.ScheduleSpec("s", spec(""), cron="*/5 * * * *", timezone="Europe/Berlin",
+                                 overlap="buffer_one", catchup="all", jitter_ms=9, end_ms=5)),
+    c.PutSchedule(c.ScheduleSpec("s", spec(""), every_ms=1000), paused=True),
+    c.PauseSchedule("s", True),
+    c.DeleteSchedule("s"),
+    c.Fire("s", 1_000, 3, spec("s@1000")),
+    c.Fire("s", 1_000, 3, spec("s@1000:trigger"), manual=True),
 ]
 
 
@@ -233,7 +242,7 @@ def test_task_spec_integers_are_checked_at_the_edges(index: int, value: Any, ok:
 ).map(list))
 def test_task_spec_rows_decode_like_the_field_by_field_check(row: list[Any]) -> None:
     try:
-        want: Any = encoding._spec(row)
+        want: Any = encoding.spec_from_plain(row)
     except encoding.DecodeError:
         want = encoding.DecodeError
     try:

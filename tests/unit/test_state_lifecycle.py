@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import test_state_workflows
-from state_helpers import ERROR, Harness, spec
+from state_helpers import ERROR, PAYLOAD, Harness, spec
 
+from raftq.state import commands as c
 from raftq.state.model import TRANSITIONS, Status
 from raftq.state.retries import backoff_ms
 
@@ -29,6 +30,11 @@ def test_every_transition_in_the_table_has_an_example_below() -> None:
         (Status.WAITING, Status.QUEUED):
             "test_waiting_becomes_queued_in_the_apply_of_the_last_parents_success",
         (Status.WAITING, Status.CANCELLED): "test_a_dead_parent_cancels_the_descendants_naming_it",
+        (Status.QUEUED, Status.EXPIRED): "test_a_waiting_task_expires",
+        (Status.SCHEDULED, Status.EXPIRED): "test_a_waiting_task_expires",
+        (Status.LEASED, Status.EXPIRED): "test_a_task_that_would_wait_again_after_its_expiry",
+        (Status.DEAD, Status.EXPIRED): "test_a_task_that_would_wait_again_after_its_expiry",
+        (Status.WAITING, Status.EXPIRED): "test_a_task_waiting_for_its_parents_expires",
     }
     table = {(old, new) for old, news in TRANSITIONS.items() for new in news}
     assert table == set(covered)
@@ -294,3 +300,53 @@ def test_result_ttl_drops_succeeded_and_cancelled() -> None:
     assert h.state.counts == {}
     # the id is free again
     assert h.submit(spec("ok"))[0]["created"] is True
+
+
+def test_a_waiting_task_expires() -> None:
+    h = Harness()
+    wall = h.now_ms
+    out = h.submit(
+        c.TaskSpec("q", "n", "default", 1, PAYLOAD, 0, 0, 3, 1000, 1000, 60_000, 500, 0),
+        c.TaskSpec("s", "n", "default", 1, PAYLOAD, 900, 0, 3, 1000, 1000, 60_000, 0, wall + 400),
+        c.TaskSpec("late", "n", "default", 1, PAYLOAD, 0, 0, 3, 1000, 1000, 60_000, 0, wall - 1),
+        spec("keep"),
+    )
+    assert [o["status"] for o in out] == ["queued", "scheduled", "expired", "queued"]
+    assert h.task("q").expires_at_ms == h.state.clock_ms + 500
+    h.tick(399)
+    assert (h.status("q"), h.status("s")) == ("queued", "scheduled")
+    h.tick(1)
+    assert (h.status("q"), h.status("s")) == ("queued", "expired")  # eta after its expiry
+    h.tick(100)
+    assert h.status("q") == "expired"
+    assert h.claim(max=5)[0]["id"] == "keep"
+    assert h.claim() == []
+    assert h.task("q").finished_ms == h.state.clock_ms
+    h.tick(60_000)
+    assert h.status("q") is None  # dropped after its result TTL like a cancelled task
+
+
+def test_a_task_that_would_wait_again_after_its_expiry() -> None:
+    h = Harness()
+    h.submit(c.TaskSpec("a", "n", "default", 1, PAYLOAD, 0, 0, 3, 1000, 1000, 60_000, 500, 0),
+             c.TaskSpec("b", "n", "default", 1, PAYLOAD, 0, 0, 1, 1000, 1000, 60_000, 500, 0))
+    token_a = h.claim_one()
+    token_b = h.claim_one()
+    h.tick(1_000)  # both expire while running: a running task is not interrupted
+    assert (h.status("a"), h.status("b")) == ("leased", "leased")
+    h.fail("b", token_b)  # attempts spent: a dead letter, as without an expiry
+    assert h.status("b") == "dead"
+    assert h.requeue("b") == {"id": "b", "status": "expired"}
+    h.release("a", token_a)  # would be queued again: past its expiry
+    assert h.status("a") == "expired"
+
+
+def test_a_task_waiting_for_its_parents_expires() -> None:
+    h = Harness()
+    h.submit(spec("parent"))
+    child = c.TaskSpec("child", "n", "default", 1, PAYLOAD, 0, 0, 3, 1000, 1000, 60_000, 500, 0)
+    assert h.run(c.Linked([child], [c.Deps(["parent"])])) == [
+        {"id": "child", "created": True, "status": "waiting"}]
+    h.tick(500)
+    h.tick(1)
+    assert h.status("child") == "expired"  # never queued, though its parent may succeed

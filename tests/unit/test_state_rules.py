@@ -187,7 +187,7 @@ def test_depths_by_queue_status_and_priority() -> None:
     depths = h.state.depths()
     assert depths["default"] | {"ready_by_priority": None} == {
         "queued": 3, "waiting": 0, "scheduled": 1, "leased": 0, "succeeded": 0, "dead": 0,
-        "cancelled": 0, "ready_by_priority": None,
+        "cancelled": 0, "expired": 0, "ready_by_priority": None,
     }
     assert depths["default"]["ready_by_priority"] == {"128": 2, "255": 1}
     assert depths["mail"]["leased"] == 1
