@@ -27,7 +27,7 @@ JsonList = list[Json]
 
 DEFAULT_NODES = ("http://127.0.0.1:8101", "http://127.0.0.1:8102", "http://127.0.0.1:8103")
 NODES_ENV = "RAFTQ_NODES"
-TERMINAL = frozenset({"succeeded", "dead", "cancelled"})
+TERMINAL = frozenset({"succeeded", "dead", "cancelled", "expired"})
 MAX_WAIT_MS = 60_000
 MAX_BATCH = 1000
 # HTTP statuses after which the same call is tried again (on another node).
@@ -157,7 +157,8 @@ def task_spec(spec: Mapping[str, Any]) -> Json:
 
 
 def outcome(task: Json) -> Any:
-    """The result of a terminal task, or ``TaskFailed`` for a dead or cancelled one."""
+    """The result of a terminal task, or ``TaskFailed`` for a dead, cancelled or expired
+    one."""
     status = task.get("status")
     if status == "succeeded":
         return task.get("result")

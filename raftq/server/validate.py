@@ -39,7 +39,7 @@ DAY_MS = 86_400_000
 
 TASK_FIELDS = frozenset({
     "id", "name", "args", "kwargs", "queue", "priority", "delay_ms", "eta_ms", "max_attempts",
-    "timeout_ms", "retry_backoff_ms", "result_ttl_ms",
+    "timeout_ms", "retry_backoff_ms", "result_ttl_ms", "expires_ms", "expires_at_ms",
 })
 
 
@@ -254,6 +254,7 @@ def _plain_task_spec(
         and type(backoff) is int and 0 <= backoff <= DAY_MS
         and type(ttl) is int and 1 <= ttl <= 365 * DAY_MS
         and "delay_ms" not in body and "eta_ms" not in body
+        and "expires_ms" not in body and "expires_at_ms" not in body
     ):
         return None
     if args or kwargs:
@@ -315,6 +316,10 @@ def _task_spec(
                                  default=DEFAULT_RETRY_BACKOFF_MS, hi=DAY_MS),
         result_ttl_ms=integer(body, "result_ttl_ms", where, default=result_ttl_ms, lo=1,
                               hi=365 * DAY_MS),
+        expires_ms=integer(body, "expires_ms", where, default=0, lo=1, hi=365 * DAY_MS)
+        if body.get("expires_ms") is not None else 0,
+        expires_at_ms=integer(body, "expires_at_ms", where, lo=1)
+        if body.get("expires_at_ms") is not None else 0,
     )
 
 
