@@ -33,6 +33,7 @@ from raftq.server.http import Handler, Request, Response, json_response
 from raftq.server.keys import KeysApi
 from raftq.server.metrics import Metrics
 from raftq.server.parking import Parking
+from raftq.server.schedules_api import SchedulesApi
 from raftq.server.status import StatusApi
 from raftq.server.views import claimed_json, task_json
 from raftq.server.workflows_api import WorkflowsApi, linked_or_submit, refused, split_deps
@@ -107,6 +108,7 @@ class Api:
         self.workflows = WorkflowsApi(self)
         self.parking = Parking(replica.add_to_next_entry, self.clock.wall_ms)
         replica.before_flush = self.parking.before_flush
+        self.schedules = SchedulesApi(self)
 
     # ------------------------------------------------------------ plumbing
 

@@ -1,4 +1,5 @@
-"""A raftq node: config, replica, HTTP API, metrics and the leader's tick loop."""
+"""A raftq node: config, replica, HTTP API, metrics and the leader's timers (ticks,
+schedule fires)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from raftq.server.limits import HttpLimits, raise_open_files_limit
 from raftq.server.metrics import Metrics
 from raftq.server.ports import check_free
 from raftq.server.router import Router
+from raftq.server.schedule_timer import ScheduleTimer
 from raftq.state.commands import Command, CreateKey
 from raftq.state.keys import HASH
 from raftq.state.model import Status
@@ -71,6 +73,7 @@ class Node:
         self.fatal: BaseException | None = None
         self.api = Api(config, self.replica, self.metrics, clock=self.clock)
         self.api.status.clock_offset_ms = self.timekeeper.offset_ms
+        self.schedule_timer = ScheduleTimer(self.replica, self.clock)
         self._stopping = asyncio.Event()
 
     def _fatal(self, exc: BaseException) -> None:
@@ -203,7 +206,8 @@ class Node:
                      "keys come from the cluster's state", self.config.node_id, ADMIN_KEY_ENV)
         tasks = [asyncio.create_task(self._tick_loop()),
                  asyncio.create_task(self._collect_garbage()),
-                 asyncio.create_task(self._install_bootstrap_keys())]
+                 asyncio.create_task(self._install_bootstrap_keys()),
+                 asyncio.create_task(self.schedule_timer.run(self._stopping))]
         await self._stopping.wait()
         log.info("node %s: shutting down", self.config.node_id)
         for task in tasks:
