@@ -140,3 +140,20 @@ def test_finite_json_decodes_as_before() -> None:
         v.json_body(b"{")
     with pytest.raises(InvalidRequest, match="not valid JSON"):
         v.json_body(b"\xff\xfe\xfd")
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ({"expires_ms": 0}, "expires_ms"), ({"expires_ms": "1"}, "expires_ms"),
+    ({"expires_at_ms": -1}, "expires_at_ms"), ({"expires_at_ms": True}, "expires_at_ms"),
+])
+def test_a_bad_expiry_names_its_field(extra: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        v.task_spec({"name": "x", **extra}, where="", new_id=_ids(), result_ttl_ms=5_000,
+                    max_payload=MAX_PAYLOAD)
+    assert info.value.field == field
+
+
+def test_an_expiry_travels_in_the_spec() -> None:
+    spec = v.task_spec({"name": "x", "expires_ms": 5, "expires_at_ms": 7}, where="",
+                       new_id=_ids(), result_ttl_ms=5_000, max_payload=MAX_PAYLOAD)
+    assert (spec.expires_ms, spec.expires_at_ms) == (5, 7)
