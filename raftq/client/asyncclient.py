@@ -20,6 +20,7 @@ from typing import Any
 from raftq import errors
 from raftq.client import access, batching, calls, failover
 from raftq.client.calls import Call, Json, JsonList
+from raftq.client.schedules import schedule_body
 from raftq.client.transport import Pool, tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
 
@@ -151,12 +152,14 @@ class AsyncClient:
         timeout: float | None = None,
         retry_backoff: float | None = None,
         result_ttl: float | None = None,
+        expires: float | None = None,
+        expires_at: Any = None,
     ) -> AsyncTaskHandle:
         spec = calls.task_spec({
             "name": name, "args": args, "kwargs": dict(kwargs or {}), "queue": queue,
             "priority": priority, "delay": delay, "eta": eta, "id": id,
             "max_attempts": max_attempts, "timeout": timeout, "retry_backoff": retry_backoff,
-            "result_ttl": result_ttl,
+            "result_ttl": result_ttl, "expires": expires, "expires_at": expires_at,
         })
         if self._coalescer is not None:
             answer = await self._coalescer.submit(spec)
@@ -227,6 +230,42 @@ class AsyncClient:
         """Delete one dead letter (``id``) or all (of ``queue``): how many went."""
         body: PurgeResult = await self._call(calls.purge(id, queue))
         return body
+
+    # -- schedules ------------------------------------------------------------
+
+    async def put_schedule(self, id: str, name: str, args: Sequence[Any] = (),
+                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> Json:
+        """Create or update schedule ``id`` running task ``name``; ``options`` as for
+        ``raftq.client.schedules.schedule_body`` (``cron=``/``every=``, ``timezone=``, ...).
+        The answer: ``{"schedule", "created", "changed"}``."""
+        body = schedule_body(name, args, kwargs, **options)
+        out: Json = await self._call(calls.put_schedule(id, body))
+        return out
+
+    async def schedules(self) -> JsonList:
+        out: JsonList = await self._call(calls.schedules())
+        return out
+
+    async def schedule(self, id: str) -> Json:
+        out: Json = await self._call(calls.get_schedule(id))
+        return out
+
+    async def delete_schedule(self, id: str) -> Json:
+        out: Json = await self._call(calls.delete_schedule(id))
+        return out
+
+    async def pause_schedule(self, id: str) -> Json:
+        out: Json = await self._call(calls.schedule_action(id, "pause"))
+        return out
+
+    async def resume_schedule(self, id: str) -> Json:
+        out: Json = await self._call(calls.schedule_action(id, "resume"))
+        return out
+
+    async def trigger_schedule(self, id: str) -> Json:
+        """Run the schedule's task once now; the task."""
+        out: Json = await self._call(calls.schedule_action(id, "trigger"))
+        return out
 
     # -- cluster --------------------------------------------------------------
 

@@ -111,6 +111,7 @@ _SECONDS_FIELDS = {
     "timeout": "timeout_ms",
     "retry_backoff": "retry_backoff_ms",
     "result_ttl": "result_ttl_ms",
+    "expires": "expires_ms",
 }
 
 
@@ -131,8 +132,9 @@ def task_spec(spec: Mapping[str, Any]) -> Json:
     """The wire form of one submission.
 
     Accepts the keyword names of ``Client.submit`` (``delay``, ``timeout``,
-    ``retry_backoff`` and ``result_ttl`` in seconds, ``eta`` as a datetime or
-    epoch seconds) as well as the API's own ``_ms`` fields, which pass through.
+    ``retry_backoff``, ``result_ttl`` and ``expires`` in seconds, ``eta`` and
+    ``expires_at`` as a datetime or epoch seconds) as well as the API's own ``_ms``
+    fields, which pass through.
     Always sets ``id``: a retried submission must present the same one.
     """
     out: Json = {}
@@ -141,8 +143,8 @@ def task_spec(spec: Mapping[str, Any]) -> Json:
             continue
         if key in _SECONDS_FIELDS:
             out[_SECONDS_FIELDS[key]] = _ms(value, key)
-        elif key == "eta":
-            out["eta_ms"] = eta_ms(value)
+        elif key in ("eta", "expires_at"):
+            out[f"{key}_ms"] = eta_ms(value)
         elif key == "args":
             out["args"] = list(value)
         else:
@@ -241,6 +243,31 @@ def purge(task_id: str | None, queue: str | None) -> Call:
         path = f"/v1/dead-letters/{quote(task_id, safe='')}"
         return Call("DELETE", path, idempotency_key=_key())
     return Call("DELETE", "/v1/dead-letters", {"queue": queue}, idempotency_key=_key())
+
+
+def put_schedule(schedule_id: str, body: Json) -> Call:
+    # No Idempotency-Key: a repeated PUT is a no-op by itself.
+    return Call("PUT", f"/v1/schedules/{quote(schedule_id, safe='')}", body=body)
+
+
+def schedules() -> Call:
+    return Call("GET", "/v1/schedules", unwrap="schedules")
+
+
+def get_schedule(schedule_id: str) -> Call:
+    return Call("GET", f"/v1/schedules/{quote(schedule_id, safe='')}", unwrap="schedule")
+
+
+def delete_schedule(schedule_id: str) -> Call:
+    return Call("DELETE", f"/v1/schedules/{quote(schedule_id, safe='')}",
+                idempotency_key=_key())
+
+
+def schedule_action(schedule_id: str, action: str) -> Call:
+    """``pause``, ``resume`` (answer: the schedule) or ``trigger`` (answer: the task)."""
+    path = f"/v1/schedules/{quote(schedule_id, safe='')}/{action}"
+    return Call("POST", path, body={}, idempotency_key=_key(),
+                unwrap="task" if action == "trigger" else "schedule")
 
 
 def queues() -> Call:

@@ -24,6 +24,7 @@ from raftq import errors
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.batching import Pipeline
 from raftq.client.canvas import Signature
+from raftq.client.schedules import schedule_body
 from raftq.client.sync import Client, TaskHandle
 
 P = ParamSpec("P")
@@ -41,14 +42,26 @@ class TaskOptions:
     retry_backoff: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    """A schedule declared on a task (``@task(cron=...)`` or ``every=``): its id, the
+    arguments of each run and the options of ``raftq.client.schedules.schedule_body``."""
+
+    id: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 class TaskFunction(Generic[P, R]):
     """A registered task. Call it to run it locally; ``delay`` it to run it on a worker."""
 
     def __init__(self, fn: Callable[P, R], name: str, options: TaskOptions,
-                 defaults: Defaults) -> None:
+                 defaults: Defaults, periodic: Periodic | None = None) -> None:
         self.fn = fn
         self.name = name
         self.options = options
+        self.periodic = periodic
         self.is_async = inspect.iscoroutinefunction(fn)
         self._defaults = defaults
         self.__doc__ = fn.__doc__
@@ -164,6 +177,11 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._tasks)
 
+    def schedules(self) -> list[tuple[str, str, Periodic]]:
+        """``(schedule id, task name, Periodic)`` of every task declared with a schedule."""
+        return [(fn.periodic.id, name, fn.periodic) for name, fn in sorted(self._tasks.items())
+                if fn.periodic is not None]
+
     def __contains__(self, name: object) -> bool:
         return name in self._tasks
 
@@ -249,6 +267,10 @@ def task(
     timeout: float | None = None,
     retry_backoff: float | None = None,
     registry: Registry | None = None,
+    cron: str | None = None,
+    every: float | None = None,
+    timezone: str | None = None,
+    schedule: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
 
@@ -263,19 +285,44 @@ def task(
     timeout: float | None = None,
     retry_backoff: float | None = None,
     registry: Registry | None = None,
+    cron: str | None = None,
+    every: float | None = None,
+    timezone: str | None = None,
+    schedule: Mapping[str, Any] | None = None,
 ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
     """Register a function as a task: ``@task`` or ``@task(name=..., queue=..., ...)``.
 
     ``timeout`` and ``retry_backoff`` are seconds. The name defaults to the
     function's ``__name__``.
+
+    ``cron="0 * * * *"`` (with ``timezone=``) or ``every=`` seconds also declares a
+    schedule for the task, which ``raftq schedules sync --app M`` (or
+    ``Registry.schedules``) puts to the cluster. ``schedule`` holds its other
+    options: ``id`` (default: the task's name), ``args``, ``kwargs``, and those of
+    ``raftq.client.schedules.schedule_body`` (``overlap``, ``catchup``, ``jitter``,
+    ``expires``, ...).
     """
     options = TaskOptions(queue, priority, max_attempts, timeout, retry_backoff)
     target = registry if registry is not None else default_registry
+    if (cron is None) == (every is None) and (cron, every, timezone, schedule) != (
+            None, None, None, None):
+        raise TypeError("a periodic task takes cron= or every= (exactly one)")
 
     def wrap(f: Callable[P, R]) -> TaskFunction[P, R]:
         if not callable(f):
             raise TypeError("@task decorates a function")
-        wrapped = TaskFunction(f, name or f.__name__, options, defaults)
+        task_name = name or f.__name__
+        periodic = None
+        if cron is not None or every is not None:
+            extra = dict(schedule or {})
+            periodic = Periodic(
+                str(extra.pop("id", task_name)), tuple(extra.pop("args", ())),
+                dict(extra.pop("kwargs", {})),
+                {"cron": cron, "every": every, "timezone": timezone, "queue": queue,
+                 "priority": priority, "max_attempts": max_attempts, "timeout": timeout,
+                 "retry_backoff": retry_backoff, **extra})
+            schedule_body(task_name, periodic.args, periodic.kwargs, **periodic.options)
+        wrapped = TaskFunction(f, task_name, options, defaults, periodic)
         target.add(wrapped)
         return wrapped
 

@@ -57,7 +57,7 @@ class FakeNode:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_DELETE = _any
+            do_GET = do_POST = do_DELETE = do_PUT = _any
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
