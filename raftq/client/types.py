@@ -43,6 +43,7 @@ class TaskInfo(TypedDict):
     result: Any
     errors: list[TaskError]
     finished_ms: int | None
+    expires_at_ms: int | None  # on the replicated clock; a task not started by then expires
 
 
 class TaskPage(TypedDict):
@@ -69,6 +70,7 @@ class QueueCounts(TypedDict):
     succeeded: int
     dead: int
     cancelled: int
+    expired: int
     ready_by_priority: dict[str, int]  # priority (0-255, as a string) -> queued tasks
 
 
