@@ -150,9 +150,11 @@ class Indexes:
         heapq.heappush(self.deadline_heap, (task.expires_at_ms, task.id))
 
     def _past_expiry(self, task: Task) -> bool:
-        """True (and the task is expired) when it would wait to run after its expiry
-        (passed by ``horizon_ms``, like every timer: see ``raftq.state.machine``)."""
-        if task.expires_at_ms is None or task.expires_at_ms > self.horizon_ms:
+        """True (and the task is expired) when it would wait to run again after its expiry,
+        passed by ``horizon_ms`` like every timer (see ``raftq.state.machine``); a new
+        task is queued first and the submit expires it."""
+        if (task.expires_at_ms is None or task.expires_at_ms > self.horizon_ms
+                or task.status is None):
             return False
         self._move(task, EXPIRED)
         return True

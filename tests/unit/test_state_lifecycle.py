@@ -350,3 +350,11 @@ def test_a_task_waiting_for_its_parents_expires() -> None:
     h.tick(500)
     h.tick(1)
     assert h.status("child") == "expired"  # never queued, though its parent may succeed
+
+
+def test_a_delayed_task_already_past_its_expiry_is_expired_on_arrival() -> None:
+    # found by the stateful test: the expiry was checked before the task had a status
+    h = Harness()
+    out = h.submit(c.TaskSpec("d", "n", "default", 1, PAYLOAD, 1, 0, 1, 1000, 0, 0, 0,
+                              h.now_ms - 5))
+    assert out == [{"id": "d", "created": True, "status": "expired"}]
