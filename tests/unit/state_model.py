@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from state_model_schedules import ScheduleModel
+
 from raftq.state import commands as c
 from raftq.state.model import EXPIRING, TRANSITIONS, WALL_SLEW_RATIO, WORKER_FORGET_MS, Status
 from raftq.state.retries import backoff_ms
@@ -43,10 +45,12 @@ class ModelTask:
     order: int = 0
     finished_ms: int | None = None
     errors: int = 0
+    expires_at_ms: int | None = None
 
 
-class Model:
+class Model(ScheduleModel):
     def __init__(self) -> None:
+        super().__init__()
         self.clock_ms = 0
         self.ticks = 0
         self.wall_offset_ms = 0
@@ -64,12 +68,22 @@ class Model:
         assert new in TRANSITIONS[task.status], f"model bug: {task.status} -> {new}"
         task.status = new
 
+    def _past_expiry(self, task: ModelTask) -> bool:
+        if task.expires_at_ms is None or task.expires_at_ms > self.clock_ms:
+            return False
+        self._finish(task, Status.EXPIRED)
+        return True
+
     def _enqueue(self, task: ModelTask) -> None:
+        if self._past_expiry(task):
+            return
         self._move(task, Status.QUEUED)
         task.order, self.next_order = self.next_order, self.next_order + 1
         task.ready_at_ms = None
 
     def _schedule(self, task: ModelTask, at_ms: int) -> None:
+        if self._past_expiry(task):
+            return
         self._move(task, Status.SCHEDULED)
         task.order, self.next_order = self.next_order, self.next_order + 1
         task.ready_at_ms = at_ms
@@ -134,6 +148,13 @@ class Model:
             if (task.status in EXPIRING and task.finished_ms is not None
                     and task.finished_ms + task.ttl_ms <= now):
                 self._drop(task, "ttl")
+        self.expire_waiting()
+
+    def expire_waiting(self) -> None:
+        waiting = [t for t in self.tasks.values() if t.status in (Status.QUEUED, Status.SCHEDULED)
+                   and t.expires_at_ms is not None and t.expires_at_ms <= self.clock_ms]
+        for task in waiting:
+            self._finish(task, Status.EXPIRED)
 
     def forget_workers(self) -> None:
         for worker_id, seen in list(self.workers.items()):
@@ -152,7 +173,7 @@ class Model:
             advanced = self.pass_time(body)
             self.advance()
         if isinstance(body, c.Submit):
-            return [self.submit(spec) for spec in body.tasks]
+            return self.submit_all(body.tasks)
         if isinstance(body, c.Claim):
             return self.claim(body)
         if isinstance(body, c.Extend):
@@ -172,8 +193,16 @@ class Model:
             return self.purge(body.id, body.queue)
         if isinstance(body, c.Tick):
             self.forget_workers()  # on ticks only
+            self.release_buffered()
             return {"clock_ms": self.clock_ms, "advanced": advanced}
-        return {"clock_ms": self.clock_ms}
+        if isinstance(body, c.Barrier):
+            return {"clock_ms": self.clock_ms}
+        return self.apply_schedule(body, cmd.now_ms)
+
+    def submit_all(self, specs: list[c.TaskSpec]) -> Any:
+        out = [self.submit(spec) for spec in specs]
+        self.expire_waiting()  # those that expired on arrival
+        return [{**o, "status": str(self.tasks[o["id"]].status)} for o in out]
 
     def submit(self, spec: c.TaskSpec) -> Any:
         self.submitted.add(spec.id)
@@ -190,6 +219,10 @@ class Model:
             self._schedule(task, ready_at)
         else:
             self._enqueue(task)
+        # set after it is queued: one that expired on arrival is expired by submit_all
+        limits = ([self.clock_ms + spec.expires_ms] if spec.expires_ms else []) + (
+            [spec.expires_at_ms - self.wall_offset_ms] if spec.expires_at_ms else [])
+        task.expires_at_ms = min(limits) if limits else None
         return {"id": spec.id, "created": True, "status": str(task.status)}
 
     def claim(self, claim: c.Claim) -> Any:
@@ -261,7 +294,7 @@ class Model:
         task.attempts = 0
         task.finished_ms = None
         self._enqueue(task)
-        return {"id": task_id, "status": "queued"}
+        return {"id": task_id, "status": str(task.status)}
 
     def purge(self, task_id: str | None, queue: str | None) -> Any:
         if task_id is not None:

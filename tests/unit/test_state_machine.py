@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import settings
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from state_helpers import ERROR, PAYLOAD, check_consistency, internal_errors
@@ -67,6 +67,26 @@ def task_specs(draw: st.DrawFn, now_ms: int) -> c.TaskSpec:
         timeout_ms=1_000,
         retry_backoff_ms=draw(st.sampled_from([0, 10, 500])),
         result_ttl_ms=draw(st.sampled_from([0, 100, 2_000, 1_000_000])),
+        expires_ms=draw(st.sampled_from([0, 0, 0, 1, 400, 5_000])),
+        expires_at_ms=draw(st.sampled_from([0, 0, 0, 0]) | st.integers(-3_000, 40_000).map(
+            lambda d: max(now_ms + d, 1))),
+    )
+
+
+SCHEDULES = ["s1", "s2"]
+
+
+@st.composite
+def schedule_specs(draw: st.DrawFn, now_ms: int) -> c.ScheduleSpec:
+    return c.ScheduleSpec(
+        id=draw(st.sampled_from(SCHEDULES)),
+        task=draw(task_specs(now_ms)),
+        every_ms=1_000,
+        overlap=draw(st.sampled_from(["allow", "skip", "buffer_one"])),
+        catchup=draw(st.sampled_from(["latest", "all", "none"])),
+        catchup_window_ms=draw(st.sampled_from([0, 20_000, 100_000])),
+        start_ms=draw(st.sampled_from([0, 0, 0, 0, now_ms + 5_000])),
+        end_ms=draw(st.sampled_from([0, 0, now_ms + 30_000])),
     )
 
 
@@ -82,9 +102,12 @@ class StateMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------- plumbing
 
-    def stamp(self, body: c.Body, late: int = 0) -> c.Command:
+    def next_rid(self) -> str:
         self.rid += 1
-        return c.Command(body, f"r{self.rid}", max(0, self.now_ms - late))
+        return f"r{self.rid}"
+
+    def stamp(self, body: c.Body, late: int = 0) -> c.Command:
+        return c.Command(body, self.next_rid(), max(0, self.now_ms - late))
 
     def send(self, entry: c.Command | c.Group) -> Any:
         data = encoding.encode(entry)
@@ -193,6 +216,41 @@ class StateMachine(RuleBasedStateMachine):
         assert any(code in str(result) for code in refusals)
         assert self.plain_tasks() == before
 
+    @rule(data=st.data(), paused=st.sampled_from([None, None, True, False]))
+    def put_schedule(self, data: st.DataObject, paused: bool | None) -> None:
+        self.send(self.stamp(c.PutSchedule(data.draw(schedule_specs(self.now_ms)), paused)))
+
+    @rule(data=st.data(), back_ms=st.sampled_from([0, 1, 500, 9_000, 15_000, 50_000, -100]),
+          late=st.sampled_from([0, 0, 300, 11_000, 30_000]),
+          manual=st.sampled_from([False] * 5 + [True]),
+          stale=st.sampled_from([0] * 9 + [-1]), wrong_id=st.sampled_from([False] * 9 + [True]))
+    def fire(self, data: st.DataObject, back_ms: int, late: int, manual: bool, stale: int,
+             wrong_id: bool) -> None:
+        """A fire for a tick around now, proposed late or not, by a current or a deposed
+        leader (an old generation), sometimes again for a tick already decided."""
+        existing = sorted(self.model.schedules)
+        sid = data.draw(st.sampled_from(existing * 4 + SCHEDULES))
+        sched = self.model.schedules.get(sid)
+        generation = (sched.generation if sched else 1) + stale
+        tick = max(self.now_ms - back_ms, 1)
+        if sched is not None and data.draw(st.sampled_from([True, True, True, False])):
+            tick = sched.cursor_ms + data.draw(st.sampled_from([0, 1, 1_000, 1_000]))  # repeats too
+        task = data.draw(task_specs(self.now_ms))
+        task.id = f"{sid}@{tick}" + (":trigger" if manual else "")
+        if wrong_id:
+            task.id = f"{sid}@{tick + 1}"
+        result = self.send(c.Command(c.Fire(sid, tick, generation, task, manual),
+                                     self.next_rid(), tick + late))
+        event(f"fire: {result.get('outcome') or result['error']}")
+
+    @rule(sid=st.sampled_from(SCHEDULES), paused=st.booleans())
+    def pause_schedule(self, sid: str, paused: bool) -> None:
+        self.send(self.stamp(c.PauseSchedule(sid, paused)))
+
+    @rule(sid=st.sampled_from(SCHEDULES))
+    def delete_schedule(self, sid: str) -> None:
+        self.send(self.stamp(c.DeleteSchedule(sid)))
+
     @rule(data=st.data(), late=lateness)
     def cancel(self, data: st.DataObject, late: int) -> None:
         self.send(self.stamp(c.Cancel(data.draw(st.sampled_from(IDS))), late))
@@ -275,8 +333,20 @@ class StateMachine(RuleBasedStateMachine):
                 )
             if got.status is Status.SCHEDULED:
                 assert got.ready_at_ms == want.ready_at_ms
+            assert got.expires_at_ms == want.expires_at_ms, task_id
         assert {w["worker_id"]: (w["last_seen_ms"], w["running"]) for w in state.workers_view()} \
             == {w: (seen, model.running(w)) for w, seen in model.workers.items()}
+
+    @invariant()
+    def schedules_agree_with_the_model(self) -> None:
+        got = {sid: (s.spec, s.generation, s.cursor_ms, s.paused, s.last_task_id, s.buffered,
+                     s.fired, s.skipped, s.history)
+               for sid, s in self.state.schedules.items()}
+        want = {sid: (s.spec, s.generation, s.cursor_ms, s.paused, s.last_task_id, s.buffered,
+                      s.fired, s.skipped, s.history[-20:])
+                for sid, s in self.model.schedules.items()}
+        assert got == want
+        assert list(self.state.buffered_schedules) == list(self.model.buffered_ids)
 
     @invariant()
     def no_task_lost(self) -> None:
