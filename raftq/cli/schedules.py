@@ -40,7 +40,7 @@ def _time(ms: int | None) -> str:
 
 @click.group("schedules")
 def schedules() -> None:
-    """Periodic tasks: one task per tick, decided in the cluster's log."""
+    """Periodic tasks: list, show, add, pause, trigger, sync."""
 
 
 @schedules.command("list")
