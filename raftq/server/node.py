@@ -73,7 +73,7 @@ class Node:
         self.fatal: BaseException | None = None
         self.api = Api(config, self.replica, self.metrics, clock=self.clock)
         self.api.status.clock_offset_ms = self.timekeeper.offset_ms
-        self.schedule_timer = ScheduleTimer(self.replica, self.clock)
+        self.schedule_timer = ScheduleTimer(self.replica, self.clock, self.metrics.registry)
         self._stopping = asyncio.Event()
 
     def _fatal(self, exc: BaseException) -> None:

@@ -16,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from raftq.errors import RaftqError
 from raftq.raft.replica import Replica
@@ -30,6 +33,9 @@ log = logging.getLogger(__name__)
 PERIOD_S = 0.2
 # Fires proposed at once (the replica coalesces them into entries).
 BATCH = 500
+DELAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10,
+                 30, 60)
+ROUND_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 
 
 def fire_for(sched: Schedule, tick_ms: int, manual: bool = False) -> Fire:
@@ -41,12 +47,24 @@ def fire_for(sched: Schedule, tick_ms: int, manual: bool = False) -> Fire:
 
 
 class ScheduleTimer:
-    def __init__(self, replica: Replica, clock: Clock) -> None:
+    def __init__(self, replica: Replica, clock: Clock,
+                 registry: CollectorRegistry | None = None) -> None:
         self.replica = replica
         self.clock = clock
         # schedule id -> ((generation, cursor_ms), the first tick after the cursor or None)
         self._next: dict[str, tuple[tuple[int, int], int | None]] = {}
         self.proposed = 0  # fires proposed here (for tests and metrics)
+        registry = registry if registry is not None else CollectorRegistry()
+        self.fire_delay = Histogram(
+            "raftq_schedule_fire_delay_seconds", "From a tick's time to its task committed, "
+            "for the fires this node proposed as leader", buckets=DELAY_BUCKETS,
+            registry=registry)
+        self.round_seconds = Histogram(
+            "raftq_schedule_round_seconds", "The leader's time to find the due fires of "
+            "every schedule, per round", buckets=ROUND_BUCKETS, registry=registry)
+        self.outcomes = Counter("raftq_schedule_fires", "Fires this node proposed, by outcome "
+                                "(fired, skipped, buffered, or why apply refused it)",
+                                ["outcome"], registry=registry)
 
     def due_fires(self, now_ms: int) -> list[Fire]:
         fires: list[Fire] = []
@@ -72,7 +90,9 @@ class ScheduleTimer:
         if not self.replica.is_leader():
             return 0
         now = self.clock.wall_ms()
+        started = time.perf_counter()
         fires = self.due_fires(now)
+        self.round_seconds.observe(time.perf_counter() - started)
         for i in range(0, len(fires), BATCH):
             chunk = fires[i:i + BATCH]
             results = await asyncio.gather(
@@ -83,14 +103,21 @@ class ScheduleTimer:
         return len(fires)
 
     def _note(self, fires: list[Fire], results: list[Any]) -> None:
+        now = self.clock.wall_ms()
         for fire, result in zip(fires, results, strict=True):
             if isinstance(result, RaftqError):
                 log.debug("fire %s@%d not committed: %s", fire.schedule_id, fire.tick_ms, result)
+                self.outcomes.labels("not_committed").inc()
             elif isinstance(result, BaseException):
                 raise result
             elif isinstance(result, dict) and "error" in result:
                 log.info("fire %s@%d refused: %s", fire.schedule_id, fire.tick_ms,
                          result.get("message"))
+                self.outcomes.labels(str(result["error"])).inc()
+            elif isinstance(result, dict):
+                self.outcomes.labels(str(result.get("outcome"))).inc()
+                if result.get("outcome") == "fired":
+                    self.fire_delay.observe(max(now - fire.tick_ms, 0) / 1000)
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
