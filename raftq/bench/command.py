@@ -32,6 +32,7 @@ QUICK = {
     "submit_tasks": 2_000, "batch_tasks": 10_000, "e2e_tasks": 2_000, "latency_count": 100,
     "result_count": 50, "kills": 2, "memory_sizes": [10_000], "runs": 1,
     "workflow_tasks": 1_000,
+    "schedule_count": 1_000, "schedule_seconds": 20.0,
 }
 
 
@@ -125,6 +126,8 @@ def _ints(value: str, flag: str) -> list[int]:
               help="Submit-to-result round trips.  [default: 300]")
 @click.option("--kills", type=click.IntRange(1, 100), default=None,
               help="Leader kills for the failover figure.  [default: 10]")
+@click.option("--schedules", "schedule_count", type=click.IntRange(1), default=None,
+              help="Schedules in the schedules section.  [default: 10000]")
 @click.option("--memory-sizes", default=None, metavar="N[,N]",
               help="Queued-task counts for the memory figures.  [default: 100000,1000000]")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
@@ -140,7 +143,8 @@ def bench_command(nodes: str | None, only: str, quick: bool, runs: int | None, c
                   submit_tasks: int | None, batch_tasks: int | None, batch_size: int,
                   batch_clients: int, e2e_tasks: int | None, workers: int, worker_pool: str,
                   worker_concurrency: int, worker_prefetch: int, latency_count: int | None,
-                  result_count: int | None, kills: int | None, memory_sizes: str | None,
+                  result_count: int | None, kills: int | None, schedule_count: int | None,
+                  memory_sizes: str | None,
                   json_path: str | None, base_dir: str | None, durability: str,
                   raft_port: int, http_port: int) -> None:
     """Measure throughput, latency, failover and memory; print each figure by its target."""
@@ -156,7 +160,7 @@ def bench_command(nodes: str | None, only: str, quick: bool, runs: int | None, c
             setattr(cfg, key, value)
     given = {"runs": runs, "submit_tasks": submit_tasks, "batch_tasks": batch_tasks,
              "e2e_tasks": e2e_tasks, "latency_count": latency_count,
-             "result_count": result_count, "kills": kills,
+             "result_count": result_count, "kills": kills, "schedule_count": schedule_count,
              "memory_sizes": _ints(memory_sizes, "--memory-sizes") if memory_sizes else None}
     for key, value in given.items():
         if value is not None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftq.bench import http as h
+from raftq.bench.schedules import schedules
 from raftq.bench.site import CpuMeter, Site, Workers
 from raftq.bench.stats import Row, latency_ms, median
 from raftq.bench.workflows import workflows
@@ -41,6 +42,9 @@ class BenchConfig:
     payload_bytes: int = 200
     workflow_tasks: int = 10_000  # the DAG of section workflows: 1 -> N-2 -> 1
     runs: int = 3
+    schedule_count: int = 10_000
+    schedule_every_ms: int = 10_000
+    schedule_seconds: float = 60.0
 
     @property
     def task_name(self) -> str:
@@ -319,4 +323,5 @@ SECTIONS = {
     "failover": failover,
     "memory": memory,
     "workflows": workflows,
+    "schedules": schedules,
 }
