@@ -197,6 +197,8 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows):
                 and task.lease_expires_ms == expires
             ):
                 self._lease_expired(task)
+        if self.deadline_heap and self.deadline_heap[0][0] <= now:
+            self._expire_due()  # before the drops: one expired with no result TTL goes now
         while self.expiry_heap and self.expiry_heap[0][0] <= now:
             drop_at, task_id = heapq.heappop(self.expiry_heap)
             task = self.tasks.get(task_id)
@@ -208,5 +210,3 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows):
                 and not self._pinned(task)  # a workflow still needs it
             ):
                 self._drop(task)
-        if self.deadline_heap and self.deadline_heap[0][0] <= now:
-            self._expire_due()

@@ -69,7 +69,7 @@ class Model(ScheduleModel):
         task.status = new
 
     def _past_expiry(self, task: ModelTask) -> bool:
-        if task.expires_at_ms is None or task.expires_at_ms > self.clock_ms:
+        if task.expires_at_ms is None or task.expires_at_ms > self.horizon_ms:
             return False
         self._finish(task, Status.EXPIRED)
         return True
@@ -144,15 +144,15 @@ class Model(ScheduleModel):
                 self._finish(task, Status.DEAD)
             else:
                 self._enqueue(task)
+        self.expire_waiting()
         for task in tasks:
             if (task.status in EXPIRING and task.finished_ms is not None
                     and task.finished_ms + task.ttl_ms <= now):
                 self._drop(task, "ttl")
-        self.expire_waiting()
 
     def expire_waiting(self) -> None:
         waiting = [t for t in self.tasks.values() if t.status in (Status.QUEUED, Status.SCHEDULED)
-                   and t.expires_at_ms is not None and t.expires_at_ms <= self.clock_ms]
+                   and t.expires_at_ms is not None and t.expires_at_ms <= self.horizon_ms]
         for task in waiting:
             self._finish(task, Status.EXPIRED)
 
