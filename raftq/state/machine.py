@@ -142,7 +142,8 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows):
             if advanced:
                 self._advance()
             self._forget_workers()
-            self._release_buffered()
+            if self._release_buffered():
+                self._advance()  # what they submitted is due like the rest of this tick
             return {"clock_ms": self.clock_ms, "advanced": advanced}
         if isinstance(body, Barrier):
             return {"clock_ms": self.clock_ms}

@@ -234,16 +234,18 @@ class Schedules(Tasks):
             out["status"] = status
         return out
 
-    def _release_buffered(self) -> None:
-        """Submit each buffered tick whose schedule's previous task has ended (on ticks)."""
-        if not self.buffered_schedules:
-            return
+    def _release_buffered(self) -> bool:
+        """Submit each buffered tick whose schedule's previous task has ended (on ticks);
+        True if any was."""
+        released = False
         for sid in list(self.buffered_schedules):
             sched = self.schedules[sid]
             if sched.buffered is not None and not self._running(sched.last_task_id):
                 spec = sched.buffered
                 self._unbuffer(sched)
                 self._submit_fire(sched, spec, int(spec.id.rsplit("@", 1)[1]), "fired")
+                released = True
+        return released
 
     # ------------------------------------------------------------------ reads
 

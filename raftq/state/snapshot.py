@@ -109,7 +109,7 @@ def _rebuild_indexes(state: State) -> None:
             state.lease_heap.append((task.lease_expires_ms, task.lease_token, task.id))
         elif task.status in EXPIRING and task.finished_ms is not None:
             state.expiry_heap.append((task.finished_ms + task.result_ttl_ms, task.id))
-        if task.expires_at_ms is not None and task.status in (Status.QUEUED, Status.SCHEDULED):
+        if task.expires_at_ms is not None:  # a leased one may wait again before its expiry
             state.deadline_heap.append((task.expires_at_ms, task.id))
     heapq.heapify(state.deadline_heap)
     heapq.heapify(state.delayed)

@@ -131,10 +131,17 @@ class ScheduleModel:
         sched.history.append([int(task.id.split("@")[1].split(":")[0]), task.id, what])
         return {"outcome": what, "status": result["status"]}
 
+    def advance(self) -> None:
+        raise NotImplementedError
+
     def release_buffered(self) -> None:
+        released = False
         for sid in list(self.buffered_ids):
             sched = self.schedules[sid]
             if sched.buffered is not None and not self.task_running(sched.last_task_id):
                 task = sched.buffered
                 self.unbuffer(sched)
                 self.submit_fire(sched, task, "fired")
+                released = True
+        if released:
+            self.advance()
