@@ -20,7 +20,7 @@ from typing import Any
 from raftq import errors
 from raftq.client import access, batching, calls, failover
 from raftq.client.calls import Call, Json, JsonList
-from raftq.client.schedules import schedule_body
+from raftq.client.schedules import AsyncScheduleCalls
 from raftq.client.transport import Pool, tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
 
@@ -47,7 +47,7 @@ class AsyncTaskHandle:
         return f"AsyncTaskHandle({self.id!r})"
 
 
-class AsyncClient:
+class AsyncClient(AsyncScheduleCalls):
     """Async client for a raftq cluster; arguments as for ``raftq.Client``
     (``prefer_leader`` too).
 
@@ -230,42 +230,6 @@ class AsyncClient:
         """Delete one dead letter (``id``) or all (of ``queue``): how many went."""
         body: PurgeResult = await self._call(calls.purge(id, queue))
         return body
-
-    # -- schedules ------------------------------------------------------------
-
-    async def put_schedule(self, id: str, name: str, args: Sequence[Any] = (),
-                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> Json:
-        """Create or update schedule ``id`` running task ``name``; ``options`` as for
-        ``raftq.client.schedules.schedule_body`` (``cron=``/``every=``, ``timezone=``, ...).
-        The answer: ``{"schedule", "created", "changed"}``."""
-        body = schedule_body(name, args, kwargs, **options)
-        out: Json = await self._call(calls.put_schedule(id, body))
-        return out
-
-    async def schedules(self) -> JsonList:
-        out: JsonList = await self._call(calls.schedules())
-        return out
-
-    async def schedule(self, id: str) -> Json:
-        out: Json = await self._call(calls.get_schedule(id))
-        return out
-
-    async def delete_schedule(self, id: str) -> Json:
-        out: Json = await self._call(calls.delete_schedule(id))
-        return out
-
-    async def pause_schedule(self, id: str) -> Json:
-        out: Json = await self._call(calls.schedule_action(id, "pause"))
-        return out
-
-    async def resume_schedule(self, id: str) -> Json:
-        out: Json = await self._call(calls.schedule_action(id, "resume"))
-        return out
-
-    async def trigger_schedule(self, id: str) -> Json:
-        """Run the schedule's task once now; the task."""
-        out: Json = await self._call(calls.schedule_action(id, "trigger"))
-        return out
 
     # -- cluster --------------------------------------------------------------
 

@@ -1,9 +1,12 @@
-"""The body of ``PUT /v1/schedules/{id}`` from Python-friendly arguments.
+"""The schedule calls of both clients, and the body of ``PUT /v1/schedules/{id}`` from
+Python-friendly arguments.
 
 Durations are seconds (``every``, ``timeout``, ``retry_backoff``,
 ``result_ttl``, ``expires``, ``catchup_window``, ``jitter``), ``start`` and
 ``end`` a datetime or epoch seconds, like ``Client.submit``. Shared by both
-clients, ``@task(cron=...)`` and ``raftq schedules``; pure, no I/O.
+clients, ``@task(cron=...)`` and ``raftq schedules``. ``ScheduleCalls`` and
+``AsyncScheduleCalls`` are the calls themselves, mixed into ``Client`` and
+``AsyncClient`` (whose ``_call`` sends them, with failover and retries).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from raftq import errors
-from raftq.client.calls import Json, eta_ms
+from raftq.client import calls
+from raftq.client.calls import Call, Json, JsonList, eta_ms
 
 _TASK_SECONDS = {"timeout": "timeout_ms", "retry_backoff": "retry_backoff_ms",
                  "result_ttl": "result_ttl_ms", "expires": "expires_ms"}
@@ -54,3 +58,85 @@ def schedule_body(name: str, args: Sequence[Any] = (), kwargs: Mapping[str, Any]
         else:
             body[key] = value
     return body
+
+
+class ScheduleCalls:
+    """The schedule calls of ``Client``."""
+
+    def _call(self, call: Call, node: str | None = None) -> Any:
+        raise NotImplementedError  # Client's
+
+    def put_schedule(self, id: str, name: str, args: Sequence[Any] = (),
+                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> Json:
+        """Create or update schedule ``id`` running task ``name``; ``options`` as for
+        ``raftq.client.schedules.schedule_body`` (``cron=``/``every=``, ``timezone=``, ...).
+        The answer: ``{"schedule", "created", "changed"}``."""
+        body = schedule_body(name, args, kwargs, **options)
+        out: Json = self._call(calls.put_schedule(id, body))
+        return out
+
+    def schedules(self) -> JsonList:
+        out: JsonList = self._call(calls.schedules())
+        return out
+
+    def schedule(self, id: str) -> Json:
+        out: Json = self._call(calls.get_schedule(id))
+        return out
+
+    def delete_schedule(self, id: str) -> Json:
+        out: Json = self._call(calls.delete_schedule(id))
+        return out
+
+    def pause_schedule(self, id: str) -> Json:
+        out: Json = self._call(calls.schedule_action(id, "pause"))
+        return out
+
+    def resume_schedule(self, id: str) -> Json:
+        out: Json = self._call(calls.schedule_action(id, "resume"))
+        return out
+
+    def trigger_schedule(self, id: str) -> Json:
+        """Run the schedule's task once now; the task."""
+        out: Json = self._call(calls.schedule_action(id, "trigger"))
+        return out
+
+
+class AsyncScheduleCalls:
+    """The schedule calls of ``AsyncClient``."""
+
+    async def _call(self, call: Call, node: str | None = None) -> Any:
+        raise NotImplementedError  # AsyncClient's
+
+    async def put_schedule(self, id: str, name: str, args: Sequence[Any] = (),
+                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> Json:
+        """Create or update schedule ``id`` running task ``name``; ``options`` as for
+        ``raftq.client.schedules.schedule_body`` (``cron=``/``every=``, ``timezone=``, ...).
+        The answer: ``{"schedule", "created", "changed"}``."""
+        body = schedule_body(name, args, kwargs, **options)
+        out: Json = await self._call(calls.put_schedule(id, body))
+        return out
+
+    async def schedules(self) -> JsonList:
+        out: JsonList = await self._call(calls.schedules())
+        return out
+
+    async def schedule(self, id: str) -> Json:
+        out: Json = await self._call(calls.get_schedule(id))
+        return out
+
+    async def delete_schedule(self, id: str) -> Json:
+        out: Json = await self._call(calls.delete_schedule(id))
+        return out
+
+    async def pause_schedule(self, id: str) -> Json:
+        out: Json = await self._call(calls.schedule_action(id, "pause"))
+        return out
+
+    async def resume_schedule(self, id: str) -> Json:
+        out: Json = await self._call(calls.schedule_action(id, "resume"))
+        return out
+
+    async def trigger_schedule(self, id: str) -> Json:
+        """Run the schedule's task once now; the task."""
+        out: Json = await self._call(calls.schedule_action(id, "trigger"))
+        return out

@@ -26,7 +26,7 @@ from raftq.client import access, batching, calls, failover
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.batching import Pipeline
 from raftq.client.calls import Call, Json, JsonList
-from raftq.client.schedules import schedule_body
+from raftq.client.schedules import ScheduleCalls
 from raftq.client.syncwire import Pool
 from raftq.client.transport import tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
@@ -75,7 +75,7 @@ class TaskHandle:
         return f"TaskHandle({self.id!r})"
 
 
-class Client:
+class Client(ScheduleCalls):
     """Sync client for a raftq cluster.
 
     ``nodes``: node URLs (a list or a comma-separated string); default
@@ -260,42 +260,6 @@ class Client:
         """Delete one dead letter (``id``) or all (of ``queue``): how many went."""
         body: PurgeResult = self._call(calls.purge(id, queue))
         return body
-
-    # -- schedules ------------------------------------------------------------
-
-    def put_schedule(self, id: str, name: str, args: Sequence[Any] = (),
-                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> Json:
-        """Create or update schedule ``id`` running task ``name``; ``options`` as for
-        ``raftq.client.schedules.schedule_body`` (``cron=``/``every=``, ``timezone=``, ...).
-        The answer: ``{"schedule", "created", "changed"}``."""
-        body = schedule_body(name, args, kwargs, **options)
-        out: Json = self._call(calls.put_schedule(id, body))
-        return out
-
-    def schedules(self) -> JsonList:
-        out: JsonList = self._call(calls.schedules())
-        return out
-
-    def schedule(self, id: str) -> Json:
-        out: Json = self._call(calls.get_schedule(id))
-        return out
-
-    def delete_schedule(self, id: str) -> Json:
-        out: Json = self._call(calls.delete_schedule(id))
-        return out
-
-    def pause_schedule(self, id: str) -> Json:
-        out: Json = self._call(calls.schedule_action(id, "pause"))
-        return out
-
-    def resume_schedule(self, id: str) -> Json:
-        out: Json = self._call(calls.schedule_action(id, "resume"))
-        return out
-
-    def trigger_schedule(self, id: str) -> Json:
-        """Run the schedule's task once now; the task."""
-        out: Json = self._call(calls.schedule_action(id, "trigger"))
-        return out
 
     # -- cluster --------------------------------------------------------------
 
