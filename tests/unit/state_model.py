@@ -13,7 +13,14 @@ from typing import Any
 from state_model_schedules import ScheduleModel
 
 from raftq.state import commands as c
-from raftq.state.model import EXPIRING, TRANSITIONS, WALL_SLEW_RATIO, WORKER_FORGET_MS, Status
+from raftq.state.model import (
+    EXPIRING,
+    TERMINAL,
+    TRANSITIONS,
+    WALL_SLEW_RATIO,
+    WORKER_FORGET_MS,
+    Status,
+)
 from raftq.state.retries import backoff_ms
 
 
@@ -261,7 +268,7 @@ class Model(ScheduleModel):
         task = self.tasks.get(o.id)
         if task is None:
             return {"error": "not_found"}
-        if task.status in (Status.SUCCEEDED, Status.DEAD, Status.CANCELLED):
+        if task.status in TERMINAL:
             return {"error": "already_finished"}
         if self._leased(o.id, o.lease_token) is None:
             return {"error": "stale_lease"}
