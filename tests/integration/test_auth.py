@@ -93,6 +93,13 @@ class Fixtures:
                 self.ok("POST", "/v1/workflows", {"id": wid, "tasks": [
                     {"key": "a", "name": "t", "queue": "matrix"}]})
                 return p.replace("{id}", wid), None
+            if p.startswith("/v1/schedules/"):
+                sid = self.unique("sched")
+                schedule = {"task": {"name": "t"}, "every_ms": 3_600_000}
+                if m == "PUT":
+                    return p.replace("{id}", sid), schedule
+                self.ok("PUT", f"/v1/schedules/{sid}", schedule)
+                return p.replace("{id}", sid), {} if m == "POST" else None
             if p.endswith(("/complete", "/fail")):
                 task_id, token = self.leased()
                 body: dict[str, Any] = {"lease_token": token, "result": 1}
