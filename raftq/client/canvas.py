@@ -26,7 +26,7 @@ import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 from urllib.parse import quote
 
 from raftq.client import calls
@@ -73,8 +73,18 @@ def cancel_workflow(client: Client, workflow_id: str) -> Json:
 # -- the shapes ---------------------------------------------------------------
 
 
+class _Submits:
+    """``submit`` and ``submit_async`` of every canvas shape: one POST /v1/workflows."""
+
+    def submit(self, client: Client | None = None) -> WorkflowHandle:
+        return _submit(cast(Part, self), client)
+
+    async def submit_async(self, client: AsyncClient | None = None) -> AsyncWorkflowHandle:
+        return await _submit_async(cast(Part, self), client)
+
+
 @dataclass
-class Signature:
+class Signature(_Submits):
     """One task call: its name, arguments and submission options."""
 
     name: str
@@ -98,45 +108,21 @@ class Signature:
         self.callbacks.append(("failure", handler))
         return self
 
-    def submit(self, client: Client | None = None) -> WorkflowHandle:
-        return _submit(self, client)
-
-    async def submit_async(self, client: AsyncClient | None = None) -> AsyncWorkflowHandle:
-        return await _submit_async(self, client)
-
 
 @dataclass
-class Chain:
+class Chain(_Submits):
     parts: list[Part]
 
-    def submit(self, client: Client | None = None) -> WorkflowHandle:
-        return _submit(self, client)
-
-    async def submit_async(self, client: AsyncClient | None = None) -> AsyncWorkflowHandle:
-        return await _submit_async(self, client)
-
 
 @dataclass
-class Group:
+class Group(_Submits):
     parts: list[Part]
 
-    def submit(self, client: Client | None = None) -> WorkflowHandle:
-        return _submit(self, client)
-
-    async def submit_async(self, client: AsyncClient | None = None) -> AsyncWorkflowHandle:
-        return await _submit_async(self, client)
-
 
 @dataclass
-class Chord:
+class Chord(_Submits):
     header: Group
     body: Part
-
-    def submit(self, client: Client | None = None) -> WorkflowHandle:
-        return _submit(self, client)
-
-    async def submit_async(self, client: AsyncClient | None = None) -> AsyncWorkflowHandle:
-        return await _submit_async(self, client)
 
 
 def chain(*parts: Part) -> Chain:
