@@ -22,7 +22,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from raftq.errors import Forbidden, Unauthorized
+from raftq.errors import Forbidden, Unauthorized, Unavailable
 from raftq.raft.replica import Replica
 from raftq.server.config import NodeConfig
 from raftq.server.http import Handler, Request, Response
@@ -106,6 +106,7 @@ class Auth:
     def __init__(self, config: NodeConfig, replica: Replica) -> None:
         self.replica = replica
         self.node_hash = hash_key(node_token(config.secret))
+        self.bootstrap_names = [name for name, _, _ in config.bootstrap_keys]
 
     def guard(self, roles: frozenset[str], handler: Handler) -> Handler:
         """``handler``, run only for a key whose role is in ``roles``; it finds the
@@ -131,9 +132,24 @@ class Auth:
         else:
             found = self.replica.state.key_by_hash(digest)
             if found is None or not hmac.compare_digest(found[2], digest):
+                if not self.keys_current():
+                    raise Unavailable("this node is catching up with the cluster and cannot "
+                                      "check this API key yet; retry")
                 raise Unauthorized("unknown or revoked API key")
             name, role, _ = found
         if role not in roles:
             raise Forbidden(f"key {name} has role {role}; {request.method} {request.route} "
                             f"needs {' or '.join(sorted(roles))}")
         return name
+
+    def keys_current(self) -> bool:
+        """Whether this node's key table is as new as the cluster's, so that a key it
+        does not know is really unknown: it hears a leader, has applied what that
+        leader has committed, and holds the keys it bootstraps. A node that restarts
+        or rejoins answers 503 (retry) rather than 401 until then, so a worker's held
+        outcomes are not refused as unauthorized by a node still replaying its log."""
+        s = self.replica.raft_status()
+        if s["leader"] is None or s["applied_index"] < s["leader_commit_index"]:
+            return False
+        keys = self.replica.state.keys
+        return all(name in keys for name in self.bootstrap_names)

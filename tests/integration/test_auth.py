@@ -207,6 +207,38 @@ def test_a_revoked_key_is_refused_on_every_node(cluster: LocalCluster) -> None:
     assert rows[1:] == [("admin", "key.create", "ci"), ("admin", "key.revoke", "ci")]
 
 
+def test_a_restarting_node_asks_for_a_retry_rather_than_refusing_a_key_it_has_not_replayed(
+        cluster: LocalCluster) -> None:
+    # A worker that delivers to a node still replaying its log must be told to
+    # retry (503), never that its key is unknown (401): a 401 makes it drop its
+    # held outcomes, and the task runs twice once the lease lapses.
+    urls = cluster.http_urls
+    status, created = call(urls[0] + "/v1/keys", "POST", cluster.admin_key,
+                           {"name": "w", "role": "worker"})
+    assert status == 201
+    token = created["token"]
+    follower = next(i for i in range(3) if i != cluster.leader_index())
+    wait_for(lambda: call(urls[follower] + "/v1/queues", "GET", token)[0] == 200,
+             what="the key on the follower")
+    cluster.kill(follower)
+    cluster.start_node(follower)
+    seen: list[int] = []
+
+    def answered_ok() -> bool:
+        try:
+            status = call(urls[follower] + "/v1/queues", "GET", token)[0]
+        except OSError:  # not listening yet
+            return False
+        seen.append(status)
+        return status == 200
+
+    wait_for(answered_ok, timeout=30, interval=0.005, what="the restarted node taking the key")
+    assert 401 not in seen, seen
+    assert set(seen) <= {200, 503}, seen
+    status, answer = call(urls[follower] + "/v1/queues", "GET", "rq_" + "z" * 43)
+    assert status == 401 and answer["error"]["code"] == "unauthorized"  # once current
+
+
 def test_a_forged_completion_is_refused_and_a_second_completion_is_409(
     cluster: LocalCluster,
 ) -> None:

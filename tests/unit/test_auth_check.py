@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from raftq.errors import Forbidden, Unauthorized
+from raftq.errors import Forbidden, Unauthorized, Unavailable
 from raftq.server.auth import OPEN, READ, ROUTES, WORK, Auth, hash_key, node_token, roles_of
 from raftq.server.config import NodeConfig
 from raftq.state import commands as c
@@ -23,10 +23,14 @@ def config(**extra: Any) -> NodeConfig:
     return NodeConfig("n1", "127.0.0.1:1", "127.0.0.1:2", "/tmp/n1", "s3cret", **extra)
 
 
-def auth_with_key(role: str) -> Auth:
+CURRENT = {"leader": "127.0.0.1:9", "applied_index": 7, "leader_commit_index": 7}
+
+
+def auth_with_key(role: str, status: dict[str, Any] = CURRENT) -> Auth:
     state = State()
     state.apply(c.Command(c.CreateKey("k1", role, hash_key(TOKEN), "test"), "r1", 1))
-    return Auth(config(), SimpleNamespace(state=state))  # type: ignore[arg-type]
+    replica = SimpleNamespace(state=state, raft_status=lambda: status)
+    return Auth(config(), replica)  # type: ignore[arg-type]
 
 
 def request(authorization: str | None) -> Any:
@@ -39,6 +43,32 @@ def request(authorization: str | None) -> Any:
 def test_a_missing_or_unknown_key_is_401(header: str | None) -> None:
     with pytest.raises(Unauthorized):
         auth_with_key("worker").check(request(header), WORK)
+
+
+@pytest.mark.parametrize("status", [
+    {"leader": None, "applied_index": 0, "leader_commit_index": 0},  # restarting: no leader yet
+    {"leader": "127.0.0.1:9", "applied_index": 3, "leader_commit_index": 7},  # replaying
+])
+def test_a_node_behind_the_cluster_answers_an_unknown_key_503_not_401(
+        status: dict[str, Any]) -> None:
+    # Its key table may not hold the key yet: a 401 would make a worker drop a
+    # held outcome (its lease then lapses and the task runs twice).
+    auth = auth_with_key("worker", status)
+    with pytest.raises(Unavailable, match="catching up"):
+        auth.check(request("Bearer rq_unknown"), WORK)
+    assert auth.check(request(f"Bearer {TOKEN}"), WORK) == "k1"  # a key it knows passes
+    with pytest.raises(Unauthorized):
+        auth.check(request(None), WORK)  # no key at all is 401 whatever the node knows
+
+
+def test_a_node_missing_its_bootstrap_keys_is_not_current() -> None:
+    state = State()
+    replica = SimpleNamespace(state=state, raft_status=lambda: CURRENT)
+    auth = Auth(config(bootstrap_keys=[("admin", "admin", TOKEN)]), replica)  # type: ignore[arg-type]
+    with pytest.raises(Unavailable):
+        auth.check(request(f"Bearer {TOKEN}"), WORK)
+    state.apply(c.Command(c.CreateKey("admin", "admin", hash_key(TOKEN), "test"), "r1", 1))
+    assert auth.check(request(f"Bearer {TOKEN}"), WORK) == "admin"
 
 
 def test_a_known_key_passes_for_its_role_and_is_403_for_others() -> None:
