@@ -22,7 +22,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from raftq.errors import Forbidden, Unauthorized, Unavailable
+from raftq.errors import Forbidden, NoLeader, Unauthorized, Unavailable
 from raftq.raft.replica import Replica
 from raftq.server.config import NodeConfig
 from raftq.server.http import Handler, Request, Response
@@ -107,6 +107,7 @@ class Auth:
         self.replica = replica
         self.node_hash = hash_key(node_token(config.secret))
         self.bootstrap_names = [name for name, _, _ in config.bootstrap_keys]
+        self.caught_up = False  # since this process started
 
     def guard(self, roles: frozenset[str], handler: Handler) -> Handler:
         """``handler``, run only for a key whose role is in ``roles``; it finds the
@@ -132,9 +133,7 @@ class Auth:
         else:
             found = self.replica.state.key_by_hash(digest)
             if found is None or not hmac.compare_digest(found[2], digest):
-                if not self.keys_current():
-                    raise Unavailable("this node is catching up with the cluster and cannot "
-                                      "check this API key yet; retry")
+                self.check_current()
                 raise Unauthorized("unknown or revoked API key")
             name, role, _ = found
         if role not in roles:
@@ -142,14 +141,23 @@ class Auth:
                             f"needs {' or '.join(sorted(roles))}")
         return name
 
-    def keys_current(self) -> bool:
-        """Whether this node's key table is as new as the cluster's, so that a key it
-        does not know is really unknown: it hears a leader, has applied what that
-        leader has committed, and holds the keys it bootstraps. A node that restarts
-        or rejoins answers 503 (retry) rather than 401 until then, so a worker's held
-        outcomes are not refused as unauthorized by a node still replaying its log."""
+    def check_current(self) -> None:
+        """Raise 503 unless this node's key table can be trusted to hold every key,
+        so that a key it does not know is really unknown. It must hear a leader, and
+        since this process started it must once have applied what a leader had
+        committed and hold the keys it bootstraps. A node that restarts or rejoins
+        so answers "retry" rather than 401 while it replays, and a worker's held
+        outcomes are not refused as unauthorized (the task would run twice). After
+        that first catch-up it is as current as any follower (a key made a moment
+        ago may be a replication delay away)."""
         s = self.replica.raft_status()
-        if s["leader"] is None or s["applied_index"] < s["leader_commit_index"]:
-            return False
-        keys = self.replica.state.keys
-        return all(name in keys for name in self.bootstrap_names)
+        if s["leader"] is None:
+            raise NoLeader(f"this node has no leader right now ({s['no_leader_reason']}), "
+                           "so it cannot check this API key; retry")
+        if not self.caught_up:
+            keys = self.replica.state.keys
+            self.caught_up = (s["applied_index"] >= s["leader_commit_index"]
+                              and all(name in keys for name in self.bootstrap_names))
+            if not self.caught_up:
+                raise Unavailable("this node is catching up with the cluster and cannot "
+                                  "check this API key yet; retry")

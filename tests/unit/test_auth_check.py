@@ -45,20 +45,32 @@ def test_a_missing_or_unknown_key_is_401(header: str | None) -> None:
         auth_with_key("worker").check(request(header), WORK)
 
 
-@pytest.mark.parametrize("status", [
-    {"leader": None, "applied_index": 0, "leader_commit_index": 0},  # restarting: no leader yet
-    {"leader": "127.0.0.1:9", "applied_index": 3, "leader_commit_index": 7},  # replaying
+@pytest.mark.parametrize(("status", "why"), [
+    ({"leader": None, "no_leader_reason": "no leader elected", "applied_index": 0,
+      "leader_commit_index": 0}, "no leader right now"),  # restarting: no leader yet
+    ({"leader": "127.0.0.1:9", "applied_index": 3, "leader_commit_index": 7},
+     "catching up"),  # replaying its log
 ])
 def test_a_node_behind_the_cluster_answers_an_unknown_key_503_not_401(
-        status: dict[str, Any]) -> None:
+        status: dict[str, Any], why: str) -> None:
     # Its key table may not hold the key yet: a 401 would make a worker drop a
     # held outcome (its lease then lapses and the task runs twice).
     auth = auth_with_key("worker", status)
-    with pytest.raises(Unavailable, match="catching up"):
+    with pytest.raises(Unavailable, match=why):
         auth.check(request("Bearer rq_unknown"), WORK)
     assert auth.check(request(f"Bearer {TOKEN}"), WORK) == "k1"  # a key it knows passes
     with pytest.raises(Unauthorized):
         auth.check(request(None), WORK)  # no key at all is 401 whatever the node knows
+
+
+def test_once_caught_up_a_node_lagging_a_little_still_answers_401() -> None:
+    status = dict(CURRENT)
+    auth = auth_with_key("worker", status)
+    with pytest.raises(Unauthorized):
+        auth.check(request("Bearer rq_unknown"), WORK)
+    status["leader_commit_index"] = 9  # ordinary replication lag after the catch-up
+    with pytest.raises(Unauthorized):
+        auth.check(request("Bearer rq_unknown"), WORK)
 
 
 def test_a_node_missing_its_bootstrap_keys_is_not_current() -> None:
