@@ -168,7 +168,13 @@ class Api:
         if consistency not in ("local", "leader"):
             raise InvalidRequest("consistency must be local or leader", field="consistency")
         if consistency == "leader":
-            await self.propose(request, Barrier())
+            await self.barrier()
+
+    async def barrier(self) -> None:
+        """Return once this node has applied everything committed before now. The
+        barrier has no request id: an Idempotency-Key the request carries belongs to
+        the request's own command, which a barrier under it would shadow."""
+        await self.replica.propose(Command(Barrier(), "", self.clock.wall_ms()))
 
     # -------------------------------------------------------------- tasks
 

@@ -196,6 +196,10 @@ class SchedulesApi:
 
     async def trigger(self, request: Request) -> Response:
         sid = schedule_id(request)
+        if sid not in self.api.replica.state.schedules:
+            # This node may not have applied the schedule's creation yet (a
+            # client that just made it on another node): catch up first.
+            await self.api.barrier()
         request_id, now = self.api.stamp(request)
         fire = fire_for(self._get(sid), now, manual=True)
         result = await self.api.replica.propose(Command(fire, request_id, now))
