@@ -10,11 +10,18 @@ Contract:
 - ``add`` and ``deleteEntriesFrom`` change the entries at once and buffer the
   change for the disk. ``sync()`` writes the buffer as one frame and, with
   durability "fsync", makes it durable with one ``fdatasync`` (group commit).
-  Call ``sync()`` before telling anyone that an entry is stored: before a
-  follower answers AppendEntries (``syncing_transport`` does it) and before
-  the leader counts its own copy toward the commit index (call it before
-  every ``doTick``, where that count is made). ``raftq.raft.plug`` puts
-  the journal into SyncObj.
+  Nothing may claim an entry is stored before it is durable: a follower's
+  answer to AppendEntries waits in ``when_durable`` (``syncing_transport``),
+  and the leader counts its own copy toward the commit index only up to
+  ``durable_index`` (``raftq.raft.plug``, around every ``doTick``).
+  ``raftq.raft.plug`` puts the journal into SyncObj.
+- After ``sync_in_background(notify)`` the ``fdatasync`` runs in a thread
+  (``raftq.raft.journal_sync``): ``sync_soon()`` writes the buffer as a frame
+  and starts its sync unless one is in flight, and returns at once; when
+  ``notify`` fires (from the thread) the owner calls ``sync_finished()`` on
+  its own thread, which releases the ``when_durable`` callbacks and starts
+  the next sync for what was added meanwhile. Without it ``sync_soon()`` is
+  ``sync()``.
 - ``setCurrentTerm`` is durable when it returns: a vote is granted after it
   (``raftq.raft.journal_meta``: written in place, so it needs no new space).
   The commit index is not persistent state in Raft: ``onOneSecondTimer``
@@ -47,6 +54,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any, overload
 
 from raftq.raft.durable import (
@@ -68,6 +76,7 @@ from raftq.raft.journal_format import (
     scan,
 )
 from raftq.raft.journal_meta import MetaFile
+from raftq.raft.journal_sync import SyncTracker
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +121,7 @@ class RaftJournal:
         self._pending_bytes = 0
         self._truncate_from: int | None = None
         self._failed: OSError | None = None
+        self._sync = SyncTracker()
         self._fd = -1
         self._end = self._allocated = self._scribbled = 0
         self._meta = MetaFile(self.meta_path, durable=self._durable, ops=self._ops)
@@ -122,6 +132,7 @@ class RaftJournal:
             self._load()
         else:
             self._rewrite([])
+        self._sync.mark_durable(0, self._last_index())
 
     # ------------------------------------------------------------ group commit
 
@@ -143,7 +154,13 @@ class RaftJournal:
 
     @property
     def dirty(self) -> bool:
-        return bool(self._pending) or self._truncate_from is not None
+        """Some change to the entries is not durable yet."""
+        return not self._sync.clean
+
+    @property
+    def durable_index(self) -> int:
+        """The last index up to which the log, as it is now, is durable."""
+        return self._sync.durable_index
 
     @property
     def failed(self) -> OSError | None:
@@ -151,10 +168,80 @@ class RaftJournal:
         return self._failed
 
     def sync(self) -> None:
-        """Write what is buffered as one frame; with "fsync", one fdatasync."""
+        """Make every change durable now: write what is buffered as one frame;
+        with "fsync", one fdatasync (after the one in flight, if any)."""
         self._check_usable()
-        if not self.dirty:
+        self._finish_in_flight(wait=True)
+        if self._sync.clean:
             return
+        seq, index = self._sync.seq, self._last_index()
+        if self._write_frame() and self._durable:
+            try:
+                self._ops.fdatasync(self._fd)
+            except OSError as exc:
+                self._failed = exc
+                raise
+        self._sync.mark_durable(seq, index)
+        self._release_waiters()
+
+    def sync_in_background(self, notify: Callable[[], object]) -> None:
+        """Run the fdatasync in a thread from now on (durability "fsync" only);
+        ``notify`` is called from that thread when one returns."""
+        if self._durable:
+            self._sync.run_in_background(notify)
+
+    def sync_soon(self) -> None:
+        """Write what is buffered and start its sync in the thread, unless a sync
+        is in flight (its end starts the next); without the thread, ``sync()``."""
+        if not self._sync.background:
+            self.sync()
+            return
+        self._check_usable()
+        if self._sync.in_flight or self._sync.clean:
+            return
+        index = self._last_index()
+        if self._write_frame():
+            self._sync.start(self._ops.fdatasync, self._fd, index)
+        else:  # only unwritten entries were dropped: nothing new to make durable
+            self._sync.mark_durable(self._sync.seq, index)
+            self._release_waiters()
+
+    def sync_finished(self) -> None:
+        """After ``notify``: take the sync's outcome, run the callbacks it made
+        ready, start the next sync. Raises the fdatasync's error, if it failed."""
+        self._finish_in_flight(wait=False)
+        self._check_usable()
+        self._release_waiters()
+        self.sync_soon()
+
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once every change made so far is durable (now, if
+        it is); it is dropped if the log is truncated meanwhile."""
+        if not self._sync.background:
+            self.sync()
+            callback()
+        elif self._sync.add_waiter(callback):
+            self.sync_soon()
+        else:
+            callback()
+
+    def _finish_in_flight(self, wait: bool) -> None:
+        error = self._sync.finish(wait)
+        if error is not None:
+            self._failed = error
+            raise error
+
+    def _release_waiters(self) -> None:
+        for callback in self._sync.ready_waiters():
+            callback()
+
+    def _last_index(self) -> int:
+        return self._entries[-1][1] if self._entries else 0
+
+    def _write_frame(self) -> bool:
+        """Write what is buffered as one frame (no sync); whether there was any."""
+        if not self._pending and self._truncate_from is None:
+            return False
         blob = frame(self._truncate_from, self._pending)
         padding = bytes(max(0, self._scribbled - self._end - len(blob)))
         try:
@@ -165,17 +252,12 @@ class RaftJournal:
                 self._reserve_low = True
                 raise StorageFullError(self.path, "writing the Raft log") from exc
             raise
-        if self._durable:
-            try:
-                self._ops.fdatasync(self._fd)
-            except OSError as exc:
-                self._failed = exc
-                raise
         self._end += len(blob)
         self._scribbled = self._end
         self._pending.clear()
         self._pending_bytes = 0
         self._truncate_from = None
+        return True
 
     def flush(self) -> None:
         self.sync()
@@ -192,9 +274,12 @@ class RaftJournal:
         self._pending.append(record)
         self._pending_bytes += len(record)
         self._entries.append((command, idx, term))
+        self._sync.changed()
 
     def clear(self) -> None:
         self._check_usable()
+        if self._entries:
+            self._sync.truncated(self._entries[0][1])
         self._rewrite([])
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:
@@ -215,6 +300,7 @@ class RaftJournal:
                 self._truncate_from = idx
             self._pending.clear()
             self._pending_bytes = 0
+        self._sync.truncated(self._entries[entryFrom][1])
         del self._entries[entryFrom:]
 
     def deleteEntriesTo(self, entryTo: int) -> None:
@@ -274,7 +360,7 @@ class RaftJournal:
         try:
             self._check_free_space()
             self._reserve_space(0)
-            self.sync()
+            self.sync_soon()
             self._save_commit()
         except StorageFullError as exc:
             log.warning("%s", exc)
@@ -289,6 +375,7 @@ class RaftJournal:
         except (OSError, StorageFullError):
             log.exception("closing the Raft journal %s", self.path)
         finally:
+            self._sync.close()
             self._ops.close(self._fd)
             self._fd = -1
             self._meta.close()
@@ -326,6 +413,7 @@ class RaftJournal:
 
     def _rewrite(self, entries: list[Entry]) -> None:
         """Replace the file by one holding ``entries`` (and nothing pending)."""
+        self._finish_in_flight(wait=True)  # its fd is about to be closed
         if self._durable and self._snapshot_path and self._ops.exists(self._snapshot_path):
             fsync_file_and_dir(self._snapshot_path, self._ops)
         blob = file_header() + b"".join(frames(entries))
@@ -360,6 +448,9 @@ class RaftJournal:
             except OSError as exc:
                 self._failed = exc
                 raise
+        self._sync.changed()
+        self._sync.mark_durable(self._sync.seq, self._last_index())
+        self._release_waiters()
 
     def _load(self) -> None:
         data = self._ops.read_file(self.path)
@@ -386,10 +477,13 @@ class RaftJournal:
             raise
 
     def _save_commit(self) -> None:
-        """Store the commit index, which the durable log then covers (sync() first)."""
-        if self._commit != self._saved_commit and not self.dirty:
-            self._save_meta(self._term, self._vote, self._commit)
-            self._saved_commit = self._commit
+        """Store the commit index, as far as the durable log covers it."""
+        commit = self._commit
+        if not self._sync.clean:
+            commit = min(commit, self._sync.durable_index)
+        if commit != self._saved_commit:
+            self._save_meta(self._term, self._vote, commit)
+            self._saved_commit = commit
 
 
 def _mib(size: int) -> str:

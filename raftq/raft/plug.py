@@ -1,5 +1,6 @@
-"""Where raftq plugs its journal into PySyncObj: the journal factory, and a
-transport that makes the journal durable before an acknowledgement leaves."""
+"""Where raftq plugs its journal into PySyncObj: the journal factory, a
+transport whose acknowledgements leave once the journal is durable, and the
+leader's own copy counted toward the commit index only once it is durable."""
 
 from __future__ import annotations
 
@@ -36,11 +37,14 @@ def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None,
                       base: type[Any] = TCPTransport,
                       may_vote: Callable[[], bool] | None = None) -> type[Any]:
     """A transport (a subclass of ``base``, PySyncObj's ``TCPTransport`` or a
-    subclass of it) that syncs ``journal`` before an acknowledgement leaves.
+    subclass of it) whose acknowledgements leave once ``journal`` is durable.
 
     A follower appends entries and answers ``next_node_idx`` inside one message
     handler (``SyncObj.__onMessageReceived``), and the answer is written to the
-    socket at once: this is the only place to make the entries durable first.
+    socket at once: this is the only place to hold it back until the entries
+    are durable (``RaftJournal.when_durable``: at once after a blocking sync,
+    or when the background sync covering them ends, in order; dropped if the
+    log is truncated meanwhile, since the leader cannot tell a stale one).
     With ``guard``, a snapshot that failed to load is never acknowledged
     (PySyncObj would answer success right after swallowing the failure).
     Entries the follower already has from the same leader are not
@@ -62,7 +66,9 @@ def syncing_transport(journal: RaftJournal, guard: SnapshotGuard | None = None,
                     return False
                 if guard is not None:
                     guard.raise_if_failed()
-                journal.sync()
+                send = super().send
+                journal.when_durable(lambda: send(node, message))
+                return True
             return bool(super().send(node, message))
 
     return SyncingTransport
@@ -97,3 +103,43 @@ def skip_known_entries(journal: RaftJournal, message: dict[str, Any]) -> None:
         return
     message["entries"] = [e for e in entries if e[1] > last]
     message["prevLogIdx"], message["prevLogTerm"] = last, journal[-1][2]
+
+
+@contextlib.contextmanager
+def own_copy_counted_when_durable(machine: Any, journal: RaftJournal) -> Iterator[None]:
+    """Around a leader's ``doTick``: count its own copy of an entry toward the
+    commit index only if the entry is durable (``journal.durable_index``).
+
+    PySyncObj's leader counts itself for every entry in its log (``count = 1``
+    in ``_onTick``), and with the fdatasync in a thread its newest entries may
+    not be on disk yet. For the duration of the tick the follower with the
+    highest match index is made to count as if it held only
+    ``durable_index``: for an index the leader has synced nothing changes, and
+    for one it has not, that follower's vote stands in for the leader's
+    uncounted one when it has the entry and nobody counts when no follower
+    has it, which is exactly the count without the leader's unsynced copy.
+    With no other node the leader syncs before the tick. The match index is
+    put back after the tick (no peer message is handled inside one).
+    """
+    durable = journal.durable_index
+    if not machine._isLeader() or not len(journal) or durable >= journal[-1][1]:
+        yield
+        return
+    others = list(machine._SyncObj__otherNodes)
+    match: dict[Any, int] = machine._SyncObj__raftMatchIndex
+    if not others:
+        journal.sync()
+        yield
+        return
+    top = max(others, key=lambda node: match.get(node, 0))
+    original, term = match.get(top, 0), machine._SyncObj__raftCurrentTerm
+    if original <= durable:
+        yield
+        return
+    match[top] = durable
+    try:
+        yield
+    finally:
+        if (match.get(top) == durable and machine._SyncObj__raftCurrentTerm == term
+                and top in machine._SyncObj__otherNodes):
+            match[top] = original

@@ -15,10 +15,15 @@ Hazards handled here (see DESIGN.md): ``apply_entry`` never raises (a raising
 entry wedges PySyncObj); the snapshot serializer is msgpack, never pickle; the
 cluster password is mandatory because PySyncObj's peer protocol is pickle.
 
-The log is ``raftq.raft.journal``, synced before every tick (the leader
-counts its own copy there) and before a follower's acknowledgement leaves; a
-full disk means 507 for client writes, and data that cannot be trusted stops
-the node through ``on_fatal`` (see ``raftq.raft.storage``).
+The log is ``raftq.raft.journal``. With durability "fsync" in a cluster its
+fdatasync runs in a thread (group commit: the loop keeps appending and
+serving while a sync runs, and the next sync covers everything appended
+meanwhile); a follower's acknowledgement leaves once the entries it covers
+are durable, and the leader counts its own copy toward the commit index only
+up to what it has synced (``own_copy_counted_when_durable`` around each
+tick). A client is answered only after the commit. A full disk means 507 for
+client writes, and data that cannot be trusted stops the node through
+``on_fatal`` (see ``raftq.raft.storage``).
 """
 
 from __future__ import annotations
@@ -36,7 +41,11 @@ from raftq.raft.contact import leader_in_contact, raft_status
 from raftq.raft.durable import Durability
 from raftq.raft.loop import LoopPoller, build_on_loop
 from raftq.raft.outcomes import Entry, expire, failure
-from raftq.raft.plug import journal_for_syncobj, syncing_transport
+from raftq.raft.plug import (
+    journal_for_syncobj,
+    own_copy_counted_when_durable,
+    syncing_transport,
+)
 from raftq.raft.port import GuardedTransport, PortStats
 from raftq.raft.snapshots import read_snapshot
 from raftq.raft.storage import NodeStorage
@@ -119,6 +128,9 @@ class Replica:
         self._changed = asyncio.Event()
         storage = self.storage
         journal = storage.open()  # CorruptDataError: the node must not start
+        if self.partner_addrs:
+            journal.sync_in_background(
+                lambda: loop.call_soon_threadsafe(self._on_synced))
         t = self.tuning
         conf = syncobj_conf(t, self._secret, storage, serializer=self._serialize,
                             serialize_checker=self._snapshot_status,
@@ -165,16 +177,26 @@ class Replica:
             return
         try:
             self.storage.keep_out_of_leadership(machine, self.tuning.raft_max_timeout_s)
-            # What the log holds must be durable before the leader counts its
-            # own copy toward the commit index, which doTick does.
-            self.storage.sync()
-            machine.doTick(0.0)
+            journal = self.storage.journal
+            journal.sync_soon()
+            with own_copy_counted_when_durable(machine, journal):
+                machine.doTick(0.0)  # where the leader counts copies toward the commit
             self.storage.check()
             if machine._isLeader():
                 self._replicate(machine)
-                self.storage.sync()  # entries added by the tick, while followers write theirs
+                journal.sync_soon()  # entries added by the tick, while followers write theirs
         except Exception as exc:
             self._on_raft_error(exc)
+
+    def _on_synced(self) -> None:
+        """The journal's background fdatasync returned (called on the loop)."""
+        if self._machine is None:
+            return
+        try:
+            self.storage.journal.sync_finished()  # sends the acknowledgements it held
+        except Exception as exc:
+            self._on_raft_error(exc)
+        self._schedule_tick()  # a leader may now count its own copy
 
     def _on_raft_error(self, exc: BaseException) -> None:
         """An error out of a tick or out of PySyncObj's handling of a peer message."""

@@ -7,8 +7,6 @@ Contract:
   that fails its checksum, a journal that fails its scan, or a journal that
   starts after entry 1 with no snapshot to hold what came before, raise
   ``CorruptDataError`` (the node must not start; ``raftq node --rejoin``).
-- ``sync`` makes the journal durable; the replica calls it before every tick
-  (the leader counts its own copy there) and after sending AppendEntries.
 - ``check`` raises the error that must stop the node, if one happened: a
   snapshot that failed to load (PySyncObj would carry on with whatever state
   it had) or a failed fdatasync (the kernel may have dropped the pages).
@@ -113,9 +111,6 @@ class NodeStorage:
         if self._journal is not None:
             self._journal._destroy()
             self._journal = None
-
-    def sync(self) -> None:
-        self.journal.sync()
 
     def check(self) -> None:
         self.guard.raise_if_failed()

@@ -1,0 +1,139 @@
+"""Group commit in a thread: what of the Raft log is durable, the one
+``fdatasync`` in flight, and who waits for durability.
+
+Contract (used by ``raftq.raft.journal``, which owns the file):
+
+- Every change to the log's entries (an add, a truncation, a rewrite) counts
+  one in ``seq``. A sync records the ``seq`` and the log's last index when it
+  starts; once its ``fdatasync`` returns, every change counted up to then is
+  durable (``durable_seq``), and so is the log up to that index
+  (``durable_index``), less whatever a truncation since removed.
+- At most one sync is in flight, and the journal writes its next frame only
+  once it is done: the file never holds more than one frame that was not
+  fsynced, so a power cut can only tear the last frame (what the journal's
+  scan cuts off). Entries added meanwhile wait in the journal's buffer and
+  go out together in the next frame, under one ``fdatasync``.
+- ``when_durable`` callbacks run in order, on the owner's thread (from
+  ``collect``), once every change made before they were registered is
+  durable. A callback registered before a truncation is dropped instead: it
+  was an acknowledgement of entries that may no longer be in the log, and
+  PySyncObj's acknowledgements carry no term that would let the leader tell.
+- The ``fdatasync`` runs in one daemon thread; ``notify`` is called from that
+  thread when it returns, and the owner then calls ``collect`` on its own
+  thread. Nothing else here is touched by the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+log = logging.getLogger(__name__)
+
+
+class SyncTracker:
+    def __init__(self) -> None:
+        self.seq = 0  # changes made to the log's entries
+        self.durable_seq = 0  # changes a finished sync covers
+        self.durable_index = 0  # the log's last index whose prefix is durable
+        self.truncations = 0
+        self._in_flight: tuple[int, int] | None = None  # (seq, last index) at its start
+        self._future: Future[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._notify: Callable[[], object] | None = None
+        self._waiters: deque[tuple[int, int, Callable[[], None]]] = deque()
+
+    # --------------------------------------------------------- bookkeeping
+
+    @property
+    def clean(self) -> bool:
+        return self.durable_seq >= self.seq
+
+    @property
+    def in_flight(self) -> bool:
+        return self._in_flight is not None
+
+    @property
+    def background(self) -> bool:
+        return self._executor is not None
+
+    def changed(self) -> None:
+        self.seq += 1
+
+    def truncated(self, first_gone: int) -> None:
+        """Entries from index ``first_gone`` on left the log."""
+        self.seq += 1
+        self.truncations += 1
+        self.durable_index = min(self.durable_index, first_gone - 1)
+        if self._in_flight is not None:
+            seq, index = self._in_flight
+            self._in_flight = (seq, min(index, first_gone - 1))
+
+    def mark_durable(self, seq: int, index: int) -> None:
+        self.durable_seq = max(self.durable_seq, seq)
+        self.durable_index = index
+
+    # ------------------------------------------------------------ the thread
+
+    def run_in_background(self, notify: Callable[[], object]) -> None:
+        """From now on ``start`` runs the fdatasync in a thread and calls
+        ``notify`` (from that thread) when it returns."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="raftq-journal-sync")
+        self._notify = notify
+
+    def start(self, fdatasync: Callable[[int], None], fd: int, index: int) -> None:
+        """Sync ``fd`` in the thread; it covers every change counted so far."""
+        assert self._executor is not None and self._in_flight is None
+        self._in_flight = (self.seq, index)
+        self._future = self._executor.submit(fdatasync, fd)
+        self._future.add_done_callback(self._done)
+
+    def _done(self, _: Future[None]) -> None:
+        if self._notify is not None:
+            try:
+                self._notify()
+            except RuntimeError:  # the owner's loop is closed: nobody is waiting
+                pass
+
+    def finish(self, wait: bool) -> OSError | None:
+        """Take the in-flight sync's outcome (waiting for it if ``wait``); the
+        error its fdatasync raised, if any. Nothing to take: None."""
+        future, span = self._future, self._in_flight
+        if future is None or span is None or not (wait or future.done()):
+            return None
+        self._future = self._in_flight = None
+        try:
+            future.result()
+        except OSError as exc:
+            return exc
+        self.mark_durable(*span)
+        return None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    # --------------------------------------------------------------- waiters
+
+    def add_waiter(self, callback: Callable[[], None]) -> bool:
+        """Queue ``callback`` for durability; False if it may run right now."""
+        if not self._waiters and self.clean:
+            return False
+        self._waiters.append((self.seq, self.truncations, callback))
+        return True
+
+    def ready_waiters(self) -> list[Callable[[], None]]:
+        """The callbacks whose changes are now durable, in order (dropping the
+        ones a truncation made stale)."""
+        ready = []
+        while self._waiters and self._waiters[0][0] <= self.durable_seq:
+            _, truncations, callback = self._waiters.popleft()
+            if truncations == self.truncations:
+                ready.append(callback)
+            else:
+                log.debug("journal: an acknowledgement dropped: the log was truncated")
+        return ready
