@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from typing import Any, overload
 
 from raftq.raft.durable import (
@@ -76,13 +75,14 @@ from raftq.raft.journal_format import (
     scan,
 )
 from raftq.raft.journal_meta import MetaFile
-from raftq.raft.journal_sync import SyncTracker
+from raftq.raft.journal_space import JournalSpace
+from raftq.raft.journal_sync import GroupCommit, SyncTracker
 
 log = logging.getLogger(__name__)
 
 
 
-class RaftJournal:
+class RaftJournal(GroupCommit):
     """PySyncObj's journal on our own file format; see the module docstring.
 
     ``path`` is the log file (its meta file is ``<path>.meta``);
@@ -108,14 +108,13 @@ class RaftJournal:
         self.path = path
         self.meta_path = path + ".meta"
         self.durability = durability
-        self._reserve_low = False
-        self._disk_low = False
         self._durable = durability == "fsync"
         self._snapshot_path = snapshot_path
-        self._chunk = chunk_bytes
-        self._reserve = chunk_bytes if reserve_bytes is None else reserve_bytes
-        self._low_water = chunk_bytes if low_water_bytes is None else low_water_bytes
         self._ops = ops or FileOps()
+        self._space = JournalSpace(
+            path, self._ops, chunk=chunk_bytes,
+            reserve=chunk_bytes if reserve_bytes is None else reserve_bytes,
+            low_water=chunk_bytes if low_water_bytes is None else low_water_bytes)
         self._entries: list[Entry] = []
         self._pending: list[bytes] = []  # msgpack records not yet written
         self._pending_bytes = 0
@@ -123,7 +122,7 @@ class RaftJournal:
         self._failed: OSError | None = None
         self._sync = SyncTracker()
         self._fd = -1
-        self._end = self._allocated = self._scribbled = 0
+        self._end = self._scribbled = 0
         self._meta = MetaFile(self.meta_path, durable=self._durable, ops=self._ops)
         self._term, self._vote, self._commit = self._meta.load()
         self._saved_commit = self._commit
@@ -139,101 +138,12 @@ class RaftJournal:
     @property
     def space_low(self) -> bool:
         """Client writes should be refused: the disk is (nearly) full."""
-        return self._reserve_low or self._disk_low
+        return self._space.low
 
     @property
     def space_problem(self) -> str | None:
         """Why ``space_low`` is true, in words for an operator; None when it is not."""
-        if self._reserve_low:
-            return (f"the disk holding {self.path} is full: the Raft log cannot keep "
-                    f"{_mib(self._reserve)} allocated ahead")
-        if self._disk_low:
-            return (f"the disk holding {self.path} is nearly full: less than "
-                    f"{_mib(self._low_water)} free")
-        return None
-
-    @property
-    def dirty(self) -> bool:
-        """Some change to the entries is not durable yet."""
-        return not self._sync.clean
-
-    @property
-    def durable_index(self) -> int:
-        """The last index up to which the log, as it is now, is durable."""
-        return self._sync.durable_index
-
-    @property
-    def failed(self) -> OSError | None:
-        """The fdatasync error that made the journal unusable, if any."""
-        return self._failed
-
-    def sync(self) -> None:
-        """Make every change durable now: write what is buffered as one frame;
-        with "fsync", one fdatasync (after the one in flight, if any)."""
-        self._check_usable()
-        self._finish_in_flight(wait=True)
-        if self._sync.clean:
-            return
-        seq, index = self._sync.seq, self._last_index()
-        if self._write_frame() and self._durable:
-            try:
-                self._ops.fdatasync(self._fd)
-            except OSError as exc:
-                self._failed = exc
-                raise
-        self._sync.mark_durable(seq, index)
-        self._release_waiters()
-
-    def sync_in_background(self, notify: Callable[[], object]) -> None:
-        """Run the fdatasync in a thread from now on (durability "fsync" only);
-        ``notify`` is called from that thread when one returns."""
-        if self._durable:
-            self._sync.run_in_background(notify)
-
-    def sync_soon(self) -> None:
-        """Write what is buffered and start its sync in the thread, unless a sync
-        is in flight (its end starts the next); without the thread, ``sync()``."""
-        if not self._sync.background:
-            self.sync()
-            return
-        self._check_usable()
-        if self._sync.in_flight or self._sync.clean:
-            return
-        index = self._last_index()
-        if self._write_frame():
-            self._sync.start(self._ops.fdatasync, self._fd, index)
-        else:  # only unwritten entries were dropped: nothing new to make durable
-            self._sync.mark_durable(self._sync.seq, index)
-            self._release_waiters()
-
-    def sync_finished(self) -> None:
-        """After ``notify``: take the sync's outcome, run the callbacks it made
-        ready, start the next sync. Raises the fdatasync's error, if it failed."""
-        self._finish_in_flight(wait=False)
-        self._check_usable()
-        self._release_waiters()
-        self.sync_soon()
-
-    def when_durable(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once every change made so far is durable (now, if
-        it is); it is dropped if the log is truncated meanwhile."""
-        if not self._sync.background:
-            self.sync()
-            callback()
-        elif self._sync.add_waiter(callback):
-            self.sync_soon()
-        else:
-            callback()
-
-    def _finish_in_flight(self, wait: bool) -> None:
-        error = self._sync.finish(wait)
-        if error is not None:
-            self._failed = error
-            raise error
-
-    def _release_waiters(self) -> None:
-        for callback in self._sync.ready_waiters():
-            callback()
+        return self._space.problem
 
     def _last_index(self) -> int:
         return self._entries[-1][1] if self._entries else 0
@@ -249,7 +159,7 @@ class RaftJournal:
         except OSError as exc:  # the buffer stays; a later sync rewrites the same spot
             self._scribbled = max(self._scribbled, self._end + len(blob))
             if is_full(exc):
-                self._reserve_low = True
+                self._space.reserve_low = True
                 raise StorageFullError(self.path, "writing the Raft log") from exc
             raise
         self._end += len(blob)
@@ -358,7 +268,7 @@ class RaftJournal:
         if self._failed is not None:
             return
         try:
-            self._check_free_space()
+            self._space.check_free_space()
             self._reserve_space(0)
             self.sync_soon()
             self._save_commit()
@@ -392,24 +302,12 @@ class RaftJournal:
     def mark_disk_low(self) -> None:
         """Something else failed for lack of space (a snapshot): ``space_low``
         until the next free-space check finds ``low_water_bytes`` free."""
-        self._disk_low = True
-
-    def _check_free_space(self) -> None:
-        try:
-            free = self._ops.free_bytes(directory_of(self.path))
-        except OSError:
-            return
-        self._disk_low = free < self._low_water
+        self._space.disk_low = True
 
     def _reserve_space(self, extra: int) -> None:
         """Make sure the next frame, ``extra`` bytes more, fits in allocated space."""
         need = max(self._end + FRAME_OVERHEAD + self._pending_bytes + extra, self._scribbled)
-        if need + self._reserve > self._allocated:
-            self._allocated = _try_fallocate(self._ops, self._fd, self._allocated,
-                                             need + self._reserve, self._chunk)
-        self._reserve_low = need + self._reserve > self._allocated
-        if need > self._allocated:
-            raise StorageFullError(self.path, "growing the Raft log")
+        self._space.ensure(self._fd, need)
 
     def _rewrite(self, entries: list[Entry]) -> None:
         """Replace the file by one holding ``entries`` (and nothing pending)."""
@@ -422,8 +320,7 @@ class RaftJournal:
         try:
             fd = self._ops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
             self._ops.pwrite(fd, blob, 0)
-            allocated = _try_fallocate(self._ops, fd, len(blob), len(blob) + self._reserve,
-                                       self._chunk)
+            allocated = self._space.allocate_new(fd, len(blob))
             if self._durable:
                 self._ops.fsync(fd)
             self._ops.replace(tmp, self.path)
@@ -436,12 +333,12 @@ class RaftJournal:
             raise
         if self._fd >= 0:
             self._ops.close(self._fd)
-        self._fd, self._end, self._scribbled, self._allocated = fd, len(blob), len(blob), allocated
+        self._fd, self._end, self._scribbled = fd, len(blob), len(blob)
+        self._space.replaced(len(blob), allocated)
         self._entries = list(entries)
         self._pending.clear()
         self._pending_bytes = 0
         self._truncate_from = None
-        self._reserve_low = allocated < len(blob) + self._reserve
         if self._durable:
             try:
                 self._ops.fsync_dir(directory_of(self.path))
@@ -456,7 +353,7 @@ class RaftJournal:
         data = self._ops.read_file(self.path)
         self._entries, self._end, torn_end = scan(self.path, data)
         self._fd = self._ops.open(self.path, os.O_RDWR)
-        self._allocated = len(data)
+        self._space.allocated = len(data)
         self._scribbled = self._end
         if torn_end > self._end:
             last = self._entries[-1][1] if self._entries else None
@@ -470,7 +367,7 @@ class RaftJournal:
         try:
             self._meta.save((term, vote, commit))
         except StorageFullError:
-            self._disk_low = True
+            self._space.disk_low = True
             raise
         except OSError as exc:  # a failed fdatasync: the file can no longer be trusted
             self._failed = exc
@@ -485,18 +382,3 @@ class RaftJournal:
             self._save_meta(self._term, self._vote, commit)
             self._saved_commit = commit
 
-
-def _mib(size: int) -> str:
-    return f"{size / (1 << 20):g} MiB"
-
-
-def _try_fallocate(ops: FileOps, fd: int, size: int, want: int, chunk: int) -> int:
-    """Preallocate up to ``want`` rounded up to ``chunk`` if there is room; the size got."""
-    target = -(-want // chunk) * chunk
-    try:
-        ops.fallocate(fd, size, target - size)
-    except OSError as exc:
-        if not is_full(exc):
-            raise
-        return max(size, ops.size(fd))
-    return target

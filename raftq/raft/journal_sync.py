@@ -1,7 +1,11 @@
-"""Group commit in a thread: what of the Raft log is durable, the one
+"""Group commit, in a thread: what of the Raft log is durable, the one
 ``fdatasync`` in flight, and who waits for durability.
 
-Contract (used by ``raftq.raft.journal``, which owns the file):
+``GroupCommit`` is the part of ``raftq.raft.journal.RaftJournal`` that makes
+the log durable (``sync``, ``sync_soon``, ``when_durable``; the journal's
+docstring says when to call which); ``SyncTracker`` its bookkeeping.
+
+Contract:
 
 - Every change to the log's entries (an add, a truncation, a rewrite) counts
   one in ``seq``. A sync records the ``seq`` and the log's last index when it
@@ -29,6 +33,8 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+
+from raftq.raft.durable import FileOps
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +143,106 @@ class SyncTracker:
             else:
                 log.debug("journal: an acknowledgement dropped: the log was truncated")
         return ready
+
+
+class GroupCommit:
+    """The journal's syncs; the journal provides the file and these attributes."""
+
+    _sync: SyncTracker
+    _durable: bool
+    _fd: int
+    _ops: FileOps
+    _failed: OSError | None
+
+    def _check_usable(self) -> None:
+        raise NotImplementedError
+
+    def _last_index(self) -> int:
+        raise NotImplementedError
+
+    def _write_frame(self) -> bool:
+        """Write what is buffered as one frame (no sync); whether there was any."""
+        raise NotImplementedError
+
+    @property
+    def dirty(self) -> bool:
+        """Some change to the entries is not durable yet."""
+        return not self._sync.clean
+
+    @property
+    def durable_index(self) -> int:
+        """The last index up to which the log, as it is now, is durable."""
+        return self._sync.durable_index
+
+    @property
+    def failed(self) -> OSError | None:
+        """The fdatasync error that made the journal unusable, if any."""
+        return self._failed
+
+    def sync(self) -> None:
+        """Make every change durable now: write what is buffered as one frame;
+        with "fsync", one fdatasync (after the one in flight, if any)."""
+        self._check_usable()
+        self._finish_in_flight(wait=True)
+        if self._sync.clean:
+            return
+        seq, index = self._sync.seq, self._last_index()
+        if self._write_frame() and self._durable:
+            try:
+                self._ops.fdatasync(self._fd)
+            except OSError as exc:
+                self._failed = exc
+                raise
+        self._sync.mark_durable(seq, index)
+        self._release_waiters()
+
+    def sync_in_background(self, notify: Callable[[], object]) -> None:
+        """Run the fdatasync in a thread from now on (durability "fsync" only);
+        ``notify`` is called from that thread when one returns."""
+        if self._durable:
+            self._sync.run_in_background(notify)
+
+    def sync_soon(self) -> None:
+        """Write what is buffered and start its sync in the thread, unless a sync
+        is in flight (its end starts the next); without the thread, ``sync()``."""
+        if not self._sync.background:
+            self.sync()
+            return
+        self._check_usable()
+        if self._sync.in_flight or self._sync.clean:
+            return
+        index = self._last_index()
+        if self._write_frame():
+            self._sync.start(self._ops.fdatasync, self._fd, index)
+        else:  # only unwritten entries were dropped: nothing new to make durable
+            self._sync.mark_durable(self._sync.seq, index)
+            self._release_waiters()
+
+    def sync_finished(self) -> None:
+        """After ``notify``: take the sync's outcome, run the callbacks it made
+        ready, start the next sync. Raises the fdatasync's error, if it failed."""
+        self._finish_in_flight(wait=False)
+        self._check_usable()
+        self._release_waiters()
+        self.sync_soon()
+
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once every change made so far is durable (now, if
+        it is); it is dropped if the log is truncated meanwhile."""
+        if not self._sync.background:
+            self.sync()
+            callback()
+        elif self._sync.add_waiter(callback):
+            self.sync_soon()
+        else:
+            callback()
+
+    def _finish_in_flight(self, wait: bool) -> None:
+        error = self._sync.finish(wait)
+        if error is not None:
+            self._failed = error
+            raise error
+
+    def _release_waiters(self) -> None:
+        for callback in self._sync.ready_waiters():
+            callback()
