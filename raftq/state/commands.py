@@ -37,6 +37,11 @@ class Op(IntEnum):
     # from 30: workflows (raftq.state.workflows)
     LINKED = 30  # tasks with dependencies, or a whole workflow, all or none
     CANCEL_WORKFLOW = 31
+    # from 40: cluster membership (raftq.state.members)
+    SEED_MEMBERS = 40
+    ADD_MEMBER = 41
+    REMOVE_MEMBER = 42
+    MEMBER_READY = 43
 
 
 @dataclass(slots=True)
@@ -252,9 +257,52 @@ class Fire:
     manual: bool = False
 
 
+@dataclass(slots=True)
+class Member:
+    """A voting node: its id, its raft address (host:port) and the URL of its HTTP API."""
+
+    id: str
+    raft_address: str
+    http_url: str
+
+
+@dataclass(slots=True)
+class SeedMembers:
+    """The first membership of a new cluster (from its nodes' configs); a no-op once
+    there is one."""
+
+    members: list[Member]
+
+
+@dataclass(slots=True)
+class AddMember:
+    """Add a voting node; ``epoch`` is the membership's epoch the proposer saw, so
+    of two changes decided on the same membership only the first applies."""
+
+    member: Member
+    epoch: int
+    actor: str = ""
+
+
+@dataclass(slots=True)
+class RemoveMember:
+    id: str
+    epoch: int
+    actor: str = ""
+
+
+@dataclass(slots=True)
+class MemberReady:
+    """A node added by the latest change says it has caught up with the log: the
+    change is over, and the next may be made."""
+
+    id: str
+
+
 Body = (Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | Tick | Barrier
         | Leave | CreateKey | RevokeKey | Linked | CancelWorkflow
-        | PutSchedule | DeleteSchedule | PauseSchedule | Fire)
+        | PutSchedule | DeleteSchedule | PauseSchedule | Fire
+        | SeedMembers | AddMember | RemoveMember | MemberReady)
 
 
 @dataclass(slots=True)

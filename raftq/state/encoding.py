@@ -24,6 +24,7 @@ import msgpack
 from raftq.state.commands import (
     LEGACY_VERSION,
     VERSION,
+    AddMember,
     Barrier,
     Body,
     Cancel,
@@ -39,15 +40,19 @@ from raftq.state.commands import (
     Group,
     Leave,
     Linked,
+    Member,
+    MemberReady,
     Op,
     Outcome,
     PauseSchedule,
     Purge,
     PutSchedule,
     Release,
+    RemoveMember,
     Requeue,
     RevokeKey,
     ScheduleSpec,
+    SeedMembers,
     Submit,
     TaskSpec,
     Tick,
@@ -73,6 +78,10 @@ _OP_OF: dict[type, int] = {
     DeleteSchedule: Op.DELETE_SCHEDULE,
     PauseSchedule: Op.PAUSE_SCHEDULE,
     Fire: Op.FIRE,
+    SeedMembers: Op.SEED_MEMBERS,
+    AddMember: Op.ADD_MEMBER,
+    RemoveMember: Op.REMOVE_MEMBER,
+    MemberReady: Op.MEMBER_READY,
 }
 
 
@@ -122,6 +131,15 @@ def _body_to_plain(body: Body) -> list[Any]:
     if isinstance(body, Fire):
         return [body.schedule_id, body.tick_ms, body.generation, spec_to_plain(body.task),
                 body.manual]
+    if isinstance(body, SeedMembers):
+        return [[m.id, m.raft_address, m.http_url] for m in body.members]
+    if isinstance(body, AddMember):
+        m = body.member
+        return [m.id, m.raft_address, m.http_url, body.epoch, body.actor]
+    if isinstance(body, RemoveMember):
+        return [body.id, body.epoch, body.actor]
+    if isinstance(body, MemberReady):
+        return [body.id]
     return []
 
 
@@ -333,6 +351,21 @@ def _revoke_key(p: Any) -> RevokeKey:
     return RevokeKey(_str(name), _str(actor))
 
 
+def _member(p: Any) -> Member:
+    member_id, raft_address, http_url = _list(p, 3)
+    return Member(_str(member_id), _str(raft_address), _str(http_url))
+
+
+def _add_member(p: Any) -> AddMember:
+    row = _list(p, 5)
+    return AddMember(_member(row[:3]), _int(row[3]), _str(row[4]))
+
+
+def _remove_member(p: Any) -> RemoveMember:
+    member_id, epoch, actor = _list(p, 3)
+    return RemoveMember(_str(member_id), _int(epoch), _str(actor))
+
+
 # The typed body of each op; every field's type is checked, so ``apply`` never
 # sees a wrong one. Keyed by the plain integer: no enum lookup per command.
 _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
@@ -355,6 +388,10 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     Op.DELETE_SCHEDULE: lambda p: DeleteSchedule(_str(_list(p, 1)[0])),
     Op.PAUSE_SCHEDULE: lambda p: PauseSchedule(_str(_list(p, 2)[0]), _bool(p[1])),
     Op.FIRE: _fire,
+    Op.SEED_MEMBERS: lambda p: SeedMembers([_member(m) for m in _list(p)]),
+    Op.ADD_MEMBER: _add_member,
+    Op.REMOVE_MEMBER: _remove_member,
+    Op.MEMBER_READY: lambda p: MemberReady(_str(_list(p, 1)[0])),
 }
 
 # Version 1 differs in the submit's specs and the tick's (empty) body.

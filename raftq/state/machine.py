@@ -35,7 +35,8 @@ commands live in their own module (``tasks``: submit and cancel; ``leases``:
 claim, extend, release, expiry; ``retries``: outcomes, backoff, dead letters;
 ``keys``: API keys and roles; ``audit``: the log of administrative actions;
 ``workflows``: dependencies and workflows;
-``schedules``: the schedule table and the rule for fires).
+``schedules``: the schedule table and the rule for fires; ``members``: the
+cluster's membership).
 This module applies entries, dispatches commands and lets time pass.
 """
 
@@ -45,6 +46,7 @@ import heapq
 
 from raftq.state.commands import (
     LEGACY_VERSION,
+    AddMember,
     Barrier,
     Cancel,
     CancelWorkflow,
@@ -58,18 +60,22 @@ from raftq.state.commands import (
     Group,
     Leave,
     Linked,
+    MemberReady,
     PauseSchedule,
     Purge,
     PutSchedule,
     Release,
+    RemoveMember,
     Requeue,
     RevokeKey,
+    SeedMembers,
     Submit,
     Tick,
 )
 from raftq.state.indexes import LEASED, SCHEDULED, Result, reject
 from raftq.state.keys import Keys
 from raftq.state.leases import Leases
+from raftq.state.members import Members
 from raftq.state.model import DEDUPE_CAPACITY, EXPIRING, WALL_SLEW_RATIO
 from raftq.state.retries import Retries
 from raftq.state.schedules import Schedules
@@ -77,7 +83,7 @@ from raftq.state.tasks import Tasks
 from raftq.state.workflows import Workflows
 
 
-class State(Schedules, Tasks, Leases, Retries, Keys, Workflows):
+class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members):
     """The queue state machine: ``apply`` one log entry at a time."""
 
     # ------------------------------------------------------------------ apply
@@ -155,6 +161,14 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows):
             return self._pause_schedule(body, cmd.now_ms)
         if isinstance(body, DeleteSchedule):
             return self._delete_schedule(body)
+        if isinstance(body, SeedMembers):
+            return self._seed_members(body)
+        if isinstance(body, AddMember):
+            return self._add_member(body)
+        if isinstance(body, RemoveMember):
+            return self._remove_member(body)
+        if isinstance(body, MemberReady):
+            return self._member_ready(body)
         return reject("bad_command", f"unknown command {type(body).__name__}")
 
     def _audited(self, actor: str, action: str, target: str, result: Result) -> Result:

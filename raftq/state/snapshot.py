@@ -4,10 +4,10 @@ The plain form holds only what is authoritative: the clock (its time, its count
 of ticks, its wall offset and its timers' horizon), the counters, every task,
 the order of each status index, the dedupe table, the worker registry, the API
 keys, the audit log, the dependency graph (links and workflows; absent
-before them) and the schedules. The ready queues and heaps are rebuilt from the tasks on restore;
-their lazily-deleted stale entries are not part of the state's meaning, so a
-restored state behaves exactly like the one that was saved. msgpack, never
-pickle.
+before them), the schedules and the membership. The ready queues and heaps are
+rebuilt from the tasks on restore; their lazily-deleted stale entries are not
+part of the state's meaning, so a restored state behaves exactly like the one
+that was saved. msgpack, never pickle.
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ def to_plain(state: State) -> dict[str, Any]:
         "flows": [[w, flow.to_plain()] for w, flow in state.flows.items()],
         "schedule_generation": state.schedule_generation,
         "schedules": [s.to_plain() for s in state.schedules.values()],
+        "members": [[i, list(r)] for i, r in state.members.items()],
+        "member_epoch": state.member_epoch,
+        "last_added": state.last_added,
     }
 
 
@@ -87,6 +90,10 @@ def from_plain(plain: dict[str, Any]) -> State:
         state.schedules[sched.spec.id] = sched
         if sched.buffered is not None:
             state.buffered_schedules[sched.spec.id] = None
+    # Snapshots made before membership changes have none (the configured peers).
+    state.members = {i: list(r) for i, r in plain.get("members", [])}
+    state.member_epoch = plain.get("member_epoch", 0)
+    state.last_added = plain.get("last_added", "")
     _rebuild_indexes(state)
     return state
 

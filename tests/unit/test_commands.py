@@ -48,6 +48,11 @@ EXAMPLES: list[c.Body] = [
     c.DeleteSchedule("s"),
     c.Fire("s", 1_000, 3, spec("s@1000")),
     c.Fire("s", 1_000, 3, spec("s@1000:trigger"), manual=True),
+    c.SeedMembers([c.Member("n1", "10.0.0.1:7101", "http://10.0.0.1:8101"),
+                   c.Member("n2", "10.0.0.2:7101", "https://n2.example:8101")]),
+    c.AddMember(c.Member("n3", "10.0.0.3:7101", "http://10.0.0.3:8101"), 4, "admin"),
+    c.RemoveMember("n1", 5, "ops"),
+    c.MemberReady("n3"),
 ]
 
 
