@@ -64,6 +64,18 @@ class AlreadyFinished(Conflict):
     code = "already_finished"
 
 
+class ChangeInProgress(Conflict):
+    """Another membership change is under way (the last added node is catching up)."""
+
+    code = "change_in_progress"
+
+
+class WouldLoseQuorum(Conflict):
+    """The membership change would leave fewer answering members than a majority."""
+
+    code = "would_lose_quorum"
+
+
 class Unauthorized(RaftqError):
     """No API key, or one the cluster does not know (or has revoked)."""
 
@@ -170,6 +182,8 @@ _BY_CODE: dict[str, type[RaftqError]] = {
         Conflict,
         StaleLease,
         AlreadyFinished,
+        ChangeInProgress,
+        WouldLoseQuorum,
         Unauthorized,
         Forbidden,
         Unavailable,

@@ -19,7 +19,10 @@ from raftq.errors import ConfigError, RaftqError
 @click.option("--rejoin", is_flag=True,
               help="Move this node's data aside (kept in its data_dir) and catch up from "
                    "the cluster: for a node that refused to start on corrupt data.")
-def node(config_path: str, rejoin: bool) -> None:
+@click.option("--join", "join_url", default=None, metavar="URL",
+              help="A member's URL: a new node (empty data directory) learns the cluster's "
+                   "membership from it instead of `peers` (overrides `join` in the config).")
+def node(config_path: str, rejoin: bool, join_url: str | None) -> None:
     """Run one cluster node (SIGTERM stops it cleanly)."""
     from raftq.server import config
     from raftq.server.node import run_node
@@ -28,6 +31,10 @@ def node(config_path: str, rejoin: bool) -> None:
         cfg = config.load(config_path)
     except ConfigError as exc:
         fail(f"--config: {exc.message}")
+    if join_url is not None:
+        if not join_url.startswith(("http://", "https://")):
+            fail(f"--join: a member's URL, like http://host:port, not {join_url!r}")
+        cfg.join = join_url
     if rejoin:
         from raftq.server.ports import check_free
         from raftq.server.rejoin import prepare

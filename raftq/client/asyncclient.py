@@ -251,6 +251,18 @@ class AsyncClient(AsyncScheduleCalls):
         body: Json = await self._call(calls.cluster())
         return body
 
+    async def members(self) -> Json:
+        body: Json = await self._call(calls.members())
+        return body
+
+    async def add_node(self, node_id: str, raft_address: str, http_url: str) -> Json:
+        body: Json = await self._call(calls.add_node(node_id, raft_address, http_url))
+        return body
+
+    async def remove_node(self, node_id: str) -> Json:
+        body: Json = await self._call(calls.remove_node(node_id))
+        return body
+
     async def node(self, url: str | None = None) -> Json:
         body: Json = await self._call(calls.node(), node=url.rstrip("/") if url else None)
         return body

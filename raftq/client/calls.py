@@ -290,6 +290,20 @@ def node() -> Call:
     return Call("GET", "/v1/node")
 
 
+def members() -> Call:
+    return Call("GET", "/v1/cluster/members")
+
+
+def add_node(node_id: str, raft_address: str, http_url: str) -> Call:
+    body = {"id": node_id, "raft_address": raft_address, "http_url": http_url}
+    return Call("POST", "/v1/cluster/nodes", body=body, idempotency_key=_key())
+
+
+def remove_node(node_id: str) -> Call:
+    return Call("DELETE", f"/v1/cluster/nodes/{quote(node_id, safe='')}",
+                idempotency_key=_key())
+
+
 def claim(
     worker_id: str,
     queues: Sequence[str],

@@ -281,6 +281,22 @@ class Client(ScheduleCalls):
         body: Json = self._call(calls.cluster())
         return body
 
+    def members(self) -> Json:
+        """The cluster's membership: ``{"epoch", "members": [{"id", "raft_address",
+        "http_url"}], "leader", "self"}``."""
+        body: Json = self._call(calls.members())
+        return body
+
+    def add_node(self, node_id: str, raft_address: str, http_url: str) -> Json:
+        """Add a voting node (admin); the membership after the change."""
+        body: Json = self._call(calls.add_node(node_id, raft_address, http_url))
+        return body
+
+    def remove_node(self, node_id: str) -> Json:
+        """Remove a node (admin); the membership after the change."""
+        body: Json = self._call(calls.remove_node(node_id))
+        return body
+
     def node(self, url: str | None = None) -> Json:
         """One node's own view (``url``: that node, no failover; default: any node)."""
         body: Json = self._call(calls.node(), node=url.rstrip("/") if url else None)

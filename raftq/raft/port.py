@@ -19,6 +19,8 @@ swaps the pieces underneath:
   detection), or when nothing was read from it for ``idle_timeout_s``.
 - At most ``max_unverified`` accepted connections may be waiting to prove the
   secret; the next one closes the oldest of them.
+- A peer that names itself by an address that is not a member's (a removed
+  node, one not added yet, a read-only client) is closed (``not_member``).
 """
 
 from __future__ import annotations
@@ -207,6 +209,19 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
             conn.setOnMessageReceivedCallback(functools.partial(self._onMessageReceived, node))
             conn.setOnDisconnectedCallback(functools.partial(self._onDisconnected, conn))
             self._connections[node] = conn
+
+    def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802
+        # After the key exchange a peer names itself by its raft address. Only a
+        # member's address is let in: PySyncObj would also let a "readonly" peer
+        # in, which receives every entry and may ask for votes; and a removed
+        # node is told nothing, which is what keeps it from disturbing the cluster.
+        if (conn.sendRandKey and isinstance(message, str)
+                and message not in self._nodeAddrToNode):
+            self._unknownConnections.discard(conn)
+            conn.refuse("not_member", f"it names itself {message[:60]!r}, not a member "
+                                      "of this cluster (removed, or not added yet)")
+            return
+        super()._onIncomingMessageReceived(conn, message)
 
     def _onTick(self) -> None:  # noqa: N802
         super()._onTick()

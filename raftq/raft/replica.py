@@ -40,6 +40,7 @@ from raftq.errors import ConfigError, InsufficientStorage, NoLeader, Overloaded
 from raftq.raft.contact import leader_in_contact, raft_status
 from raftq.raft.durable import Durability
 from raftq.raft.loop import LoopPoller, build_on_loop
+from raftq.raft.membership import PeerSet, touches_membership
 from raftq.raft.outcomes import Entry, expire, failure
 from raftq.raft.plug import (
     journal_for_syncobj,
@@ -83,6 +84,10 @@ class Replica:
         proposal_timeout_s: float = 5.0,
         max_inflight: int = 10_000,
         durability: Durability = "fsync",
+        node_id: str = "",
+        joined_epoch: int = 0,
+        known_epoch: int = 0,
+        dial: dict[str, str] | None = None,
     ) -> None:
         if not secret:
             raise ConfigError(
@@ -92,8 +97,12 @@ class Replica:
             )
         self.tuning = tuning or RaftTuning()
         self.self_addr = self_addr
-        self.partner_addrs = list(partner_addrs)
         self.data_dir = data_dir
+        # PySyncObj's peers, following the replicated membership (raftq.raft.membership).
+        dial = dial or {}
+        self.peers = PeerSet(node_id, self_addr, data_dir, durability, joined_epoch,
+                             known_epoch, addresses=[dial.get(a, a) for a in partner_addrs],
+                             dial=dial)
         self.proposal_timeout_s = proposal_timeout_s
         self.max_inflight = max_inflight
         self.state = State()
@@ -233,6 +242,7 @@ class Replica:
         """Heartbeats, election timeouts and reconnects need time to pass."""
         self._tick()
         self.storage.watch()
+        self.peers.settle(self._machine)
         if self._loop is not None and self._machine is not None:
             self._periodic = self._loop.call_later(TICK_PERIOD_S, self._periodic_tick)
 
@@ -245,6 +255,8 @@ class Replica:
             log.error("undecodable log entry skipped: %s", exc)
             return {"error": "bad_command", "message": str(exc)}
         result = self.state.apply(cmd)
+        if touches_membership(cmd):
+            self._follow_members()
         if self.on_applied is not None:
             try:
                 self.on_applied(cmd, result)
@@ -252,6 +264,10 @@ class Replica:
                 log.exception("on_applied hook failed")
         self._notify_changed()
         return result
+
+    def _follow_members(self) -> None:
+        state = self.state
+        self.peers.follow(self._machine, state.members, state.member_epoch)
 
     def _notify_changed(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
@@ -267,6 +283,7 @@ class Replica:
         state, last, before_last, cluster = read_snapshot(filename)
         self.storage.journal.align_to_snapshot(before_last, last)
         self.state = state
+        self._follow_members()
         self._notify_changed()
         return last, before_last, cluster
 
@@ -398,8 +415,40 @@ class Replica:
 
     # ---------------------------------------------------------------- status
 
+    @property
+    def partner_addrs(self) -> list[str]:
+        return self.peers.addresses
+
     def raft_status(self) -> dict[str, Any]:
         return raft_status(self._machine, self.partner_addrs, self.tuning.raft_max_timeout_s)
+
+    def transfer_leadership(self) -> bool:
+        """Ask the most caught-up follower to take over (Raft's TimeoutNow); False
+        when this node is not the leader or no follower is caught up."""
+        machine = self._machine
+        if machine is None or not machine._isLeader():
+            return False
+        outcome: list[int] = []
+        machine.transferLeadership(None, lambda _res, err: outcome.append(err))
+        return outcome == [FAIL_REASON.SUCCESS]
+
+    def peer_progress(self) -> dict[str, tuple[int, float]]:
+        """On the leader: each peer's match index and seconds since it last answered
+        (infinite while it is not connected)."""
+        machine = self._machine
+        if machine is None or not machine._isLeader():
+            return {}
+        match = machine._SyncObj__raftMatchIndex
+        heard = machine._SyncObj__lastResponseTime
+        connected = machine._SyncObj__connectedNodes
+        now = time.monotonic()
+        return {node.address: (int(match.get(node, 0)),
+                               now - heard.get(node, 0.0) if node in connected else float("inf"))
+                for node in machine._SyncObj__otherNodes}
+
+    def last_log_index(self) -> int:
+        machine = self._machine
+        return 0 if machine is None else int(machine._SyncObj__getCurrentLogIndex())
 
     def is_leader(self) -> bool:
         machine = self._machine

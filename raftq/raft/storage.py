@@ -43,6 +43,7 @@ from raftq.raft.durable import (
     fsync_file_and_dir,
 )
 from raftq.raft.journal import RaftJournal
+from raftq.raft.membership import MEMBERS_FILE
 from raftq.raft.snapshots import SnapshotWriter
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,9 @@ class NodeStorage:
         aside = data / f"{MOVED_PREFIX}{stamp}"
         aside.mkdir(parents=True)
         for item in sorted(data.iterdir()):
+            # The membership stays: the node rejoins the cluster it was a member of.
+            if item.name == MEMBERS_FILE:
+                continue
             if item != aside and not item.name.startswith(MOVED_PREFIX):
                 item.rename(aside / item.name)
         Path(self.rejoin_path).write_text(f"{leader_commit_index}\n")

@@ -35,6 +35,9 @@ class RaftTuning:
     # arriving while the window is full wait and go together in the next
     # entry: throughput grows with load instead of the entry count.
     max_entries_in_flight: int = 2
+    # How long a peer's resolved address (and a failed resolution) is cached.
+    dns_cache_s: float = 5.0
+    dns_fail_cache_s: float = 1.0
     # The raft port's defences against strangers (raftq.raft.port).
     port: PortLimits = field(default_factory=PortLimits)
 
@@ -64,7 +67,12 @@ def syncobj_conf(t: RaftTuning, secret: str, storage: NodeStorage, *,
         logCompactionMinTime=t.log_compaction_min_time_s,
         logCompactionSplit=True,
         commandsWaitLeader=False,
+        # Membership follows the replicated state instead (raftq.raft.membership).
         dynamicMembershipChange=False,
+        # A peer that comes back at a new address (a container) is found within
+        # seconds, not the default ten minutes.
+        dnsCacheTime=t.dns_cache_s,
+        dnsFailCacheTime=t.dns_fail_cache_s,
         # Without autoTick the constructor retries a failed bind in a busy
         # loop, forever by default, and the event loop never sees SIGTERM.
         maxBindRetries=1,

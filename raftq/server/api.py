@@ -31,6 +31,7 @@ from raftq.server.config import NodeConfig
 from raftq.server.dashboard import dashboard
 from raftq.server.http import Handler, Request, Response, json_response
 from raftq.server.keys import KeysApi
+from raftq.server.members_api import MembersApi
 from raftq.server.metrics import Metrics
 from raftq.server.parking import Parking
 from raftq.server.schedules_api import SchedulesApi
@@ -109,6 +110,7 @@ class Api:
         self.parking = Parking(replica.add_to_next_entry, self.clock.wall_ms)
         replica.before_flush = self.parking.before_flush
         self.schedules = SchedulesApi(self)
+        self.members = MembersApi(self)
 
     # ------------------------------------------------------------ plumbing
 

@@ -79,6 +79,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/audit", "keys.audit", ADMIN),
     RouteSpec("GET", "/v1/node", "status.node", READ),
     RouteSpec("GET", "/v1/cluster", "status.cluster", READ),
+    RouteSpec("GET", "/v1/cluster/members", "members.list", READ),
+    RouteSpec("POST", "/v1/cluster/nodes", "members.add", ADMIN),
+    RouteSpec("DELETE", "/v1/cluster/nodes/{id}", "members.remove", ADMIN),
     RouteSpec("GET", "/metrics", "status.metrics_page", READ),  # OPEN if metrics_public
     RouteSpec("GET", "/healthz", "status.healthz", OPEN),
     RouteSpec("GET", "/readyz", "status.readyz", OPEN),

@@ -72,6 +72,12 @@ class NodeConfig:
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_ca_file: str | None = None  # to verify the peers' certificates (cluster status)
+    # A member's HTTP URL: a new node with an empty data directory asks it for the
+    # cluster's membership (raftq.server.join) instead of using ``peers``.
+    join: str | None = None
+    # member raft address -> the address this node dials it at (a proxy, a NAT);
+    # the replicated membership holds each node's own raft address.
+    raft_dial: dict[str, str] = field(default_factory=dict)
 
     @property
     def scheme(self) -> str:
@@ -94,7 +100,7 @@ _KNOWN = {
     "http_max_connections", "raft_max_frame_bytes", "raft_handshake_timeout_ms",
     "raft_idle_timeout_ms", "raft_max_unverified",
     "admin_key_file", "worker_key_file", "metrics_public", "tls_cert_file", "tls_key_file",
-    "tls_ca_file",
+    "tls_ca_file", "join", "raft_dial",
 }
 
 
@@ -206,7 +212,21 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
             raise ConfigError(f"{where}: tls_cert_file/tls_key_file do not load: {exc}",
                               field="tls_cert_file") from None
 
+    join = raw.get("join")
+    if join is not None and (not isinstance(join, str)
+                             or not join.startswith(("http://", "https://"))):
+        raise ConfigError(f"{where}: `join` must be a member's URL, like http://host:port",
+                          field="join")
+    raft_dial = raw.get("raft_dial", {})
+    if not isinstance(raft_dial, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in raft_dial.items()):
+        raise ConfigError(f"{where}: `raft_dial` must map raft addresses to addresses",
+                          field="raft_dial")
+    for address in (*raft_dial, *raft_dial.values()):
+        _split_address(address, "raft_dial")
     return NodeConfig(
+        join=join,
+        raft_dial=raft_dial,
         node_id=node_id,
         raft_address=raft_address,
         http_address=http_address,

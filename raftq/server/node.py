@@ -24,12 +24,13 @@ from raftq.server.auth import hash_key
 from raftq.server.clock import Clock, Timekeeper
 from raftq.server.config import ADMIN_KEY_ENV, NodeConfig
 from raftq.server.http import Server
+from raftq.server.join import starting_membership
 from raftq.server.limits import HttpLimits, raise_open_files_limit
 from raftq.server.metrics import Metrics
 from raftq.server.ports import check_free
 from raftq.server.router import Router
 from raftq.server.schedule_timer import ScheduleTimer
-from raftq.state.commands import Command, CreateKey
+from raftq.state.commands import Command, CreateKey, MemberReady, SeedMembers
 from raftq.state.keys import HASH
 from raftq.state.model import Status
 
@@ -37,15 +38,20 @@ log = logging.getLogger(__name__)
 
 GC_YOUNG_PERIOD_S = 1.0
 GC_FULL_PERIOD_S = 3600.0
+REMOVED_STOP_S = 1.0
 
 
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
-        peers = [p.raft_address for p in config.peers]
+        self.start = starting_membership(config)
         self.replica = Replica(
             self_addr=config.raft_address,
-            partner_addrs=peers,
+            partner_addrs=self.start.partners,
+            node_id=config.node_id,
+            joined_epoch=self.start.joined_epoch,
+            known_epoch=self.start.epoch,
+            dial=config.raft_dial,
             data_dir=config.data_dir,
             secret=config.secret,
             proposal_timeout_s=config.proposal_timeout_ms / 1000,
@@ -69,6 +75,7 @@ class Node:
         self.metrics.attach_gauges(self._gauges)
         self.replica.on_commit_latency = self.metrics.observe_commit
         self.replica.on_fatal = self._fatal
+        self.replica.peers.on_removed = self._removed
         # The error that stopped the node, if one did (corrupt data, a failed fdatasync).
         self.fatal: BaseException | None = None
         self.api = Api(config, self.replica, self.metrics, clock=self.clock)
@@ -80,6 +87,59 @@ class Node:
         log.critical("node %s stopping: %s", self.config.node_id, exc)
         self.fatal = exc
         self._stopping.set()
+
+    def _removed(self) -> None:
+        log.warning("node %s: removed from the cluster; stopping in %g s (its data stays "
+                    "in %s, and it is no member any more: see docs/operations.md)",
+                    self.config.node_id, REMOVED_STOP_S, self.config.data_dir)
+        # A moment for the answers in flight (the removal itself, relayed through
+        # this node) to leave before the node stops.
+        asyncio.get_running_loop().call_later(REMOVED_STOP_S, self._stopping.set)
+
+    async def _seed_members(self) -> None:
+        """A new cluster: the first leader records the configured nodes as the
+        membership (one command whatever node proposes it; a no-op once there is one)."""
+        seed = self.start.seed
+        if seed is None:
+            return
+        cmd = Command(SeedMembers(seed), "seed-members", 0)
+        while not self._stopping.is_set() and not self.replica.state.members:
+            if self.replica.is_leader():
+                cmd.now_ms = self.clock.wall_ms()
+                try:
+                    result = await self.replica.propose(cmd, timeout_s=5.0)
+                except RaftqError as exc:
+                    log.debug("membership not recorded yet: %s", exc)
+                else:
+                    if isinstance(result, dict) and "error" in result:
+                        log.error("the configured membership was refused: %s",
+                                  result["message"])
+                        return
+            try:
+                await asyncio.wait_for(self._stopping.wait(), 0.2)
+            except TimeoutError:
+                pass
+
+    async def _report_caught_up(self) -> None:
+        """Added by the latest change: once this node's log holds the leader's commit
+        index, say so (``MemberReady``); the next change may then be made."""
+        node_id = self.config.node_id
+        cmd = Command(MemberReady(node_id), "", 0)
+        while not self._stopping.is_set():
+            state = self.replica.state
+            status = self.replica.raft_status()
+            if (state.last_added == node_id and status["leader"] is not None
+                    and status["applied_index"] >= status["leader_commit_index"] > 0):
+                cmd.request_id = f"ready:{node_id}:{state.member_epoch}"
+                cmd.now_ms = self.clock.wall_ms()
+                try:
+                    await self.replica.propose(cmd, timeout_s=5.0)
+                except RaftqError as exc:
+                    log.debug("caught up, not said yet: %s", exc)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), 0.5)
+            except TimeoutError:
+                pass
 
     def _gauges(self) -> dict[str, Any]:
         state = self.replica.state
@@ -198,15 +258,17 @@ class Node:
         server = self.make_server()
         host, port = self.config.http_host_port
         await server.start(host, port, ssl=self.ssl_context())
-        log.info("node %s: %s on %s, raft on %s, data in %s", self.config.node_id,
-                 self.config.scheme, self.config.http_address, self.config.raft_address,
-                 self.config.data_dir)
+        log.info("node %s: %s on %s, raft on %s, data in %s; members from %s",
+                 self.config.node_id, self.config.scheme, self.config.http_address,
+                 self.config.raft_address, self.config.data_dir, self.start.source)
         if not self.config.bootstrap_keys:
             log.info("node %s: no bootstrap admin key configured (admin_key_file or %s); "
                      "keys come from the cluster's state", self.config.node_id, ADMIN_KEY_ENV)
         tasks = [asyncio.create_task(self._tick_loop()),
                  asyncio.create_task(self._collect_garbage()),
                  asyncio.create_task(self._install_bootstrap_keys()),
+                 asyncio.create_task(self._seed_members()),
+                 asyncio.create_task(self._report_caught_up()),
                  asyncio.create_task(self.schedule_timer.run(self._stopping))]
         await self._stopping.wait()
         log.info("node %s: shutting down", self.config.node_id)
@@ -228,8 +290,8 @@ def run_node(config: NodeConfig) -> None:
         level=getattr(logging, config.log_level.upper(), logging.INFO),
         format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s",
     )
-    node = Node(config)
     try:
+        node = Node(config)  # ConfigError: a `join` that failed
         aio.run(node.run())
     except CorruptData as exc:
         print(f"raftq node {config.node_id}: refusing to start: {exc}", file=sys.stderr)

@@ -12,15 +12,17 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from raftq.raft.replica import Replica
 from raftq.server.auth import node_token
-from raftq.server.config import NodeConfig
+from raftq.server.config import NodeConfig, Peer
 from raftq.server.http import Request, Response, json_response
 from raftq.server.metrics import Metrics
 from raftq.state import snapshot
+from raftq.state.members import HTTP_URL, RAFT_ADDRESS
 
 
 class StatusApi:
@@ -31,6 +33,7 @@ class StatusApi:
         self.peer_session: aiohttp.ClientSession | None = None  # made when the node starts
         self.clock_offset_ms: Callable[[], int | None] = lambda: None  # set by the node
         self.peer_headers = {"Authorization": f"Bearer {node_token(config.secret)}"}
+        self.undial = {dialed: address for address, dialed in config.raft_dial.items()}
         self.peer_ssl: ssl.SSLContext | bool = True
         if config.tls_ca_file:
             self.peer_ssl = ssl.create_default_context(cafile=config.tls_ca_file)
@@ -54,28 +57,49 @@ class StatusApi:
             "has_quorum": status["has_quorum"],
             "peers_connected": {self.id_of(a): ok for a, ok in status["partners"].items()},
             "storage_problem": self.replica.storage.problem,
+            "removed": self.replica.peers.removed,
+            "member_epoch": self.replica.state.member_epoch,
         }
         if with_digest:
             out["digest"] = snapshot.digest(self.replica.state)
         return out
 
+    def members(self) -> list[Peer]:
+        """The cluster's members: the replicated membership, or before the first
+        leader recorded it, this node's configured peers. ``http_address`` is
+        the URL of each member's HTTP API."""
+        members = self.replica.state.members
+        if members:
+            return [Peer(i, r[RAFT_ADDRESS], r[HTTP_URL]) for i, r in members.items()]
+        return [Peer(p.id, p.raft_address, f"{self.config.scheme}://{p.http_address}")
+                for p in self.config.all_nodes()]
+
     def id_of(self, raft_address: str | None) -> str | None:
         if raft_address is None:
             return None
-        for peer in self.config.all_nodes():
+        raft_address = self.undial.get(raft_address, raft_address)
+        for peer in self.members():
             if peer.raft_address == raft_address:
                 return peer.id
         return raft_address
 
+    def http_url_of(self, raft_address: str | None) -> str | None:
+        if raft_address is not None:
+            raft_address = self.undial.get(raft_address, raft_address)
+        for peer in self.members():
+            if peer.raft_address == raft_address:
+                return peer.http_address
+        return None
+
     async def node(self, request: Request) -> Response:
         return json_response(self.node_view(request.query.get("digest") in ("1", "true")))
 
-    async def fetch_peer(self, http_address: str) -> dict[str, Any] | None:
+    async def fetch_peer(self, http_url: str) -> dict[str, Any] | None:
         if self.peer_session is None:
             return None
         try:
             async with self.peer_session.get(
-                f"{self.config.scheme}://{http_address}/v1/node", headers=self.peer_headers,
+                f"{http_url}/v1/node", headers=self.peer_headers,
                 ssl=self.peer_ssl, timeout=aiohttp.ClientTimeout(total=0.7),
             ) as resp:
                 if resp.status != 200:
@@ -87,7 +111,8 @@ class StatusApi:
 
     async def cluster(self, request: Request) -> Response:
         me = self.node_view()
-        peers = [p for p in self.config.all_nodes() if p.id != self.config.node_id]
+        members = self.members()
+        peers = [p for p in members if p.id != self.config.node_id]
         views = await asyncio.gather(*(self.fetch_peer(p.http_address) for p in peers))
         by_id: dict[str, dict[str, Any] | None] = {me["id"]: me}
         by_id.update({p.id: view for p, view in zip(peers, views, strict=True)})
@@ -96,12 +121,13 @@ class StatusApi:
             (n["commit_index"] for n in by_id.values() if n and n["role"] == "leader"),
             default=me["leader_commit_index"],
         )
-        for peer in self.config.all_nodes():
+        for peer in members:
             view = by_id.get(peer.id)
             entry: dict[str, Any] = {
                 "id": peer.id,
                 "raft_address": peer.raft_address,
-                "http_address": peer.http_address,
+                "http_address": urlsplit(peer.http_address).netloc,
+                "http_url": peer.http_address,
                 "reachable": view is not None,
             }
             if view is not None:
@@ -125,6 +151,7 @@ class StatusApi:
             "leader": leader,
             "term": top_term,
             "has_quorum": leader is not None and reachable > len(nodes) // 2,
+            "member_epoch": self.replica.state.member_epoch,
             "nodes": nodes,
         })
 
