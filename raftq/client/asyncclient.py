@@ -98,6 +98,7 @@ class AsyncClient(AsyncScheduleCalls):
         answer = await self._pool.request(
             node, call.method, call.target, body, call.headers(self.api_key),
             timeout if timeout is not None else self.timeout + call.wait_s)
+        self._failover.epoch_announced(answer.headers.get(calls.MEMBERS_HEADER))
         retry_after = calls.retry_after_seconds(answer.headers.get("retry-after"))
         return answer.status, calls.decode_body(answer.body), retry_after
 

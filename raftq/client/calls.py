@@ -30,6 +30,9 @@ NODES_ENV = "RAFTQ_NODES"
 TERMINAL = frozenset({"succeeded", "dead", "cancelled", "expired"})
 MAX_WAIT_MS = 60_000
 MAX_BATCH = 1000
+# The header in which every node announces the cluster's membership epoch
+# (lower case, as the transports keep header names).
+MEMBERS_HEADER = "x-raftq-members"
 # HTTP statuses after which the same call is tried again (on another node).
 RETRY_STATUSES = frozenset({502, 503, 504, 507})
 

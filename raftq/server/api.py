@@ -138,6 +138,10 @@ class Api:
                 status=500)
         self.metrics.observe_request(request.method, request.route, response.status,
                                      time.perf_counter() - started)
+        # Clients learn the membership when this changes (raftq.client.failover).
+        epoch = self.replica.state.member_epoch
+        if epoch:
+            response.headers = {**(response.headers or {}), "X-Raftq-Members": str(epoch)}
         return response
 
     def body(self, request: Request) -> Any:

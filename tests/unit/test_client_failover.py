@@ -226,3 +226,44 @@ def test_a_node_that_cannot_tell_the_leader_changes_nothing(fake: FakeNode) -> N
     assert client.list() == [] and client.list() == []
     assert [r["path"] for r in fake.requests] == ["/v1/cluster", "/v1/tasks?limit=100",
                                                   "/v1/tasks?limit=100"]
+
+
+def members_view(leader: str, urls: dict[str, str], epoch: int) -> dict[str, Any]:
+    return {"leader": leader, "member_epoch": epoch, "nodes": [
+        {"id": i, "http_address": u.removeprefix("http://"), "http_url": u}
+        for i, u in urls.items()]}
+
+
+def test_a_client_given_one_node_learns_the_members_and_follows_them() -> None:
+    first, second, third = FakeNode(), FakeNode(), FakeNode()
+    try:
+        created = (201, {"task": TASK, "created": True}, {"X-Raftq-Members": "1"})
+        first.replies = [created, (200, members_view(
+            "n1", {"n1": first.url, "n2": second.url}, 1))]
+        first.default = created
+        client = Client([first.url], retry_for=5)
+        client.submit("add", [1])  # its answer announces membership epoch 1
+        client.submit("add", [2])  # so the client asks for the view first
+        assert [r["path"] for r in first.requests] == ["/v1/tasks", "/v1/cluster", "/v1/tasks"]
+        assert client._failover.nodes == [first.url, second.url]
+
+        # The first node goes away; the client carries on with the second, which
+        # announces a newer membership: the third node instead of the first.
+        first.default = DROP
+        first.close()
+        newer = (201, {"task": TASK, "created": True}, {"X-Raftq-Members": "3"})
+        second.replies = [newer, (200, members_view(
+            "n2", {"n2": second.url, "n3": third.url}, 3))]
+        second.default = newer
+        client.submit("add", [3])
+        client.submit("add", [4])
+        assert client._failover.nodes == [second.url, third.url]
+        assert client._failover.members_epoch == 3
+        # An older view (a stale node) does not undo it; an answer from behind a
+        # proxy (the asked URL is not a member's) changes nothing either.
+        client._failover.members_seen(members_view("n1", {"n1": first.url}, 2))
+        client._failover.members_seen(members_view("n9", {"n9": "http://elsewhere:1"}, 9))
+        assert client._failover.nodes == [second.url, third.url]
+    finally:
+        for node in (first, second, third):
+            node.close()
