@@ -56,6 +56,7 @@ class Cluster:
     ) -> None:
         self.net = net
         self.node_ids = list(net.node_ids)
+        self.spares: list[str] = []  # nodes of the network not (yet) in the cluster
         self.run_dir = run_dir
         self.secret = secret
         self.admin_key = "rq_" + secrets.token_urlsafe(32)
@@ -93,22 +94,32 @@ class Cluster:
         key_file.write_text(self.admin_key + "\n")
         key_file.chmod(0o600)
         for node in self.node_ids:
-            self.data_dir(node).mkdir(parents=True, exist_ok=True)
-            config = {
-                "node_id": node,
-                "raft_address": self.net.raft_address(node),
-                "http_address": self.net.http_address(node),
-                "data_dir": str(self.data_dir(node)),
-                "secret": self.secret,
-                "admin_key_file": str(key_file),
-                "peers": [
-                    {"id": peer, "raft_address": self.net.peer_raft_address(node, peer),
-                     "http_address": self.net.http_address(peer)}
-                    for peer in self.node_ids if peer != node
-                ],
-                **self.node_settings,
-            }
-            self.config_path(node).write_text(yaml.safe_dump(config, sort_keys=False))
+            self.write_config(node)
+
+    def write_config(self, node: str, join: str | None = None) -> None:
+        """``node``'s config: the current members as its peers, or ``join`` a member."""
+        self.data_dir(node).mkdir(parents=True, exist_ok=True)
+        others = [p for p in self.net.node_ids if p != node]
+        config = {
+            "node_id": node,
+            "raft_address": self.net.raft_address(node),
+            "http_address": self.net.http_address(node),
+            "data_dir": str(self.data_dir(node)),
+            "secret": self.secret,
+            "admin_key_file": str(self.run_dir / "configs" / "admin.key"),
+            "peers": [] if join else [
+                {"id": peer, "raft_address": self.net.raft_address(peer),
+                 "http_address": self.net.http_address(peer)}
+                for peer in self.node_ids if peer != node
+            ],
+            **({"join": join} if join else {}),
+            # Through the harness's proxy, when the network has one.
+            "raft_dial": {self.net.raft_address(p): self.net.peer_raft_address(node, p)
+                          for p in others
+                          if self.net.peer_raft_address(node, p) != self.net.raft_address(p)},
+            **self.node_settings,
+        }
+        self.config_path(node).write_text(yaml.safe_dump(config, sort_keys=False))
 
     # processes
 

@@ -82,6 +82,9 @@ class Scenario:
     """A control: the run shows that the checker catches the fault (``--all`` skips it)."""
     timers: bool = False
     """Run the ``TimerProbe``: delays and leases timed by this machine's clock."""
+    members: int = 0
+    """How many of ``nodes`` form the cluster at the start (0: all); the rest are
+    spares a fault may add (``raftq.chaos.replace``)."""
 
 
 # node faults

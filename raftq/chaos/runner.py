@@ -90,6 +90,9 @@ class Run:
             node_settings={**DEFAULT_NODE_SETTINGS, **scenario.node_settings,
                            **(settings.node_settings or {})},
         )
+        if scenario.members:
+            self.cluster.node_ids = node_ids[:scenario.members]
+            self.cluster.spares = node_ids[scenario.members:]
         self.workers = WorkerPool(self.cluster, self.run_dir, lease_ms=settings.lease_ms,
                                   seed=settings.seed, max_tasks=settings.max_tasks,
                                   work_ms=settings.work_ms)
