@@ -32,6 +32,7 @@ from raftq.server.router import Router
 from raftq.server.schedule_timer import ScheduleTimer
 from raftq.state.commands import Command, CreateKey, MemberReady, SeedMembers
 from raftq.state.keys import HASH
+from raftq.state.members import HTTP_URL
 from raftq.state.model import Status
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 GC_YOUNG_PERIOD_S = 1.0
 GC_FULL_PERIOD_S = 3600.0
 REMOVED_STOP_S = 1.0
+MEMBERSHIP_CHECK_S = 3.0
 
 
 class Node:
@@ -78,6 +80,8 @@ class Node:
         self.replica.peers.on_removed = self._removed
         # The error that stopped the node, if one did (corrupt data, a failed fdatasync).
         self.fatal: BaseException | None = None
+        # Why the node stopped when it found it is no member any more.
+        self.not_a_member: str | None = None
         self.api = Api(config, self.replica, self.metrics, clock=self.clock)
         self.api.status.clock_offset_ms = self.timekeeper.offset_ms
         self.schedule_timer = ScheduleTimer(self.replica, self.clock, self.metrics.registry)
@@ -95,6 +99,40 @@ class Node:
         # A moment for the answers in flight (the removal itself, relayed through
         # this node) to leave before the node stops.
         asyncio.get_running_loop().call_later(REMOVED_STOP_S, self._stopping.set)
+
+    async def _watch_membership(self) -> None:
+        """A node without a leader asks the members it knows whether it is still one
+        of them; told by a newer membership that it is not (it was removed while it
+        was down, and came back with its old data), it stops. The members refuse
+        its raft connections anyway (``raftq.raft.port``); this says why."""
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), MEMBERSHIP_CHECK_S)
+            except TimeoutError:
+                pass
+            state = self.replica.state
+            if (self._stopping.is_set() or not state.members
+                    or self.replica.raft_status()["leader"] is not None):
+                continue
+            me = (self.config.node_id, self.config.raft_address)
+            for member_id, record in list(state.members.items()):
+                if member_id == me[0]:
+                    continue
+                view = await self.api.status.fetch_peer(record[HTTP_URL], "/v1/cluster/members")
+                epoch = view.get("epoch") if view else None
+                if not isinstance(epoch, int) or epoch <= state.member_epoch:
+                    continue
+                rows = view.get("members") if view else None
+                if isinstance(rows, list) and not any(
+                        isinstance(m, dict) and (m.get("id"), m.get("raft_address")) == me
+                        for m in rows):
+                    self.not_a_member = (f"the cluster's membership (epoch {epoch}, from "
+                                         f"{member_id}) no longer has this node; its data in "
+                                         f"{self.config.data_dir} is stale: wipe it before "
+                                         "using this host again (docs/operations.md)")
+                    log.error("node %s: %s", self.config.node_id, self.not_a_member)
+                    self._stopping.set()
+                    return
 
     async def _seed_members(self) -> None:
         """A new cluster: the first leader records the configured nodes as the
@@ -269,6 +307,7 @@ class Node:
                  asyncio.create_task(self._install_bootstrap_keys()),
                  asyncio.create_task(self._seed_members()),
                  asyncio.create_task(self._report_caught_up()),
+                 asyncio.create_task(self._watch_membership()),
                  asyncio.create_task(self.schedule_timer.run(self._stopping))]
         await self._stopping.wait()
         log.info("node %s: shutting down", self.config.node_id)
@@ -299,3 +338,6 @@ def run_node(config: NodeConfig) -> None:
     if node.fatal is not None:
         print(f"raftq node {config.node_id}: stopped: {node.fatal}", file=sys.stderr)
         sys.exit(2)
+    if node.not_a_member is not None:
+        print(f"raftq node {config.node_id}: stopped: {node.not_a_member}", file=sys.stderr)
+        sys.exit(3)

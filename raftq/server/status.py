@@ -94,12 +94,14 @@ class StatusApi:
     async def node(self, request: Request) -> Response:
         return json_response(self.node_view(request.query.get("digest") in ("1", "true")))
 
-    async def fetch_peer(self, http_url: str) -> dict[str, Any] | None:
+    async def fetch_peer(self, http_url: str, path: str = "/v1/node") -> dict[str, Any] | None:
+        """A peer's answer to ``path`` (its own view by default), asked with the node
+        token; None if it does not answer 200 within 0.7 s."""
         if self.peer_session is None:
             return None
         try:
             async with self.peer_session.get(
-                f"{http_url}/v1/node", headers=self.peer_headers,
+                f"{http_url}{path}", headers=self.peer_headers,
                 ssl=self.peer_ssl, timeout=aiohttp.ClientTimeout(total=0.7),
             ) as resp:
                 if resp.status != 200:
