@@ -109,9 +109,7 @@ class MembersApi:
             result = await self.api.propose(request, body)
         finally:
             self._changing = False
-        from raftq.server.api import raise_for
-
-        return json_response(raise_for(result))
+        return _answer(result)
 
     def _already_done(self, request: Request) -> Response | None:
         """The answer of a retried request whose change was already applied (the
@@ -120,9 +118,7 @@ class MembersApi:
         result = self.replica.state.dedupe.get(key) if key else None
         if result is None:
             return None
-        from raftq.server.api import raise_for
-
-        return json_response(raise_for(result))
+        return _answer(result)
 
     # ---------------------------------------------------------------- rules
 
@@ -192,6 +188,13 @@ class MembersApi:
                                 headers=_retry_after(resp.headers))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise NoLeader(f"the leader ({url}) did not answer: {exc}; retry") from None
+
+
+def _answer(result: Any) -> Response:
+    """The membership after a change, or the error of its refusal."""
+    from raftq.server.api import raise_for  # api imports this module
+
+    return json_response(raise_for(result))
 
 
 def _retry_after(headers: Any) -> dict[str, str] | None:
