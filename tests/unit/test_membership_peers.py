@@ -94,3 +94,16 @@ def test_a_damaged_membership_file_stops_the_node(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-1] + b"x")
     with pytest.raises(CorruptDataError):
         membership.load(str(tmp_path))
+
+
+def test_pysyncobj_membership_is_ours_and_peer_names_are_cached_seconds_only(
+        tmp_path: Path) -> None:
+    from raftq.raft.storage import NodeStorage
+    from raftq.raft.tuning import RaftTuning, syncobj_conf
+
+    conf = syncobj_conf(RaftTuning(), "s", NodeStorage(str(tmp_path)),
+                        serializer=lambda *_: None, serialize_checker=lambda: 0,
+                        deserializer=lambda _: None)
+    # PySyncObj's own changes stay off (its dump's topology would override ours).
+    assert conf.dynamicMembershipChange is False
+    assert conf.dnsCacheTime <= 5.0 and conf.dnsFailCacheTime <= 1.0  # not 600 s and 30 s
