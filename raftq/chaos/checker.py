@@ -188,7 +188,7 @@ def check(
     v.real_worker_reexecuted = sum(1 for n in runs.values() if n > 1)
 
     _check_lost(acked, drain, v)
-    grants = _grants(ops)
+    grants = grants_of(ops)
     completes = [op for op in ops if op["type"] == "complete"]
     seen = set(grants) | {op["task_id"] for op in completes}
     seen |= {tid for tid, task in drain.tasks.items() if task is not None}
@@ -236,7 +236,7 @@ def _check_lost(acked: set[str], drain: DrainState, v: Verdict) -> None:
             v.dead += 1
 
 
-def _grants(ops: list[Op]) -> dict[str, list[Grant]]:
+def grants_of(ops: list[Op]) -> dict[str, list[Grant]]:
     grants: dict[str, list[Grant]] = defaultdict(list)
     for op in ops:
         if op["type"] != "claim" or op["outcome"] != OK:
@@ -321,7 +321,7 @@ def _stale_accepted(
     for op in completes:
         if op["outcome"] == OK and superseded_before(op["token"], op["t_inv"]):
             return True
-    winner = _result_token(task)
+    winner = result_token(task)
     if winner is not None:
         sent = [op["t_inv"] for op in completes if op["token"] == winner]
         if sent and superseded_before(winner, min(sent)):
@@ -329,7 +329,7 @@ def _stale_accepted(
     return False
 
 
-def _result_token(task: dict[str, Any] | None) -> Any:
+def result_token(task: dict[str, Any] | None) -> Any:
     """The lease token the harness worker wrote into the winning result."""
     if not task or task.get("status") != "succeeded":
         return None

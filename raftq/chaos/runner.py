@@ -32,6 +32,8 @@ from raftq.chaos.nemesis import Context, Nemesis, Scenario
 from raftq.chaos.net import Faults, NetnsNetwork, Network, ProxyNetwork, netns_available
 from raftq.chaos.probes import TimerProbe
 from raftq.chaos.timecheck import check_time, summary_lines
+from raftq.chaos.wfcheck import check_workflows
+from raftq.chaos.wfcheck import summary_lines as workflow_lines
 from raftq.chaos.workload import StatusSampler, Submitter, WorkerPool, submit
 
 # Relative to where the harness is run: chaos/runs in a checkout (git-ignored).
@@ -102,6 +104,8 @@ class Run:
         self.abort = threading.Event()
         """Set (by a signal) to end the fault phase early; the run still heals and judges."""
         self.timing: dict[str, Any] = {}
+        self.workflows: dict[str, Any] = {}
+        """The ``workflows`` scenario's counts (``wfcheck``)."""
         """Delays, leases and isolated nodes timed, and the clock's lag (``timecheck``)."""
 
     def log(self, message: str) -> None:
@@ -222,6 +226,11 @@ class Run:
         timing = check_time(ops, tick_ms=float(self.cluster.node_settings.get("tick_ms", 100)))
         verdict.expectations.update(timing.expectations)
         verdict.violations += timing.failures
+        flows = check_workflows(ops, drain)
+        verdict.expectations.update(flows.expectations)
+        verdict.violations += flows.failures
+        self.workflows = {k: getattr(flows, k) for k in
+                          ("workflows", "acknowledged", "tasks", "edges", "children_granted")}
         self.timing = {"timers": timing.timers, "isolations": timing.isolations,
                        "offsets": timing.offsets, "clock_lag_ms": clock_lag_ms}
         return self._report(verdict, nemesis, drain)
@@ -344,6 +353,7 @@ class Run:
             "run_dir": str(self.run_dir),
             "verdict": verdict.to_json(),
             "timing": self.timing,
+            "workflows": self.workflows,
             "must_fail": self.scenario.must_fail,
             "timeline": nemesis.timeline,
             "digests": drain.digests,
@@ -380,6 +390,7 @@ def summarize(report: dict[str, Any]) -> str:
         lines.append(f"   raftq worker: {v['real_worker_executions']} runs, "
                      f"{v['real_worker_reexecuted']} tasks run more than once by it")
     lines += summary_lines(report.get("timing", {}))
+    lines += workflow_lines(report.get("workflows", {}))
     if v.get("expectations"):
         lines.append("   checked: " + "; ".join(
             f"{what} {c['held']}/{c['held'] + c['failed']}"

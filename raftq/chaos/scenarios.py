@@ -1,6 +1,7 @@
 """Every scenario, by name: the node, network and worker faults of ``nemesis``,
 the storage faults of ``storage_faults``, the clock and isolation faults of
-``time_faults``, the schedules of ``cron`` and the membership changes of ``replace``."""
+``time_faults``, the schedules of ``cron``, the DAGs of ``workflows`` and the membership
+changes of ``replace``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ from raftq.chaos.nemesis import SMOKE, Scenario
 from raftq.chaos.replace import ReplaceNodes
 from raftq.chaos.storage_faults import STORAGE_SCENARIOS
 from raftq.chaos.time_faults import TIME_SCENARIOS
+from raftq.chaos.workflows import WorkflowFault
 
 CRON = Scenario("cron", "50 schedules every second and 3 cron ones in 3 time zones fire once "
                 "per tick while the leader is killed, cut off or paused", CronFault())
+WORKFLOWS = Scenario("workflows", "DAGs of random shape (chains, fan-out/fan-in, diamonds, "
+                     "random) run while the leader is killed and cut off and workers are "
+                     "killed: no child before its parents' successes, every workflow ends",
+                     WorkflowFault())
 
 REPLACE = Scenario(
     "replace-nodes", "under load, each original node killed for good, removed and replaced "
@@ -25,6 +31,7 @@ SCENARIOS: dict[str, Scenario] = {
     **{s.name: s for s in STORAGE_SCENARIOS},
     **{s.name: s for s in TIME_SCENARIOS},
     CRON.name: CRON,
+    WORKFLOWS.name: WORKFLOWS,
     REPLACE.name: REPLACE,
 }
 
