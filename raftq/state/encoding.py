@@ -57,6 +57,9 @@ from raftq.state.commands import (
     TaskSpec,
     Tick,
 )
+from raftq.state.plain import DecodeError, _bool, _int, _list, _optional_str, _str
+
+__all__ = ["DecodeError", "decode", "encode"]
 
 _OP_OF: dict[type, int] = {
     Submit: Op.SUBMIT,
@@ -83,10 +86,6 @@ _OP_OF: dict[type, int] = {
     RemoveMember: Op.REMOVE_MEMBER,
     MemberReady: Op.MEMBER_READY,
 }
-
-
-class DecodeError(ValueError):
-    """Bytes that are not a command this version understands."""
 
 
 def _specs_to_plain(specs: list[TaskSpec]) -> list[Any]:
@@ -154,29 +153,6 @@ def spec_to_plain(t: TaskSpec) -> list[Any]:
     if t.expires_ms or t.expires_at_ms:
         row += [t.expires_ms, t.expires_at_ms]
     return row
-
-
-# Integers on the wire stay within what JSON and msgpack carry exactly, so sums
-# of times in the state never overflow a snapshot.
-_MAX_INT = 2**53
-
-
-def _int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not -_MAX_INT <= v <= _MAX_INT:
-        raise DecodeError(f"expected an integer, got {v!r:.40}")
-    return v
-
-
-def _str(v: Any) -> str:
-    if not isinstance(v, str):
-        raise DecodeError(f"expected a string, got {v!r:.40}")
-    return v
-
-
-def _list(v: Any, n: int | None = None) -> list[Any]:
-    if not isinstance(v, list) or (n is not None and len(v) != n):
-        raise DecodeError(f"expected a list of {n or 'any number of'} items, got {v!r:.40}")
-    return v
 
 
 def _lease(v: Any) -> tuple[str, int]:
@@ -255,10 +231,6 @@ def _outcome(v: Any) -> Outcome:
     return Outcome(_str(task_id), _int(token), result, error, retry)
 
 
-def _optional_str(v: Any) -> str | None:
-    return None if v is None else _str(v)
-
-
 def _deps(v: Any) -> Deps:
     parents, on_parent_failure, run_when, pass_results = _list(v, 4)
     if not isinstance(pass_results, bool):
@@ -272,12 +244,6 @@ def _linked(p: Any) -> Linked:
     tasks = _specs(specs)
     links = [_deps(d) for d in _list(deps, len(tasks))]
     return Linked(tasks, links, _str(workflow_id), [_str(k) for k in _list(keys)])
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise DecodeError(f"expected a boolean, got {v!r:.40}")
-    return v
 
 
 def schedule_spec_from_plain(p: Any) -> ScheduleSpec:
