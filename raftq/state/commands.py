@@ -42,6 +42,11 @@ class Op(IntEnum):
     ADD_MEMBER = 41
     REMOVE_MEMBER = 42
     MEMBER_READY = 43
+    # from 50: flow control (raftq.state.flow)
+    PUT_RATE_LIMIT = 50
+    PUT_CONCURRENCY = 51
+    DELETE_LIMIT = 52
+    PUT_QUEUE = 53
 
 
 @dataclass(slots=True)
@@ -62,6 +67,15 @@ class TaskSpec:
     # with neither is encoded as before (11 fields), with either as 13.
     expires_ms: int = 0
     expires_at_ms: int = 0
+    # Flow control (raftq.state.flow): whose task it is (fair turns within a queue
+    # and priority), the rate and concurrency limit keys it counts against besides
+    # ``task:{name}`` and ``tenant:{tenant}``, and its uniqueness key and window. A
+    # spec with any of them is encoded as 18 fields.
+    tenant: str = ""
+    rate_key: str = ""
+    concurrency_key: str = ""
+    unique_key: str = ""
+    unique_for_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -77,6 +91,8 @@ class Claim:
     lease_ms: int
     host: str = ""
     pid: int = 0
+    # queues it takes from only when ``queues`` have nothing ready (work stealing)
+    steal_from: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -299,10 +315,51 @@ class MemberReady:
     id: str
 
 
+@dataclass(slots=True)
+class PutRateLimit:
+    """At most ``rate`` starts per ``per_ms`` of the replicated clock for tasks counting
+    against ``key``, with bursts of up to ``burst`` (GCRA, see ``raftq.state.limits``)."""
+
+    key: str
+    rate: int
+    per_ms: int
+    burst: int
+    actor: str = ""
+
+
+@dataclass(slots=True)
+class PutConcurrency:
+    """At most ``max`` tasks counting against ``key`` leased at once."""
+
+    key: str
+    max: int
+    actor: str = ""
+
+
+@dataclass(slots=True)
+class DeleteLimit:
+    kind: str  # rate | concurrency
+    key: str
+    actor: str = ""
+
+
+@dataclass(slots=True)
+class PutQueue:
+    """A queue's settings; a field left None keeps its value. ``max_queued`` 0 is no cap;
+    ``tenant_weights`` replaces the weights (``[tenant, weight]`` pairs)."""
+
+    name: str
+    max_queued: int | None = None
+    paused: bool | None = None
+    tenant_weights: list[tuple[str, int]] | None = None
+    actor: str = ""
+
+
 Body = (Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | Tick | Barrier
         | Leave | CreateKey | RevokeKey | Linked | CancelWorkflow
         | PutSchedule | DeleteSchedule | PauseSchedule | Fire
-        | SeedMembers | AddMember | RemoveMember | MemberReady)
+        | SeedMembers | AddMember | RemoveMember | MemberReady
+        | PutRateLimit | PutConcurrency | DeleteLimit | PutQueue)
 
 
 @dataclass(slots=True)

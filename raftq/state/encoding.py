@@ -32,6 +32,7 @@ from raftq.state.commands import (
     Claim,
     Command,
     CreateKey,
+    DeleteLimit,
     DeleteSchedule,
     Deps,
     Extend,
@@ -46,6 +47,9 @@ from raftq.state.commands import (
     Outcome,
     PauseSchedule,
     Purge,
+    PutConcurrency,
+    PutQueue,
+    PutRateLimit,
     PutSchedule,
     Release,
     RemoveMember,
@@ -57,6 +61,7 @@ from raftq.state.commands import (
     TaskSpec,
     Tick,
 )
+from raftq.state.flow_codec import FLOW_FROM_PLAIN, flow_to_plain
 from raftq.state.plain import DecodeError, _bool, _int, _list, _optional_str, _str
 
 __all__ = ["DecodeError", "decode", "encode"]
@@ -85,6 +90,10 @@ _OP_OF: dict[type, int] = {
     AddMember: Op.ADD_MEMBER,
     RemoveMember: Op.REMOVE_MEMBER,
     MemberReady: Op.MEMBER_READY,
+    PutRateLimit: Op.PUT_RATE_LIMIT,
+    PutConcurrency: Op.PUT_CONCURRENCY,
+    DeleteLimit: Op.DELETE_LIMIT,
+    PutQueue: Op.PUT_QUEUE,
 }
 
 
@@ -99,7 +108,8 @@ def _body_to_plain(body: Body) -> list[Any]:
         deps = [[d.parents, d.on_parent_failure, d.run_when, d.pass_results] for d in body.deps]
         return [_specs_to_plain(body.tasks), deps, body.workflow_id, body.keys]
     if isinstance(body, Claim):
-        return [body.worker_id, body.queues, body.max, body.lease_ms, body.host, body.pid]
+        row = [body.worker_id, body.queues, body.max, body.lease_ms, body.host, body.pid]
+        return [*row, body.steal_from] if body.steal_from else row
     if isinstance(body, Extend):
         return [body.worker_id, [list(x) for x in body.leases], body.lease_ms]
     if isinstance(body, Release):
@@ -139,6 +149,8 @@ def _body_to_plain(body: Body) -> list[Any]:
         return [body.id, body.epoch, body.actor]
     if isinstance(body, MemberReady):
         return [body.id]
+    if isinstance(body, PutRateLimit | PutConcurrency | DeleteLimit | PutQueue):
+        return flow_to_plain(body)
     return []
 
 
@@ -150,7 +162,10 @@ def schedule_spec_to_plain(s: ScheduleSpec) -> list[Any]:
 def spec_to_plain(t: TaskSpec) -> list[Any]:
     row = [t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
            t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms]
-    if t.expires_ms or t.expires_at_ms:
+    if t.tenant or t.rate_key or t.concurrency_key or t.unique_key or t.unique_for_ms:
+        row += [t.expires_ms, t.expires_at_ms, t.tenant, t.rate_key, t.concurrency_key,
+                t.unique_key, t.unique_for_ms]
+    elif t.expires_ms or t.expires_at_ms:
         row += [t.expires_ms, t.expires_at_ms]
     return row
 
@@ -187,15 +202,17 @@ def _specs(rows: Any) -> list[TaskSpec]:
 
 def spec_from_plain(v: Any) -> TaskSpec:
     row = _list(v)
-    if len(row) not in (11, 13):
-        raise DecodeError(f"a task spec has 11 or 13 fields, not {len(row)}")
+    if len(row) not in (11, 13, 18):
+        raise DecodeError(f"a task spec has 11, 13 or 18 fields, not {len(row)}")
     id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = row[:11]
-    expires, expires_at = row[11:] or (0, 0)
+    expires, expires_at = row[11:13] or (0, 0)
+    tenant, rate_key, concurrency_key, unique_key, unique_for = row[13:] or ("", "", "", "", 0)
     if not isinstance(payload, bytes):
         raise DecodeError("a task payload must be bytes")
     return TaskSpec(
         _str(id), _str(name), _str(queue), _int(prio), payload, _int(delay), _int(eta),
         _int(attempts), _int(timeout), _int(backoff), _int(ttl), _int(expires), _int(expires_at),
+        _str(tenant), _str(rate_key), _str(concurrency_key), _str(unique_key), _int(unique_for),
     )
 
 
@@ -266,10 +283,14 @@ def _fire(p: Any) -> Fire:
 
 
 def _claim(p: Any) -> Claim:
-    worker_id, queues, max_, lease_ms, host, pid = _list(p, 6)
+    row = _list(p)
+    if len(row) not in (6, 7):  # 7: with steal_from
+        raise DecodeError(f"a claim has 6 or 7 fields, not {len(row)}")
+    worker_id, queues, max_, lease_ms, host, pid = row[:6]
+    steal = [_str(q) for q in _list(row[6])] if len(row) == 7 else []
     return Claim(
         _str(worker_id), [_str(q) for q in _list(queues)], _int(max_), _int(lease_ms),
-        _str(host), _int(pid),
+        _str(host), _int(pid), steal,
     )
 
 
@@ -358,6 +379,7 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     Op.ADD_MEMBER: _add_member,
     Op.REMOVE_MEMBER: _remove_member,
     Op.MEMBER_READY: lambda p: MemberReady(_str(_list(p, 1)[0])),
+    **FLOW_FROM_PLAIN,
 }
 
 # Version 1 differs in the submit's specs and the tick's (empty) body.

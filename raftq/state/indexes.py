@@ -2,9 +2,10 @@
 
 ``Indexes`` holds the authoritative data (tasks, the clock, counters, the
 status index, the dedupe table, the worker registry) and the derived indexes:
-ready queues per queue and priority, the delayed heap, the lease heap and the
-expiry heap. Derived entries are deleted lazily: an entry is skipped when the
-task no longer matches it (its ``seq``, token or expiry moved on).
+the ready tasks per queue and priority in fair turns between tenants
+(``raftq.state.fair``), the delayed heap, the lease heap and the expiry heap.
+Derived entries are deleted lazily: an entry is skipped when the task no
+longer matches it (its ``seq``, token or expiry moved on).
 
 Every status change goes through ``_move``, which checks it against
 ``TRANSITIONS`` and keeps the status index and the counters exact. The rules of
@@ -14,10 +15,11 @@ Every status change goes through ``_move``, which checks it against
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import Any
 
 from raftq.state.commands import TaskSpec
+from raftq.state.fair import Level, Turns
 from raftq.state.graph import Flow, Link
 from raftq.state.model import EXPIRING, TERMINAL, TRANSITIONS, WORKER_FORGET_MS, Status, Task
 
@@ -38,7 +40,7 @@ def reject(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": code, "message": message, **extra}
 
 
-class Indexes:
+class Indexes(Turns):
     def __init__(self) -> None:
         self.clock_ms = 0
         self.ticks = 0  # ticks that moved the clock; a tick names the count it follows
@@ -51,7 +53,18 @@ class Indexes:
         self.by_status: dict[Status, dict[str, None]] = {s: {} for s in Status}
         self.counts: dict[tuple[str, str], int] = {}  # (queue, status) -> n
         self.ready_counts: dict[tuple[str, int], int] = {}  # (queue, priority) -> n
-        self.ready: dict[str, dict[int, deque[tuple[int, str]]]] = {}
+        # every level with a line, and per queue the levels with a line in their ring
+        self.levels: dict[tuple[str, int], Level] = {}
+        self.ready: dict[str, dict[int, Level]] = {}
+        self.next_ticket = 1  # ring tickets; only their equality counts (not snapshotted)
+        # flow control (raftq.state.flow) as the claims see it: the queues not claimed
+        # from, each queue's tenant weights, tasks set aside by a limit (id -> key)
+        # and whether any limit exists
+        self.paused_queues: dict[str, None] = {}
+        self.tenant_weights: dict[str, dict[str, int]] = {}
+        self.held: dict[str, str] = {}
+        self.limits_on = False
+        self.budget = 0  # tasks a claim may still set aside
         self.delayed: list[tuple[int, int, str]] = []  # (ready_at_ms, seq, id)
         self.lease_heap: list[tuple[int, int, str]] = []  # (expires_ms, token, id)
         self.expiry_heap: list[tuple[int, str]] = []  # (drop_at_ms, id)
@@ -109,6 +122,8 @@ class Indexes:
             self._count(queue, old, -1)
             if old is QUEUED:
                 self._ready_gone(task)
+            elif old is LEASED and self.limits_on:
+                self._lease_ended(task)
         task.status = new
         task.updated_ms = clock
         by_status[new][task_id] = None
@@ -138,6 +153,12 @@ class Indexes:
             self.counts[key] = n
         else:
             self.counts.pop(key, None)
+
+    def _flow_fields(self, task: Task, spec: TaskSpec) -> None:
+        """A new task's tenant and limit keys, from its spec's."""
+        task.tenant = spec.tenant
+        if spec.rate_key or spec.concurrency_key or spec.unique_key:
+            task.flow_keys = [spec.rate_key, spec.concurrency_key, spec.unique_key]
 
     def _set_expiry(self, task: Task, spec: TaskSpec) -> None:
         """A new task's expiry on the replicated clock, from its spec's."""
@@ -177,29 +198,35 @@ class Indexes:
         seq = task.seq = self.next_seq
         self.next_seq = seq + 1
         task.ready_at_ms = None
-        self._ready_entries(task.queue, task.priority).append((seq, task.id))
+        level, line = self._line(task.queue, task.priority, task.tenant)
+        line.entries.append((seq, task.id))
+        self._grew(level, line, 1)
 
     def _enqueue_new(self, tasks: list[Task]) -> None:
         """``_enqueue`` for tasks just created, in order, as one batch submit makes them.
 
         Every task makes the same move, None -> QUEUED: the table is consulted
         once, each task is checked to be new, and the counters are updated
-        once per run of tasks with the same queue and priority.
+        once per run of tasks with the same queue, priority and tenant.
         """
         if not tasks:
             return
         if QUEUED not in TRANSITIONS[None]:
             raise AssertionError("illegal transition None -> queued")
         queued, clock, seq = self.by_status[QUEUED], self.clock_ms, self.next_seq
-        queue, prio, run = tasks[0].queue, tasks[0].priority, 0
-        entries = self._ready_entries(queue, prio)
+        first = tasks[0]
+        queue, prio, tenant, run = first.queue, first.priority, first.tenant, 0
+        level, line = self._line(queue, prio, tenant)
+        entries = line.entries
         for task in tasks:
             if task.status is not None:
                 raise AssertionError(f"illegal transition {task.status} -> queued for {task.id}")
-            if task.queue != queue or task.priority != prio:
+            if task.queue != queue or task.priority != prio or task.tenant != tenant:
                 self._queued_run(queue, prio, run)
-                queue, prio, run = task.queue, task.priority, 0
-                entries = self._ready_entries(queue, prio)
+                self._grew(level, line, run)
+                queue, prio, tenant, run = task.queue, task.priority, task.tenant, 0
+                level, line = self._line(queue, prio, tenant)
+                entries = line.entries
             task.status = QUEUED
             task.updated_ms = clock
             task.ready_at_ms = None
@@ -209,6 +236,7 @@ class Indexes:
             seq += 1
             run += 1
         self._queued_run(queue, prio, run)
+        self._grew(level, line, run)
         self.next_seq = seq
 
     def _queued_run(self, queue: str, prio: int, n: int) -> None:
@@ -216,15 +244,6 @@ class Indexes:
             key = (queue, str(QUEUED))
             self.counts[key] = self.counts.get(key, 0) + n
             self.ready_counts[(queue, prio)] = self.ready_counts.get((queue, prio), 0) + n
-
-    def _ready_entries(self, queue: str, prio: int) -> deque[tuple[int, str]]:
-        levels = self.ready.get(queue)
-        if levels is None:
-            levels = self.ready[queue] = {}
-        entries = levels.get(prio)
-        if entries is None:
-            entries = levels[prio] = deque()
-        return entries
 
     def _schedule(self, task: Task, ready_at_ms: int) -> None:
         if self._past_expiry(task):
@@ -234,39 +253,6 @@ class Indexes:
         self.next_seq += 1
         task.ready_at_ms = ready_at_ms
         heapq.heappush(self.delayed, (ready_at_ms, task.seq, task.id))
-
-    def _pop_ready(self, queues: list[str]) -> Task | None:
-        """The oldest task of the highest priority across ``queues``."""
-        while True:
-            best: tuple[int, int, str] | None = None  # (priority, -seq, queue)
-            for queue in queues:
-                levels = self.ready.get(queue)
-                if not levels:
-                    continue
-                prio = max(levels)
-                head_seq = levels[prio][0][0]
-                if best is None or (prio, -head_seq) > (best[0], best[1]):
-                    best = (prio, -head_seq, queue)
-            if best is None:
-                return None
-            prio, _, queue = best
-            levels = self.ready[queue]
-            seq, task_id = levels[prio].popleft()
-            if not levels[prio]:
-                del levels[prio]
-                if not levels:
-                    del self.ready[queue]
-            task = self.tasks.get(task_id)
-            if task is not None and task.status is QUEUED and task.seq == seq:
-                return task
-
-    def _ready_gone(self, task: Task) -> None:
-        key = (task.queue, task.priority)
-        n = self.ready_counts[key] - 1
-        if n:
-            self.ready_counts[key] = n
-        else:
-            del self.ready_counts[key]
 
     def _clear_lease(self, task: Task) -> None:
         leases = self.worker_leases.get(task.lease_worker)
@@ -278,6 +264,8 @@ class Indexes:
     def _drop(self, task: Task) -> None:
         if task.status is QUEUED:
             self._ready_gone(task)
+        if task.flow_keys is not None and task.flow_keys[2]:
+            self._unique_dropped(task)
         if task.status is not None:
             del self.by_status[task.status][task.id]
             self._count(task.queue, task.status, -1)

@@ -1,7 +1,9 @@
 """Claims and fenced leases.
 
-A claim takes ready tasks in priority order and leases each with a new token
-from a counter; extend and release must present the task's current token, so
+A claim takes ready tasks in priority order, tenants taking turns within a
+level (``raftq.state.fair``; limits may set some aside, ``raftq.state.flow``),
+and from its ``steal_from`` queues only when its own have none; it leases each
+with a new token from a counter; extend and release must present the task's current token, so
 a worker whose lease was lost can no longer touch the task. A lease that
 passes its expiry on the replicated clock puts the task back in its queue,
 or among the dead letters when its attempts are spent.
@@ -13,6 +15,7 @@ import heapq
 from typing import Any
 
 from raftq.state.commands import Claim, Extend, Leave, Release
+from raftq.state.fair import SET_ASIDE_PER_CLAIM
 from raftq.state.indexes import DEAD, LEASED, Indexes, Result
 from raftq.state.model import Task
 
@@ -21,8 +24,11 @@ class Leases(Indexes):
     def _claim(self, claim: Claim) -> Result:
         self._touch_worker(claim.worker_id, claim.host, claim.pid, claim.queues)
         leased: list[dict[str, Any]] = []
+        self.budget = SET_ASIDE_PER_CLAIM
         while len(leased) < claim.max:
             task = self._pop_ready(claim.queues)
+            if task is None and claim.steal_from:
+                task = self._pop_ready(claim.steal_from)
             if task is None:
                 break
             token = self.next_token
@@ -32,6 +38,8 @@ class Leases(Indexes):
             task.lease_worker = claim.worker_id
             task.lease_expires_ms = self.clock_ms + claim.lease_ms
             self._move(task, LEASED)
+            if self.limits_on:
+                self._lease_started(task)
             heapq.heappush(self.lease_heap, (task.lease_expires_ms, token, task.id))
             self.worker_leases.setdefault(claim.worker_id, {})[task.id] = None
             leased.append(

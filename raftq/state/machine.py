@@ -34,7 +34,8 @@ The data and its indexes live in ``raftq.state.indexes``; each feature's
 commands live in their own module (``tasks``: submit and cancel; ``leases``:
 claim, extend, release, expiry; ``retries``: outcomes, backoff, dead letters;
 ``keys``: API keys and roles; ``audit``: the log of administrative actions;
-``workflows``: dependencies and workflows;
+``workflows``: dependencies and workflows; ``flow``: rate and concurrency
+limits and queue settings; ``unique``: unique tasks;
 ``schedules``: the schedule table and the rule for fires; ``members``: the
 cluster's membership).
 This module applies entries, dispatches commands and lets time pass.
@@ -53,6 +54,7 @@ from raftq.state.commands import (
     Claim,
     Command,
     CreateKey,
+    DeleteLimit,
     DeleteSchedule,
     Extend,
     Finish,
@@ -63,6 +65,9 @@ from raftq.state.commands import (
     MemberReady,
     PauseSchedule,
     Purge,
+    PutConcurrency,
+    PutQueue,
+    PutRateLimit,
     PutSchedule,
     Release,
     RemoveMember,
@@ -72,6 +77,7 @@ from raftq.state.commands import (
     Submit,
     Tick,
 )
+from raftq.state.flow import Flow
 from raftq.state.indexes import LEASED, SCHEDULED, Result, reject
 from raftq.state.keys import Keys
 from raftq.state.leases import Leases
@@ -83,7 +89,7 @@ from raftq.state.tasks import Tasks
 from raftq.state.workflows import Workflows
 
 
-class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members):
+class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members, Flow):
     """The queue state machine: ``apply`` one log entry at a time."""
 
     # ------------------------------------------------------------------ apply
@@ -115,6 +121,8 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members):
     def _dispatch(self, cmd: Command) -> Result:
         body = cmd.body
         if isinstance(body, Submit):
+            if self.max_queued and (full := self._queue_full(body.tasks)) is not None:
+                return full
             return self._submit(body.tasks)
         if isinstance(body, Claim):
             return self._claim(body)
@@ -139,6 +147,8 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members):
         if isinstance(body, Leave):
             return self._leave(body)
         if isinstance(body, Linked):
+            if self.max_queued and (full := self._queue_full(body.tasks)) is not None:
+                return full
             return self._linked(body)
         if isinstance(body, CancelWorkflow):
             return self._audited(body.actor, "cancel_workflow", body.id,
@@ -169,6 +179,17 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members):
             return self._remove_member(body)
         if isinstance(body, MemberReady):
             return self._member_ready(body)
+        if isinstance(body, PutRateLimit):
+            return self._audited(body.actor, "put_rate_limit", body.key,
+                                 self._put_rate_limit(body))
+        if isinstance(body, PutConcurrency):
+            return self._audited(body.actor, "put_concurrency", body.key,
+                                 self._put_concurrency(body))
+        if isinstance(body, DeleteLimit):
+            return self._audited(body.actor, f"delete_{body.kind}_limit", body.key,
+                                 self._delete_limit(body))
+        if isinstance(body, PutQueue):
+            return self._audited(body.actor, "put_queue", body.name, self._put_queue(body))
         return reject("bad_command", f"unknown command {type(body).__name__}")
 
     def _audited(self, actor: str, action: str, target: str, result: Result) -> Result:
@@ -196,6 +217,8 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members):
         return True
 
     def _advance(self) -> None:
+        if self.rate_timers and self.rate_timers[0][0] <= self.clock_ms:
+            self._rates_due()
         now = self.horizon_ms
         while self.delayed and self.delayed[0][0] <= now:
             _, seq, task_id = heapq.heappop(self.delayed)

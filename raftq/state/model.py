@@ -92,6 +92,8 @@ class Task:
         "errors",
         "finished_ms",
         "expires_at_ms",
+        "tenant",
+        "flow_keys",
     )
 
     # Field order of the plain (snapshot) form; the digest depends on it.
@@ -134,6 +136,9 @@ class Task:
         self.errors: Sequence[list[Any]] = ()
         self.finished_ms: int | None = None
         self.expires_at_ms: int | None = None  # on the replicated clock
+        self.tenant = ""  # whose task it is: fair turns in its queue (raftq.state.fair)
+        # [rate_key, concurrency_key, unique_key] when any is set (raftq.state.flow)
+        self.flow_keys: list[str] | None = None
 
     def to_plain(self) -> list[Any]:
         row = list(_get_fields(self))

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import Any
 
 import msgpack
 
+from raftq.state import flow_snapshot
 from raftq.state.graph import Flow, Link
 from raftq.state.keys import HASH, REVOKED_MS
 from raftq.state.machine import State
 from raftq.state.model import EXPIRING, Status, Task
 from raftq.state.schedules import Schedule
 
-FORMAT = 3
+FORMAT = 4
 # 1 had no tick count or wall offset (both 0 then); 1 and 2 had no schedules and no
-# task expiry (a task row one field shorter)
-FORMATS = (1, 2, 3)
+# task expiry (a task row one field shorter); 1-3 no flow control (no tenant or
+# flow keys in a task row)
+FORMATS = (1, 2, 3, 4)
+_PAD = {1: [None, "", None], 2: [None, "", None], 3: ["", None], 4: []}
 
 
 def to_plain(state: State) -> dict[str, Any]:
@@ -55,6 +58,7 @@ def to_plain(state: State) -> dict[str, Any]:
         "members": [[i, list(r)] for i, r in state.members.items()],
         "member_epoch": state.member_epoch,
         "last_added": state.last_added,
+        "flow": flow_snapshot.to_plain(state),
     }
 
 
@@ -68,9 +72,9 @@ def from_plain(plain: dict[str, Any]) -> State:
     state.horizon_ms = plain.get("horizon_ms", state.clock_ms)  # written since format 2
     state.next_seq = plain["next_seq"]
     state.next_token = plain["next_token"]
-    old_rows = plain["format"] < 3
+    pad = _PAD[plain["format"]]
     for row in plain["tasks"]:
-        task = Task.from_plain([*row, None] if old_rows else row)
+        task = Task.from_plain([*row, *pad] if pad else row)
         state.tasks[task.id] = task
     for status, ids in plain["by_status"].items():
         state.by_status[Status(status)] = dict.fromkeys(ids)
@@ -94,19 +98,19 @@ def from_plain(plain: dict[str, Any]) -> State:
     state.members = {i: list(r) for i, r in plain.get("members", [])}
     state.member_epoch = plain.get("member_epoch", 0)
     state.last_added = plain.get("last_added", "")
-    _rebuild_indexes(state)
+    _rebuild_indexes(state, plain.get("flow"))
     return state
 
 
-def _rebuild_indexes(state: State) -> None:
+def _rebuild_indexes(state: State, flow: dict[str, Any] | None) -> None:
+    flow_snapshot.settings_from_plain(state, flow)
     queued = sorted(
         (t for t in state.tasks.values() if t.status is Status.QUEUED), key=lambda t: t.seq
     )
     for task in queued:
-        levels = state.ready.setdefault(task.queue, {})
-        levels.setdefault(task.priority, deque()).append((task.seq, task.id))
         key = (task.queue, task.priority)
         state.ready_counts[key] = state.ready_counts.get(key, 0) + 1
+    flow_snapshot.turns_from_plain(state, flow, queued)
     for task in state.tasks.values():
         key2 = (task.queue, str(task.status))
         state.counts[key2] = state.counts.get(key2, 0) + 1

@@ -1,7 +1,8 @@
 """Submitting and cancelling tasks.
 
 A submission creates each task once: a spec whose id exists already changes
-nothing and reports the existing task (``created: False``). A task due now is
+nothing and reports the existing task (``created: False``), and so does one
+whose ``unique_key`` another task holds (``raftq.state.unique``). A task due now is
 queued; one with a ``delay_ms``, or an ``eta_ms`` later than the replicated
 clock's wall time, waits in the delayed heap until the replicated clock passes
 it. Both are turned into a time on the replicated clock here, when the submit
@@ -15,11 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from raftq.state.commands import TaskSpec
-from raftq.state.indexes import CANCELLED, QUEUED, SCHEDULED, WAITING, Indexes, Result, reject
+from raftq.state.indexes import CANCELLED, QUEUED, SCHEDULED, WAITING, Result, reject
 from raftq.state.model import Task
+from raftq.state.unique import Unique
 
 
-class Tasks(Indexes):
+class Tasks(Unique):
     def _submit(self, specs: list[TaskSpec]) -> list[dict[str, Any]]:
         tasks, clock, wall_offset = self.tasks, self.clock_ms, self.wall_offset_ms
         out: list[dict[str, Any]] = []
@@ -27,12 +29,20 @@ class Tasks(Indexes):
         for spec in specs:
             task_id = spec.id
             existing = tasks.get(task_id)
+            if existing is None and spec.unique_key:
+                existing = self._unique_holder(spec.unique_key)
+                if existing is not None:
+                    task_id = existing.id
             if existing is None:
                 task = tasks[task_id] = Task(
                     task_id, spec.name, spec.queue, spec.priority, spec.payload,
                     spec.max_attempts, spec.timeout_ms, spec.retry_backoff_ms,
                     spec.result_ttl_ms, clock,
                 )
+                if spec.tenant or spec.rate_key or spec.concurrency_key or spec.unique_key:
+                    self._flow_fields(task, spec)
+                    if spec.unique_key:
+                        self._unique_hold(task, spec)
                 ready_at = clock + spec.delay_ms
                 if spec.eta_ms:
                     ready_at = max(ready_at, spec.eta_ms - wall_offset)

@@ -115,6 +115,7 @@ class Workflows(Indexes):
             spec.id, spec.name, spec.queue, spec.priority, spec.payload, spec.max_attempts,
             spec.timeout_ms, spec.retry_backoff_ms, spec.result_ttl_ms, self.clock_ms,
         )
+        self._flow_fields(task, spec)
         if spec.expires_ms or spec.expires_at_ms:
             self._set_expiry(task, spec)
         parents = list(dict.fromkeys(deps.parents))

@@ -183,22 +183,7 @@ def check_consistency(state: State) -> None:
             ready[(task.queue, task.priority)] = ready.get((task.queue, task.priority), 0) + 1
     assert state.counts == counts
     assert state.ready_counts == ready
-    # each queued task has exactly one live entry in its ready deque, in seq order
-    live = [
-        (seq, task_id)
-        for queue, levels in state.ready.items()
-        for prio, entries in levels.items()
-        for seq, task_id in entries
-        if (t := state.tasks.get(task_id)) is not None
-        and t.status is Status.QUEUED
-        and t.seq == seq
-        and (t.queue, t.priority) == (queue, prio)
-    ]
-    assert sorted(i for _, i in live) == sorted(state.by_status[Status.QUEUED])
-    for levels in state.ready.values():
-        for entries in levels.values():
-            assert entries, "an empty level is left behind"
-            assert list(entries) == sorted(entries)
+    check_turns(state)
     delayed = {
         i for at, seq, i in state.delayed
         if i in state.tasks and (state.tasks[i].seq, state.tasks[i].ready_at_ms) == (seq, at)
@@ -224,3 +209,43 @@ def check_consistency(state: State) -> None:
         assert set(held) == holders.pop(worker_id, set())
     assert holders == {}, f"leases not in worker_leases: {holders}"
     assert set(state.worker_leases) <= set(state.workers)
+
+
+def check_turns(state: State) -> None:
+    """The levels, lines and rings of ``raftq.state.fair`` and the waiters of
+    ``raftq.state.flow`` agree with the queued tasks."""
+    live: dict[str, tuple[str, int, str]] = {}
+    for (queue, prio), level in state.levels.items():
+        assert (level.queue, level.priority) == (queue, prio)
+        assert level.lines, "a level without lines is left behind"
+        in_ring = 0
+        for tenant, line in level.lines.items():
+            assert line.tenant == tenant
+            entries = [(seq, task_id) for seq, task_id in line.entries
+                       if (t := state.tasks.get(task_id)) is not None
+                       and t.status is Status.QUEUED and t.seq == seq]
+            assert line.live == len(entries) > 0, "a line's count of its tasks is wrong"
+            assert list(line.entries) == sorted(line.entries), "a line out of seq order"
+            for _seq, task_id in entries:
+                task = state.tasks[task_id]
+                assert (task.queue, task.priority, task.tenant) == (queue, prio, tenant)
+                assert task_id not in live and task_id not in state.held
+                live[task_id] = (queue, prio, tenant)
+            valid = [t for t, ln in level.ring if ln is line and ln.ticket == t]
+            assert len(valid) == (1 if line.ticket else 0)
+            assert bool(line.ticket) != bool(line.gate), "a line neither in the ring nor gated"
+            in_ring += bool(line.ticket)
+            if line.gate:
+                assert ("l", queue, prio, tenant) in state.waiters.get(line.gate, ())
+        assert level.active == in_ring
+        assert (state.ready.get(queue, {}).get(prio) is level) == (in_ring > 0)
+    for queue, levels in state.ready.items():
+        assert levels and all(state.levels.get((queue, p)) is lv for p, lv in levels.items())
+    for task_id, key in state.held.items():
+        task = state.tasks[task_id]
+        assert task.status is Status.QUEUED
+        assert ("t", task_id, task.seq, "") in state.waiters[key]
+    assert sorted([*live, *state.held]) == sorted(state.by_status[Status.QUEUED])
+    for key, (cap, running) in state.concurrency.items():
+        leased = [state.tasks[i] for i in state.by_status[Status.LEASED]]
+        assert running == sum(1 for t in leased if key in state._keys_of(t, True)), cap

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from state_model_flow import FlowModel
 from state_model_schedules import ScheduleModel
 
 from raftq.state import commands as c
@@ -53,11 +54,18 @@ class ModelTask:
     finished_ms: int | None = None
     errors: int = 0
     expires_at_ms: int | None = None
+    name: str = "job"
+    tenant: str = ""
+    rate_key: str = ""
+    conc_key: str = ""
+    unique_key: str = ""
+    held: str = ""  # the limit key it waits on
 
 
-class Model(ScheduleModel):
+class Model(ScheduleModel, FlowModel):
     def __init__(self) -> None:
-        super().__init__()
+        ScheduleModel.__init__(self)
+        FlowModel.__init__(self)
         self.clock_ms = 0
         self.ticks = 0
         self.wall_offset_ms = 0
@@ -73,7 +81,14 @@ class Model(ScheduleModel):
 
     def _move(self, task: ModelTask, new: Status) -> None:
         assert new in TRANSITIONS[task.status], f"model bug: {task.status} -> {new}"
-        task.status = new
+        old, task.status = task.status, new
+        if old is Status.QUEUED:
+            if task.held:
+                task.held = ""
+            else:
+                self.left(task)
+        elif old is Status.LEASED:
+            self.lease_ended(task)
 
     def _past_expiry(self, task: ModelTask) -> bool:
         if task.expires_at_ms is None or task.expires_at_ms > self.horizon_ms:
@@ -87,6 +102,7 @@ class Model(ScheduleModel):
         self._move(task, Status.QUEUED)
         task.order, self.next_order = self.next_order, self.next_order + 1
         task.ready_at_ms = None
+        self.joined(task)
 
     def _schedule(self, task: ModelTask, at_ms: int) -> None:
         if self._past_expiry(task):
@@ -105,6 +121,7 @@ class Model(ScheduleModel):
         task.lease_expires_ms = 0
 
     def _drop(self, task: ModelTask, why: str) -> None:
+        self.unique_dropped(task)
         del self.tasks[task.id]
         self.gone[task.id] = why
 
@@ -137,6 +154,7 @@ class Model(ScheduleModel):
         return True
 
     def advance(self) -> None:
+        self.rates_due()
         now = self.horizon_ms
         tasks = list(self.tasks.values())
         due = [t for t in tasks if t.status is Status.SCHEDULED and t.ready_at_ms is not None
@@ -180,7 +198,9 @@ class Model(ScheduleModel):
             advanced = self.pass_time(body)
             self.advance()
         if isinstance(body, c.Submit):
-            return self.submit_all(body.tasks)
+            return self.queue_full(body.tasks) or self.submit_all(body.tasks)
+        if isinstance(body, c.PutRateLimit | c.PutConcurrency | c.DeleteLimit | c.PutQueue):
+            return self.apply_flow(body)
         if isinstance(body, c.Claim):
             return self.claim(body)
         if isinstance(body, c.Extend):
@@ -212,12 +232,19 @@ class Model(ScheduleModel):
         return [{**o, "status": str(self.tasks[o["id"]].status)} for o in out]
 
     def submit(self, spec: c.TaskSpec) -> Any:
-        self.submitted.add(spec.id)
         if spec.id in self.tasks:
             return {"id": spec.id, "created": False, "status": str(self.tasks[spec.id].status)}
+        holder = self.unique_holder(spec.unique_key) if spec.unique_key else None
+        if holder is not None:
+            return {"id": holder.id, "created": False, "status": str(holder.status)}
+        self.submitted.add(spec.id)
         task = ModelTask(spec.id, spec.queue, spec.priority, spec.max_attempts,
-                         spec.retry_backoff_ms, spec.result_ttl_ms)
+                         spec.retry_backoff_ms, spec.result_ttl_ms, name=spec.name,
+                         tenant=spec.tenant, rate_key=spec.rate_key,
+                         conc_key=spec.concurrency_key, unique_key=spec.unique_key)
         self.tasks[spec.id] = task
+        if spec.unique_key:
+            self.unique[spec.unique_key] = (spec.id, self.clock_ms + spec.unique_for_ms)
         self.gone.pop(spec.id, None)
         ready_at = self.clock_ms + spec.delay_ms
         if spec.eta_ms:
@@ -234,16 +261,20 @@ class Model(ScheduleModel):
 
     def claim(self, claim: c.Claim) -> Any:
         self._touch(claim.worker_id)
-        ready = [t for t in self.tasks.values()
-                 if t.status is Status.QUEUED and t.queue in claim.queues]
-        ready.sort(key=lambda t: (-t.priority, t.order))
-        out = []
-        for task in ready[: max(claim.max, 0)]:
+        out: list[Any] = []
+        self.budget = 1_000
+        while len(out) < claim.max:
+            task = self.pick(claim.queues)
+            if task is None and claim.steal_from:
+                task = self.pick(claim.steal_from)
+            if task is None:
+                break
             self._move(task, Status.LEASED)
             task.attempts += 1
             task.token, self.next_token = self.next_token, self.next_token + 1
             task.worker = claim.worker_id
             task.lease_expires_ms = self.clock_ms + claim.lease_ms
+            self.lease_started(task)
             out.append({"id": task.id, "lease_token": task.token,
                         "lease_expires_ms": task.lease_expires_ms, "attempt": task.attempts})
         return {"tasks": out}

@@ -53,6 +53,14 @@ EXAMPLES: list[c.Body] = [
     c.AddMember(c.Member("n3", "10.0.0.3:7101", "http://10.0.0.3:8101"), 4, "admin"),
     c.RemoveMember("n1", 5, "ops"),
     c.MemberReady("n3"),
+    c.Claim("w1", ["a"], 2, 1_000, "h", 1, ["b", "c"]),
+    c.Submit([c.TaskSpec("x", "n", "q", 1, b"", 0, 0, 3, 1, 1, 1, 0, 0, "acme"),
+              c.TaskSpec("y", "n", "q", 1, b"", 0, 0, 3, 1, 1, 1, 9, 0, "", "r", "c", "u", 50)]),
+    c.PutRateLimit("task:send", 100, 1_000, 20, "admin"),
+    c.PutConcurrency("tenant:acme", 5, "admin"),
+    c.DeleteLimit("rate", "task:send", "admin"),
+    c.PutQueue("q", 10, True, [("acme", 3), ("b", 1)], "admin"),
+    c.PutQueue("q"),
 ]
 
 

@@ -24,6 +24,10 @@ from raftq.state.model import TRANSITIONS, Status, Task
 IDS = [f"t{i}" for i in range(12)]
 QUEUES = ["a", "b", "c"]
 WORKERS = ["w1", "w2", "w3"]
+TENANTS = ["", "", "acme", "bolt", "cora"]
+LIMIT_KEYS = ["k1", "k2"]
+# what limits may be put on: the keys tasks name, task names and tenants
+ANY_KEY = [*LIMIT_KEYS, "task:job", "task:mail", "tenant:acme", "tenant:bolt"]
 
 priorities = st.sampled_from([0, 64, 128, 192, 255]) | st.integers(0, 255)
 lateness = st.sampled_from([0, 0, 0, 0, 1, 700, 10_000])  # how far behind the clock a command is
@@ -57,7 +61,7 @@ def task_specs(draw: st.DrawFn, now_ms: int) -> c.TaskSpec:
         lambda d: max(now_ms + d, 0)))
     return c.TaskSpec(
         id=draw(st.sampled_from(IDS)),
-        name="job",
+        name=draw(st.sampled_from(["job", "mail"])),
         queue=draw(st.sampled_from(QUEUES)),
         priority=draw(priorities),
         payload=PAYLOAD,
@@ -70,6 +74,11 @@ def task_specs(draw: st.DrawFn, now_ms: int) -> c.TaskSpec:
         expires_ms=draw(st.sampled_from([0, 0, 0, 1, 400, 5_000])),
         expires_at_ms=draw(st.sampled_from([0, 0, 0, 0]) | st.integers(-3_000, 40_000).map(
             lambda d: max(now_ms + d, 1))),
+        tenant=draw(st.sampled_from(TENANTS)),
+        rate_key=draw(st.sampled_from(["", "", "", *LIMIT_KEYS])),
+        concurrency_key=draw(st.sampled_from(["", "", "", *LIMIT_KEYS])),
+        unique_key=draw(st.sampled_from(["", "", "", "", "u1", "u2"])),
+        unique_for_ms=draw(st.sampled_from([0, 0, 500, 5_000])),
     )
 
 
@@ -145,6 +154,17 @@ class StateMachine(RuleBasedStateMachine):
         specs = [data.draw(task_specs(self.now_ms)) for _ in range(n)]
         self.send(self.stamp(c.Submit(specs), late))
 
+    @rule(data=st.data(), n=st.integers(2, 6))
+    def crowd(self, data: st.DataObject, n: int) -> None:
+        """Tasks of several tenants in one queue and priority, due now: their turns."""
+        specs = []
+        for _ in range(n):
+            spec = data.draw(task_specs(self.now_ms))
+            spec.queue, spec.priority, spec.delay_ms, spec.eta_ms = "a", 128, 0, 0
+            spec.expires_ms = spec.expires_at_ms = 0
+            specs.append(spec)
+        self.send(self.stamp(c.Submit(specs)))
+
     @rule(
         worker=st.sampled_from(WORKERS),
         queues=st.lists(st.sampled_from(QUEUES), min_size=1, max_size=3, unique=True),
@@ -153,7 +173,30 @@ class StateMachine(RuleBasedStateMachine):
         late=lateness,
     )
     def claim(self, worker: str, queues: list[str], max_: int, lease_ms: int, late: int) -> None:
-        self.send(self.stamp(c.Claim(worker, queues, max_, lease_ms, "host", 1), late))
+        steal = [q for q in QUEUES if q not in queues][:1] if max_ % 2 else []
+        self.send(self.stamp(c.Claim(worker, queues, max_, lease_ms, "host", 1, steal), late))
+
+    @rule(key=st.sampled_from(ANY_KEY), rate=st.integers(1, 4),
+          per_ms=st.sampled_from([1, 300, 1_000, 7_000]), burst=st.integers(1, 3),
+          delete=st.sampled_from([False, False, False, True]))
+    def rate_limit(self, key: str, rate: int, per_ms: int, burst: int, delete: bool) -> None:
+        body: c.Body = c.DeleteLimit("rate", key) if delete else c.PutRateLimit(
+            key, rate, per_ms, burst)
+        self.send(self.stamp(body))
+
+    @rule(key=st.sampled_from(ANY_KEY), max_=st.integers(0, 3),
+          delete=st.sampled_from([False, False, True]))
+    def concurrency_limit(self, key: str, max_: int, delete: bool) -> None:
+        body: c.Body = c.DeleteLimit("concurrency", key) if delete else c.PutConcurrency(
+            key, max_)
+        self.send(self.stamp(body))
+
+    @rule(queue=st.sampled_from(QUEUES), max_queued=st.sampled_from([None, None, 0, 2, 6]),
+          paused=st.sampled_from([None, None, True, False]),
+          weights=st.sampled_from([None, None, [], [("acme", 2)], [("bolt", 3), ("", 0)]]))
+    def put_queue(self, queue: str, max_queued: int | None, paused: bool | None,
+                  weights: list[tuple[str, int]] | None) -> None:
+        self.send(self.stamp(c.PutQueue(queue, max_queued, paused, weights)))
 
     @precondition(lambda self: self.tasks_in(Status.LEASED))
     @rule(data=st.data(), lease_ms=st.sampled_from([1, 500, 3_000]), late=lateness)
@@ -347,6 +390,33 @@ class StateMachine(RuleBasedStateMachine):
                 for sid, s in self.model.schedules.items()}
         assert got == want
         assert list(self.state.buffered_schedules) == list(self.model.buffered_ids)
+
+    @invariant()
+    def turns_agree_with_the_model(self) -> None:
+        got = {}
+        for key, level in self.state.levels.items():
+            ring = level.turn_order()
+            used = level.used if level.ring and level.ring[0][1] is (ring or [None])[0] else 0
+            got[key] = ([ln.tenant for ln in ring], used if ring else 0,
+                        {t: ln.gate for t, ln in level.lines.items() if ln.gate})
+        want = {key: (lv.ring, lv.used if lv.ring else 0, lv.gated)
+                for key, lv in self.model.levels.items() if lv.ring or lv.gated}
+        assert got == want
+        assert self.state.held == {i: t.held for i, t in self.model.tasks.items() if t.held}
+
+    @invariant()
+    def limits_hold(self) -> None:
+        """Concurrency never above its max when a lease begins; over any stretch of the
+        replicated clock a rate key admits at most burst + (t2 - h1) * rate / per_ms
+        (h1: the horizon when the stretch began) since its limit was last set."""
+        assert self.model.over_max == []
+        for key, starts in self.model.starts.items():
+            rate = self.model.rates[key]
+            for i, (_, h1) in enumerate(starts):
+                for j in range(i, len(starts)):
+                    t2 = starts[j][0]
+                    assert (j - i + 1) * rate.per_ms <= (rate.burst * rate.per_ms
+                                                         + (t2 - h1) * rate.rate), key
 
     @invariant()
     def no_task_lost(self) -> None:
