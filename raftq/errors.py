@@ -76,6 +76,15 @@ class WouldLoseQuorum(Conflict):
     code = "would_lose_quorum"
 
 
+class QueueFull(RaftqError):
+    """The queue holds its ``max_queued`` waiting tasks: nothing was created; retry
+    after ``Retry-After`` seconds."""
+
+    code = "queue_full"
+    status = 429
+    retry_after_s = 1
+
+
 class Unauthorized(RaftqError):
     """No API key, or one the cluster does not know (or has revoked)."""
 
@@ -184,6 +193,7 @@ _BY_CODE: dict[str, type[RaftqError]] = {
         AlreadyFinished,
         ChangeInProgress,
         WouldLoseQuorum,
+        QueueFull,
         Unauthorized,
         Forbidden,
         Unavailable,

@@ -18,6 +18,7 @@ from raftq.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
+    QueueFull,
     RaftqError,
     StaleLease,
     Unauthorized,
@@ -29,6 +30,7 @@ from raftq.server.auth import ROUTES, Auth, roles_of
 from raftq.server.clock import Clock
 from raftq.server.config import NodeConfig
 from raftq.server.dashboard import dashboard
+from raftq.server.flow_api import FlowApi
 from raftq.server.http import Handler, Request, Response, json_response
 from raftq.server.keys import KeysApi
 from raftq.server.members_api import MembersApi
@@ -63,6 +65,7 @@ _ERRORS: dict[str, type[RaftqError]] = {
     "already_finished": AlreadyFinished,
     "conflict": Conflict,
     "invalid": InvalidRequest,
+    "queue_full": QueueFull,
 }
 
 
@@ -76,7 +79,7 @@ def raise_for(result: Any) -> Any:
 
 def error_response(exc: RaftqError) -> Response:
     headers = None
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | QueueFull):
         headers = {"Retry-After": str(exc.retry_after_s)}
     elif isinstance(exc, Unauthorized):
         headers = {"WWW-Authenticate": 'Bearer realm="raftq"'}
@@ -111,6 +114,7 @@ class Api:
         replica.before_flush = self.parking.before_flush
         self.schedules = SchedulesApi(self)
         self.members = MembersApi(self)
+        self.flow = FlowApi(self)
 
     # ------------------------------------------------------------ plumbing
 
@@ -143,6 +147,8 @@ class Api:
         if epoch:
             response.headers = {**(response.headers or {}), "X-Raftq-Members": str(epoch)}
         return response
+
+    raise_for = staticmethod(raise_for)
 
     def body(self, request: Request) -> Any:
         if request.content_type not in ("application/json", "", "application/octet-stream"):
@@ -254,13 +260,14 @@ class Api:
     # ------------------------------------------------------------ workers
 
     async def claim(self, request: Request) -> Response:
-        body = v.obj(self.body(request),
-                     {"worker_id", "queues", "max", "lease_ms", "wait_ms", "host", "pid"})
+        body = v.obj(self.body(request), {"worker_id", "queues", "max", "lease_ms", "wait_ms",
+                                          "host", "pid", "steal_from"})
         worker_id = v.string(body, "worker_id")
         queues = v.string_list(body, "queues", ["default"])
+        steal = v.string_list(body, "steal_from", []) if body.get("steal_from") else []
         claim = Claim(worker_id, queues, v.integer(body, "max", default=1, lo=1, hi=v.MAX_CLAIM),
                       v.lease_ms(body), str(body.get("host", ""))[:200],
-                      v.integer(body, "pid", default=0))
+                      v.integer(body, "pid", default=0), steal)
         deadline = time.monotonic() + v.wait_ms(body.get("wait_ms")) / 1000
         # Each proposal of this long-poll gets its own request id derived from
         # the request's: a repeat of the request replays the same sequence,
@@ -271,7 +278,7 @@ class Api:
             if request.gone:
                 return json_response({"tasks": []})  # nobody to hand leases to
             remaining = deadline - time.monotonic()
-            ready = self.replica.state.ready_count(queues)
+            ready = self.replica.state.claimable(queues + steal)
             if ready or remaining <= 0:
                 attempt += 1
                 cmd = Command(claim, f"{base}:{attempt}", self.clock.wall_ms())

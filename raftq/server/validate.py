@@ -40,7 +40,9 @@ DAY_MS = 86_400_000
 TASK_FIELDS = frozenset({
     "id", "name", "args", "kwargs", "queue", "priority", "delay_ms", "eta_ms", "max_attempts",
     "timeout_ms", "retry_backoff_ms", "result_ttl_ms", "expires_ms", "expires_at_ms",
+    "tenant", "rate_key", "concurrency_key", "unique_key", "unique_for_ms",
 })
+KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")  # a limit key or tenant: no "/"
 
 
 class _NotFinite(ValueError):
@@ -130,7 +132,8 @@ def string(body: dict[str, Any], key: str, where: str = "", *, default: str | No
         raise InvalidRequest(f"{name} must be a non-empty string of at most {max_len} "
                              "characters", field=name)
     if pattern is not None and not pattern.match(value):
-        raise InvalidRequest(f"{name} may only contain letters, digits and _.:-/", field=name)
+        chars = "_.:-" if pattern is KEY_RE else "_.:-/"
+        raise InvalidRequest(f"{name} may only contain letters, digits and {chars}", field=name)
     return value
 
 
@@ -221,6 +224,11 @@ def _good_name(value: str) -> bool:
     return len(value) <= MAX_ID_LEN and NAME_RE.match(value) is not None
 
 
+@lru_cache(maxsize=4096)
+def _good_key(value: str) -> bool:
+    return KEY_RE.match(value) is not None
+
+
 def _plain_task_spec(
     body: dict[str, Any], new_id: Callable[[], str], result_ttl_ms: int, max_payload: int,
 ) -> TaskSpec | None:
@@ -237,6 +245,7 @@ def _plain_task_spec(
     args = get("args", [])
     kwargs = get("kwargs", {})
     prio = get("priority")
+    tenant = get("tenant", "")
     attempts = get("max_attempts", DEFAULT_MAX_ATTEMPTS)
     timeout = get("timeout_ms", DEFAULT_TIMEOUT_MS)
     backoff = get("retry_backoff_ms", DEFAULT_RETRY_BACKOFF_MS)
@@ -255,6 +264,8 @@ def _plain_task_spec(
         and type(ttl) is int and 1 <= ttl <= 365 * DAY_MS
         and "delay_ms" not in body and "eta_ms" not in body
         and "expires_ms" not in body and "expires_at_ms" not in body
+        and (tenant == "" or type(tenant) is str and _good_key(tenant))
+        and "rate_key" not in body and "concurrency_key" not in body and "unique_key" not in body
     ):
         return None
     if args or kwargs:
@@ -272,7 +283,8 @@ def _plain_task_spec(
             return None
     else:
         task_id = new_id()
-    return TaskSpec(task_id, name, queue, prio, payload, 0, 0, attempts, timeout, backoff, ttl)
+    return TaskSpec(task_id, name, queue, prio, payload, 0, 0, attempts, timeout, backoff, ttl,
+                    0, 0, tenant)
 
 
 def _task_spec(
@@ -320,7 +332,21 @@ def _task_spec(
         if body.get("expires_ms") is not None else 0,
         expires_at_ms=integer(body, "expires_at_ms", where, lo=1)
         if body.get("expires_at_ms") is not None else 0,
+        **_flow_fields(body, where),
     )
+
+
+def _flow_fields(body: dict[str, Any], where: str) -> dict[str, Any]:
+    """A task's tenant, limit keys and uniqueness (raftq.state.flow, raftq.state.unique)."""
+    out: dict[str, Any] = {k: string(body, k, where, pattern=KEY_RE)
+                           for k in ("tenant", "rate_key", "concurrency_key", "unique_key")
+                           if body.get(k) not in (None, "")}
+    if body.get("unique_for_ms") is not None:
+        if not out.get("unique_key"):
+            raise InvalidRequest(f"{_f(where, 'unique_for_ms')} needs unique_key",
+                                 field=_f(where, "unique_for_ms"))
+        out["unique_for_ms"] = integer(body, "unique_for_ms", where, hi=365 * DAY_MS)
+    return out
 
 
 def lease_ms(body: dict[str, Any]) -> int:

@@ -108,7 +108,16 @@ class Fixtures:
                 if p.endswith("/fail"):
                     body = {"lease_token": token, "error": "e", "retry": False}
                 return p.replace("{id}", task_id), body
+            if p.endswith("/explain"):  # read right after the submit, maybe on a follower
+                return p.replace("{id}", self.queued()) + "?consistency=leader", None
             return p.replace("{id}", self.queued()), None
+        if p in ("/v1/limits/{key}", "/v1/concurrency/{key}"):
+            key, limit = self.unique("key"), {"rate": 10} if "limits" in p else {"max": 2}
+            if m != "PUT":
+                self.ok("PUT", p.replace("{key}", key), limit)
+            return p.replace("{key}", key), limit if m == "PUT" else None
+        if p == "/v1/queues/{name}":
+            return p.replace("{name}", self.unique("q")), {"paused": False} if m == "PUT" else None
         if p == "/v1/keys/{name}":
             name = self.unique("k")
             self.ok("POST", "/v1/keys", {"name": name, "role": "reader"})
