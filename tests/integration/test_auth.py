@@ -108,7 +108,7 @@ class Fixtures:
                 if p.endswith("/fail"):
                     body = {"lease_token": token, "error": "e", "retry": False}
                 return p.replace("{id}", task_id), body
-            if p.endswith("/explain"):  # read right after the submit, maybe on a follower
+            if m == "GET":  # read right after the submit, maybe on a follower
                 return p.replace("{id}", self.queued()) + "?consistency=leader", None
             return p.replace("{id}", self.queued()), None
         if p in ("/v1/limits/{key}", "/v1/concurrency/{key}"):
