@@ -175,6 +175,20 @@ class TaskFailed(RaftqError):
         return str(last.get("traceback") or "")
 
 
+class EventsGone(RaftqError):
+    """The node no longer holds the task changes after the index a follower resumed
+    from (``GET /v1/events`` answered ``gone``): resync from the task API, then
+    follow again from ``oldest`` or from now."""
+
+    code = "gone"
+    status = 410
+
+    def __init__(self, message: str, *, since: int = 0, oldest: int = 0) -> None:
+        super().__init__(message)
+        self.since = since
+        self.oldest = oldest
+
+
 class ConfigError(RaftqError):
     """A node or worker configuration is invalid; the message names the key or file."""
 

@@ -3,7 +3,7 @@
 ``common`` (shared options, errors, output), ``cluster`` (node, up, cluster-status,
 gen-secret, chaos), ``tasks`` (submit, status, list, cancel), ``dlq``, ``stats``,
 ``keys`` (keys create/list/revoke, audit), ``workflows`` (workflow show, cancel),
-``schedules``; ``members`` (cluster add-node, remove-node, members);
+``schedules``; ``members`` (cluster add-node, remove-node, members); ``events``;
 ``raftq worker``/``workers`` and ``raftq bench`` live with their layers.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from raftq.cli import cluster, dlq, keys, members, schedules, stats, tasks, workflows
+from raftq.cli import cluster, dlq, events, keys, members, schedules, stats, tasks, workflows
 
 
 @click.group()
@@ -21,7 +21,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    for module in (cluster, members, tasks, dlq, stats, keys, workflows, schedules):
+    for module in (cluster, members, tasks, dlq, stats, keys, workflows, schedules, events):
         for command in module.COMMANDS:
             main.add_command(command)
 

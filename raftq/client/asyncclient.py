@@ -20,6 +20,7 @@ from typing import Any
 from raftq import errors
 from raftq.client import access, batching, calls, failover
 from raftq.client.calls import Call, Json, JsonList
+from raftq.client.following import AsyncEventCalls
 from raftq.client.schedules import AsyncScheduleCalls
 from raftq.client.transport import Pool, tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
@@ -47,7 +48,7 @@ class AsyncTaskHandle:
         return f"AsyncTaskHandle({self.id!r})"
 
 
-class AsyncClient(AsyncScheduleCalls):
+class AsyncClient(AsyncScheduleCalls, AsyncEventCalls):
     """Async client for a raftq cluster; arguments as for ``raftq.Client``
     (``prefer_leader`` too).
 

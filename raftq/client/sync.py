@@ -26,6 +26,7 @@ from raftq.client import access, batching, calls, failover
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.batching import Pipeline
 from raftq.client.calls import Call, Json, JsonList
+from raftq.client.following import EventCalls
 from raftq.client.schedules import ScheduleCalls
 from raftq.client.syncwire import Pool
 from raftq.client.transport import tls_context
@@ -75,7 +76,7 @@ class TaskHandle:
         return f"TaskHandle({self.id!r})"
 
 
-class Client(ScheduleCalls):
+class Client(ScheduleCalls, EventCalls):
     """Sync client for a raftq cluster.
 
     ``nodes``: node URLs (a list or a comma-separated string); default

@@ -69,7 +69,8 @@ class _Machine(SyncObj):  # type: ignore[misc]
 
     @replicated  # type: ignore[untyped-decorator]
     def apply_entry(self, data: bytes) -> Any:
-        return self._owner._apply_entry(data)
+        # PySyncObj applies entry raftLastApplied + 1 and counts it after.
+        return self._owner._apply_entry(data, self.raftLastApplied + 1)
 
 
 class Replica:
@@ -126,6 +127,11 @@ class Replica:
         self.on_commit_latency: Callable[[float], None] | None = None
         # Called with each entry this node applies, in log order, and its result.
         self.on_applied: Callable[[Command | Group, Any], None] | None = None
+        # Called with each entry's log index and the status changes its apply
+        # made (``State.changes``); and with the index a restored snapshot ends
+        # at (the changes before it are not known here).
+        self.on_changes: Callable[[int, list[Any], State], None] | None = None
+        self.on_restored: Callable[[int], None] | None = None
         # Called with the commands about to be proposed, just before they go
         # into entries; it may add more with ``add_to_next_entry``.
         self.before_flush: Callable[[list[Command]], None] | None = None
@@ -248,13 +254,26 @@ class Replica:
 
     # ------------------------------------------------ called by PySyncObj
 
-    def _apply_entry(self, data: bytes) -> Any:
+    def _apply_entry(self, data: bytes, index: int) -> Any:
         try:
             cmd = decode(data)
         except DecodeError as exc:
             log.error("undecodable log entry skipped: %s", exc)
             return {"error": "bad_command", "message": str(exc)}
-        result = self.state.apply(cmd)
+        state = self.state
+        if self.on_changes is None:
+            result = state.apply(cmd)
+        else:
+            changes: list[Any] = []
+            state.changes = changes
+            try:
+                result = state.apply(cmd)
+            finally:
+                state.changes = None
+            try:
+                self.on_changes(index, changes, state)
+            except Exception:  # an observer's bug must not wedge the log
+                log.exception("on_changes hook failed")
         if touches_membership(cmd):
             self._follow_members()
         if self.on_applied is not None:
@@ -284,6 +303,8 @@ class Replica:
         self.storage.journal.align_to_snapshot(before_last, last)
         self.state = state
         self._follow_members()
+        if self.on_restored is not None:
+            self.on_restored(int(last[0]))
         self._notify_changed()
         return last, before_last, cluster
 
@@ -449,6 +470,10 @@ class Replica:
     def last_log_index(self) -> int:
         machine = self._machine
         return 0 if machine is None else int(machine._SyncObj__getCurrentLogIndex())
+
+    def applied_index(self) -> int:
+        machine = self._machine
+        return int(machine.raftLastApplied) if machine is not None else 0
 
     def is_leader(self) -> bool:
         machine = self._machine

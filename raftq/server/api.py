@@ -30,6 +30,7 @@ from raftq.server.auth import ROUTES, Auth, roles_of
 from raftq.server.clock import Clock
 from raftq.server.config import NodeConfig
 from raftq.server.dashboard import dashboard
+from raftq.server.events import EventLog, EventsApi
 from raftq.server.flow_api import FlowApi
 from raftq.server.http import Handler, Request, Response, json_response
 from raftq.server.keys import KeysApi
@@ -115,6 +116,10 @@ class Api:
         self.schedules = SchedulesApi(self)
         self.members = MembersApi(self)
         self.flow = FlowApi(self)
+        self.event_log = EventLog(config.event_history)
+        replica.on_changes = self.event_log.record
+        replica.on_restored = self.event_log.restored
+        self.events = EventsApi(self.event_log)
 
     # ------------------------------------------------------------ plumbing
 

@@ -88,6 +88,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/keys", "keys.list", ADMIN),
     RouteSpec("DELETE", "/v1/keys/{name}", "keys.revoke", ADMIN),
     RouteSpec("GET", "/v1/audit", "keys.audit", ADMIN),
+    RouteSpec("GET", "/v1/events", "events.stream", READ),
+    RouteSpec("GET", "/v1/rates", "events.rates", READ),
     RouteSpec("GET", "/v1/node", "status.node", READ),
     RouteSpec("GET", "/v1/cluster", "status.cluster", READ),
     RouteSpec("GET", "/v1/cluster/members", "members.list", READ),

@@ -78,6 +78,7 @@ class NodeConfig:
     # member raft address -> the address this node dials it at (a proxy, a NAT);
     # the replicated membership holds each node's own raft address.
     raft_dial: dict[str, str] = field(default_factory=dict)
+    event_history: int = 200_000  # task changes each node holds for GET /v1/events
 
     @property
     def scheme(self) -> str:
@@ -100,7 +101,7 @@ _KNOWN = {
     "http_max_connections", "raft_max_frame_bytes", "raft_handshake_timeout_ms",
     "raft_idle_timeout_ms", "raft_max_unverified",
     "admin_key_file", "worker_key_file", "metrics_public", "tls_cert_file", "tls_key_file",
-    "tls_ca_file", "join", "raft_dial",
+    "tls_ca_file", "join", "raft_dial", "event_history",
 }
 
 
@@ -250,6 +251,7 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
         raft_handshake_timeout_ms=_int(raw, "raft_handshake_timeout_ms", 3_000, where),
         raft_idle_timeout_ms=_int(raw, "raft_idle_timeout_ms", 60_000, where),
         raft_max_unverified=_int(raw, "raft_max_unverified", 128, where),
+        event_history=_int(raw, "event_history", 200_000, where),
         bootstrap_keys=bootstrap,
         metrics_public=metrics_public,
         **tls,

@@ -86,15 +86,20 @@ class Request:
 
 
 class Response:
-    __slots__ = ("status", "body", "content_type", "headers")
+    """An answer; with ``stream`` set, that coroutine writes the body to the transport
+    after the head (no Content-Length), and the connection closes when it returns."""
+
+    __slots__ = ("status", "body", "content_type", "headers", "stream")
 
     def __init__(self, body: bytes = b"", *, status: int = 200,
                  content_type: str = "application/json",
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None,
+                 stream: Callable[[asyncio.Transport], Awaitable[None]] | None = None) -> None:
         self.status = status
         self.body = body
         self.content_type = content_type
         self.headers = headers
+        self.stream = stream
 
 
 def json_response(data: Any, *, status: int = 200,
@@ -360,6 +365,11 @@ class _Connection(asyncio.Protocol):
         self.busy = False
         if self.closing or transport is None or transport.is_closing():
             return
+        if response.stream is not None and request.method != "HEAD":
+            self.closing = True  # the stream has the connection until it ends
+            transport.write(self.serialize(response, False, False))
+            self.loop.create_task(_streamed(response.stream, transport))
+            return
         keep_alive = request.keep_alive and not (self.hangup_after and not self.queue)
         transport.write(self.serialize(response, keep_alive, request.method == "HEAD"))
         if not keep_alive:
@@ -378,10 +388,12 @@ class _Connection(asyncio.Protocol):
         status = response.status
         body = response.body
         lines = [
-            b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n" % (
+            b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nDate: %s\r\n" % (
                 status, _REASONS.get(status, "Unknown").encode(),
-                response.content_type.encode(), len(body), self.server.clock.date()),
+                response.content_type.encode(), self.server.clock.date()),
         ]
+        if response.stream is None:
+            lines.append(b"Content-Length: %d\r\n" % len(body))
         if not keep_alive:
             lines.append(b"Connection: close\r\n")
         if response.headers:
@@ -391,6 +403,16 @@ class _Connection(asyncio.Protocol):
         if not head:
             lines.append(body)
         return b"".join(lines)
+
+
+async def _streamed(stream: Callable[[asyncio.Transport], Awaitable[None]],
+                    transport: asyncio.Transport) -> None:
+    try:
+        await stream(transport)
+    except Exception:
+        log.exception("a streamed response failed")
+    finally:
+        transport.close()
 
 
 class _Reject(Exception):

@@ -77,7 +77,11 @@ class Indexes(Turns):
         # raftq.state.workflows (which overrides the two hooks below)
         self.links: dict[str, Link] = {}  # task id -> its parents and children
         self.flows: dict[str, Flow] = {}  # workflow id -> its tasks
-
+        # Status changes made by the entry being applied, when the edge asks for
+        # them (it sets a list before ``apply`` and takes it after): ``(task,
+        # old, new, attempts)`` each, in the order made. Not part of the state:
+        # never snapshotted, None otherwise. Deterministic like everything here.
+        self.changes: list[tuple[Task, Status | None, Status, int]] | None = None
 
     def _forget_workers(self) -> None:
         """Drop workers unseen for WORKER_FORGET_MS that hold no lease (on ticks only)."""
@@ -137,6 +141,8 @@ class Indexes(Turns):
             task.ready_at_ms = None
             if new in EXPIRING:
                 heapq.heappush(self.expiry_heap, (clock + task.result_ttl_ms, task_id))
+        if self.changes is not None:
+            self.changes.append((task, old, new, task.attempts))
         if task_id in self.links:
             self._linked_moved(task, old)
 
@@ -218,6 +224,8 @@ class Indexes(Turns):
         queue, prio, tenant, run = first.queue, first.priority, first.tenant, 0
         level, line = self._line(queue, prio, tenant)
         entries = line.entries
+        if self.changes is not None:
+            self.changes.extend((task, None, QUEUED, 0) for task in tasks)
         for task in tasks:
             if task.status is not None:
                 raise AssertionError(f"illegal transition {task.status} -> queued for {task.id}")

@@ -137,6 +137,8 @@ class Fixtures:
             ("POST", "/v1/cluster/nodes"): {"id": "spare", "raft_address": "127.0.0.1:9",
                                             "http_url": "http://127.0.0.1:9"},
         }
+        if p == "/v1/events":
+            return p + "?since=0&follow=false", None
         if (m, p) == ("DELETE", "/v1/dead-letters"):
             return p + "?queue=" + self.unique("none"), None
         return p, bodies.get((m, p))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from raftq.client import types
+from raftq.client import following, types
 from raftq.client.asyncclient import AsyncClient
 from raftq.client.sync import Client
 
@@ -33,17 +33,19 @@ def test_the_table_covers_every_public_call() -> None:
     assert calls - {"result", "pipeline"} <= set(documented()), calls - set(documented())
 
 
-@pytest.mark.parametrize("client, handle", [(Client, "TaskHandle"),
-                                            (AsyncClient, "AsyncTaskHandle")])
-def test_each_call_is_annotated_with_the_documented_type(client: type, handle: str) -> None:
+@pytest.mark.parametrize("client, prefix", [(Client, ""), (AsyncClient, "Async")])
+def test_each_call_is_annotated_with_the_documented_type(client: type, prefix: str) -> None:
     for name, returns in documented().items():
         if name == "result":
             continue
         annotation = inspect.signature(getattr(client, name)).return_annotation
-        assert annotation == returns.replace("TaskHandle", handle), name
+        want = returns.replace("TaskHandle", prefix + "TaskHandle").replace(
+            "EventStream", prefix + "EventStream")
+        assert annotation == want, name
 
 
 def test_documented_types_exist() -> None:
     for returns in set(documented().values()):
         base = returns.removeprefix("list[").removesuffix("]")
-        assert base in {"TaskHandle", "Json", "JsonList"} or hasattr(types, base), returns
+        assert base in {"TaskHandle", "Json", "JsonList"} or hasattr(types, base) or (
+            hasattr(following, base)), returns
