@@ -304,7 +304,7 @@ class Replica:
         self.state = state
         self._follow_members()
         if self.on_restored is not None:
-            self.on_restored(int(last[0]))
+            self.on_restored(int(last[1]))  # a log entry: (command, index, term)
         self._notify_changed()
         return last, before_last, cluster
 
