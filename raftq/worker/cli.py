@@ -43,6 +43,15 @@ def default_concurrency(pool: str) -> int:
     return {"thread": 8, "async": 100}.get(pool) or os.cpu_count() or 2
 
 
+def _prefetch(value: str) -> int | None:
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) > 10_000:
+        raise click.BadParameter(f"{value!r}: expected auto or a number from 0 to 10000",
+                                 param_hint="--prefetch")
+    return int(value)
+
+
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
@@ -95,8 +104,11 @@ def _has_tasks_from(modules: list[str]) -> bool:
               show_default=True, help="How tasks run.")
 @click.option("--lease-ms", type=click.IntRange(1_000, 3_600_000), default=30_000,
               show_default=True, help="Lease length; renewed every third of it.")
-@click.option("--prefetch", type=click.IntRange(0, 10_000), default=0, show_default=True,
-              help="Extra tasks to claim beyond the free slots.")
+@click.option("--prefetch", default="auto", show_default=True, metavar="auto|N",
+              callback=lambda _ctx, _param, value: _prefetch(value),
+              help="Extra tasks to claim beyond the free slots: a number (0-10000), or "
+                   "auto: as many as the pool finishes during a claim's round trip, "
+                   "none for tasks longer than that.")
 @click.option("--claim-wait-ms", type=click.IntRange(0, 60_000), default=5_000,
               show_default=True, help="Long-poll time of one claim.")
 @click.option("--shutdown-timeout", type=click.FloatRange(0, None), default=30.0,
@@ -106,7 +118,7 @@ def _has_tasks_from(modules: list[str]) -> bool:
               default="info", show_default=True)
 @auth_options
 def worker_command(app: str, nodes: str | None, queues: str, concurrency: int | None,
-                   pool: str, lease_ms: int, prefetch: int, claim_wait_ms: int,
+                   pool: str, lease_ms: int, prefetch: int | None, claim_wait_ms: int,
                    shutdown_timeout: float, worker_id: str, log_level: str,
                    api_key: str | None, ca_file: str | None) -> None:
     """Run tasks from the cluster until SIGTERM/SIGINT (twice: at once)."""

@@ -5,6 +5,8 @@ One asyncio loop drives four activities around a table of held leases:
 - **claiming**: long-poll ``POST /v1/claims`` for at most the free slots
   (concurrency plus prefetch, minus what is running or waiting to start), so
   an idle worker sits in one cheap request and a busy one claims in batches;
+  the prefetch is fixed, or by default follows the measured claim round trip
+  and task time (``raftq.worker.prefetch``);
 - **running**: each claimed task goes to the pool (``raftq.worker.pools``), which
   enforces its timeout and turns it into an outcome;
 - **heartbeat**: every ``lease_ms / 3`` one ``POST /v1/leases/extend`` renews
@@ -40,6 +42,7 @@ from raftq.client.calls import Json
 from raftq.client.task import Registry, default_registry
 from raftq.worker.outbox import Lease, Outbox
 from raftq.worker.pools import Outcome, Pool, make_pool
+from raftq.worker.prefetch import AutoPrefetch
 
 log = logging.getLogger("raftq.worker")
 
@@ -52,7 +55,7 @@ class WorkerConfig:
     pool: str = "thread"
     lease_ms: int = 30_000
     claim_wait_ms: int = 5_000
-    prefetch: int = 0
+    prefetch: int | None = None  # None: follow what the worker measures (AutoPrefetch)
     shutdown_timeout: float = 30.0
     worker_id: str = ""
     api_key: str | None = None  # default: RAFTQ_API_KEY
@@ -61,6 +64,8 @@ class WorkerConfig:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise errors.ConfigError("--concurrency must be at least 1")
+        if self.prefetch is not None and self.prefetch < 0:
+            raise errors.ConfigError("--prefetch must be 'auto' or at least 0")
         if self.lease_ms < 1_000:
             raise errors.ConfigError("--lease-ms must be at least 1000")
         if not self.queues:
@@ -87,6 +92,7 @@ class Worker:
         self._client = client
         self._pool = pool
         self.held: dict[str, Lease] = {}
+        self.auto_prefetch = AutoPrefetch(config.concurrency)
         self.waiting: deque[Lease] = deque()  # claimed, not started
         self.stats = Stats()
         self._stopping = asyncio.Event()
@@ -132,8 +138,13 @@ class Worker:
         return self.pool.busy + self._starting
 
     @property
+    def prefetch(self) -> int:
+        fixed = self.config.prefetch
+        return self.auto_prefetch.value if fixed is None else fixed
+
+    @property
     def free_slots(self) -> int:
-        return self.config.concurrency + self.config.prefetch - self.in_use - len(self.waiting)
+        return self.config.concurrency + self.prefetch - self.in_use - len(self.waiting)
 
     @property
     def pool(self) -> Pool:
@@ -239,17 +250,18 @@ class Worker:
     async def _claim_loop(self) -> None:
         cfg = self.config
         failures = 0
-        # While prefetched tasks still wait to start there is no hurry: claim
-        # when a quarter of the slots is free rather than one round trip per
-        # finished task.
-        batch = max(1, (cfg.concurrency + cfg.prefetch) // 4)
         while not self._stopping.is_set():
+            # While prefetched tasks still wait to start there is no hurry: claim
+            # when a quarter of the slots is free rather than one round trip per
+            # finished task.
+            batch = max(1, (cfg.concurrency + self.prefetch) // 4)
             if self.free_slots <= 0 or (self.waiting and self.free_slots < batch):
                 self._changed.clear()
                 if self.free_slots <= 0 or (self.waiting and self.free_slots < batch):
                     await self._changed.wait()
                 continue
             free = self.free_slots
+            started = time.monotonic()
             try:
                 claimed = await self.client.claim(
                     self.id, cfg.queues, free, lease_ms=cfg.lease_ms,
@@ -263,6 +275,7 @@ class Worker:
                 await self._sleep_unless_stopping(min(5.0, 0.2 * 2 ** min(failures, 5)))
                 continue
             failures = 0
+            self.auto_prefetch.claimed(time.monotonic() - started, len(claimed), free)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("claimed %d of %d: %s", len(claimed), free, " ".join(
                     f"{t.get('id')}/{t.get('lease_token')}#{t.get('attempt')}" for t in claimed))
@@ -291,12 +304,14 @@ class Worker:
         # The pool counts the job as busy before its first await, so the slot
         # passes from _starting to pool.busy without a moment in neither.
         self._starting -= 1
+        started = time.monotonic()
         try:
             outcome = await self.pool.run(lease.job())
         except Exception as exc:  # a bug in the pool must not strand the lease
             log.exception("pool failed running task %s", lease.id)
             outcome = Outcome.from_exception(exc)
         lease.outcome = outcome
+        self.auto_prefetch.ran(time.monotonic() - started)
         if outcome.error is None:
             self.stats.succeeded += 1
         else:
