@@ -22,6 +22,7 @@ from raftq.state.commands import TaskSpec
 from raftq.state.fair import Level, Turns
 from raftq.state.graph import Flow, Link
 from raftq.state.model import EXPIRING, TERMINAL, TRANSITIONS, WORKER_FORGET_MS, Status, Task
+from raftq.state.sharing import Shared
 
 # Plain names for the statuses: enum member lookups are slow on Python 3.11,
 # and apply runs them for every task on every node.
@@ -69,7 +70,8 @@ class Indexes(Turns):
         self.lease_heap: list[tuple[int, int, str]] = []  # (expires_ms, token, id)
         self.expiry_heap: list[tuple[int, str]] = []  # (drop_at_ms, id)
         self.deadline_heap: list[tuple[int, str]] = []  # (expires_at_ms, id): not run after
-        self.dedupe: OrderedDict[str, Any] = OrderedDict()
+        self.dedupe: OrderedDict[str, Any] = OrderedDict()  # see raftq.state.sharing
+        self.shared = Shared()  # names, queues and limits: one object each
         # worker_id -> [host, pid, queues, last_seen_ms]
         self.workers: dict[str, list[Any]] = {}
         self.worker_leases: dict[str, dict[str, None]] = {}

@@ -85,6 +85,7 @@ from raftq.state.members import Members
 from raftq.state.model import DEDUPE_CAPACITY, EXPIRING, WALL_SLEW_RATIO
 from raftq.state.retries import Retries
 from raftq.state.schedules import Schedules
+from raftq.state.sharing import recalled, remembered
 from raftq.state.tasks import Tasks
 from raftq.state.workflows import Workflows
 
@@ -106,14 +107,14 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members, Flow):
     def _apply_one(self, cmd: Command) -> Result:
         rid = cmd.request_id
         if rid and rid in self.dedupe:
-            return self.dedupe[rid]
+            return recalled(self.dedupe[rid])
         if cmd.version == LEGACY_VERSION or self.clock_ms == 0:
             # Version 1's rule; and a new cluster's first command starts its clock.
             self.clock_ms = self.horizon_ms = max(self.clock_ms, cmd.now_ms)
         self._advance()
         result = self._dispatch(cmd)
         if rid:
-            self.dedupe[rid] = result
+            self.dedupe[rid] = remembered(result)
             while len(self.dedupe) > DEDUPE_CAPACITY:
                 self.dedupe.popitem(last=False)
         return result

@@ -25,6 +25,7 @@ from raftq.state.keys import HASH, REVOKED_MS
 from raftq.state.machine import State
 from raftq.state.model import EXPIRING, Status, Task
 from raftq.state.schedules import Schedule
+from raftq.state.sharing import reshared
 
 FORMAT = 4
 # 1 had no tick count or wall offset (both 0 then); 1 and 2 had no schedules and no
@@ -78,7 +79,7 @@ def from_plain(plain: dict[str, Any]) -> State:
         state.tasks[task.id] = task
     for status, ids in plain["by_status"].items():
         state.by_status[Status(status)] = dict.fromkeys(ids)
-    state.dedupe = OrderedDict((k, v) for k, v in plain["dedupe"])
+    state.dedupe = OrderedDict((k, reshared(v, state.tasks)) for k, v in plain["dedupe"])
     state.workers = {w: info for w, info in plain["workers"]}
     state.worker_leases = {w: dict.fromkeys(ids) for w, ids in plain["worker_leases"]}
     # Snapshots made before keys and the audit log have neither.

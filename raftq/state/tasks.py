@@ -24,6 +24,7 @@ from raftq.state.unique import Unique
 class Tasks(Unique):
     def _submit(self, specs: list[TaskSpec]) -> list[dict[str, Any]]:
         tasks, clock, wall_offset = self.tasks, self.clock_ms, self.wall_offset_ms
+        text, number = self.shared.text, self.shared.number
         out: list[dict[str, Any]] = []
         ready_now: list[Task] = []  # new tasks due now, queued together by _enqueue_new
         for spec in specs:
@@ -35,9 +36,9 @@ class Tasks(Unique):
                     task_id = existing.id
             if existing is None:
                 task = tasks[task_id] = Task(
-                    task_id, spec.name, spec.queue, spec.priority, spec.payload,
-                    spec.max_attempts, spec.timeout_ms, spec.retry_backoff_ms,
-                    spec.result_ttl_ms, clock,
+                    task_id, text(spec.name), text(spec.queue), spec.priority, spec.payload,
+                    spec.max_attempts, number(spec.timeout_ms), number(spec.retry_backoff_ms),
+                    number(spec.result_ttl_ms), clock,
                 )
                 if spec.tenant or spec.rate_key or spec.concurrency_key or spec.unique_key:
                     self._flow_fields(task, spec)
