@@ -79,6 +79,10 @@ class NodeConfig:
     # the replicated membership holds each node's own raft address.
     raft_dial: dict[str, str] = field(default_factory=dict)
     event_history: int = 200_000  # task changes each node holds for GET /v1/events
+    # The URL of this node's HTTP API that the membership records (clients and
+    # the other nodes are told it); default: from http_address, with the raft
+    # address's host when http_address listens on every address.
+    advertise_url: str | None = None
 
     @property
     def scheme(self) -> str:
@@ -87,6 +91,15 @@ class NodeConfig:
     @property
     def http_host_port(self) -> tuple[str, int]:
         return _split_address(self.http_address, "http_address")
+
+    @property
+    def http_url(self) -> str:
+        if self.advertise_url:
+            return self.advertise_url
+        host, port = self.http_host_port
+        if host in ("0.0.0.0", "::", "[::]"):
+            host = self.raft_address.rpartition(":")[0]
+        return f"{self.scheme}://{host}:{port}"
 
     def all_nodes(self) -> list[Peer]:
         me = Peer(self.node_id, self.raft_address, self.http_address)
@@ -101,7 +114,7 @@ _KNOWN = {
     "http_max_connections", "raft_max_frame_bytes", "raft_handshake_timeout_ms",
     "raft_idle_timeout_ms", "raft_max_unverified",
     "admin_key_file", "worker_key_file", "metrics_public", "tls_cert_file", "tls_key_file",
-    "tls_ca_file", "join", "raft_dial", "event_history",
+    "tls_ca_file", "join", "raft_dial", "event_history", "advertise_url",
 }
 
 
@@ -225,7 +238,13 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
                           field="raft_dial")
     for address in (*raft_dial, *raft_dial.values()):
         _split_address(address, "raft_dial")
+    advertise_url = raw.get("advertise_url")
+    if advertise_url is not None and (not isinstance(advertise_url, str)
+                                      or not advertise_url.startswith(("http://", "https://"))):
+        raise ConfigError(f"{where}: `advertise_url` must be a URL, like http://host:port",
+                          field="advertise_url")
     return NodeConfig(
+        advertise_url=advertise_url.rstrip("/") if advertise_url else None,
         join=join,
         raft_dial=raft_dial,
         node_id=node_id,

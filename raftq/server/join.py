@@ -51,8 +51,8 @@ def starting_membership(config: NodeConfig) -> Start:
         return Start(joined.raft_addresses(config.raft_address), joined.joined_epoch,
                      joined.epoch, None,
                      f"the cluster at {config.join} (epoch {joined.epoch})")
-    seed = [Member(p.id, p.raft_address, f"{config.scheme}://{p.http_address}")
-            for p in config.all_nodes()]
+    seed = [Member(p.id, p.raft_address, config.http_url if p.id == config.node_id
+                   else f"{config.scheme}://{p.http_address}") for p in config.all_nodes()]
     return Start([p.raft_address for p in config.peers], 0, 0, seed, "the configured peers")
 
 
@@ -69,7 +69,7 @@ def join(config: NodeConfig, url: str, timeout_s: float = 5.0) -> membership.Mem
         raise ConfigError(
             f"`join`: node {config.node_id} is not a member of the cluster at {url} yet; "
             f"add it first: raftq cluster add-node {config.node_id} --raft "
-            f"{config.raft_address} --http {config.scheme}://{config.http_address}",
+            f"{config.raft_address} --http {config.http_url}",
             field="join")
     if mine[0][1] != config.raft_address:
         raise ConfigError(

@@ -71,7 +71,8 @@ class StatusApi:
         members = self.replica.state.members
         if members:
             return [Peer(i, r[RAFT_ADDRESS], r[HTTP_URL]) for i, r in members.items()]
-        return [Peer(p.id, p.raft_address, f"{self.config.scheme}://{p.http_address}")
+        return [Peer(p.id, p.raft_address, self.config.http_url if p.id == self.config.node_id
+                     else f"{self.config.scheme}://{p.http_address}")
                 for p in self.config.all_nodes()]
 
     def id_of(self, raft_address: str | None) -> str | None:
