@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
+from pysyncobj import FAIL_REASON
 from pysyncobj.node import TCPNode
 
 from raftq.raft.durable import CorruptDataError, Durability, FileOps, read_framed, write_framed
@@ -184,3 +185,25 @@ def change_peers(machine: Any, wanted: list[str]) -> None:
     for address in wanted:
         if address not in current:
             change(["add", address, TCPNode(address)])
+
+
+def hand_over(machine: Any) -> bool:
+    """On the leader: ask the most caught-up follower to take over (Raft's
+    TimeoutNow); False when this node does not lead or no follower is caught up."""
+    if machine is None or not machine._isLeader():
+        return False
+    outcome: list[int] = []
+    machine.transferLeadership(None, lambda _res, err: outcome.append(err))
+    return outcome == [FAIL_REASON.SUCCESS]
+
+
+def peer_silence(machine: Any) -> dict[str, float]:
+    """On the leader: seconds since each peer last answered (infinite while it is not
+    connected); empty elsewhere."""
+    if machine is None or not machine._isLeader():
+        return {}
+    heard = machine._SyncObj__lastResponseTime
+    connected = machine._SyncObj__connectedNodes
+    now = time.monotonic()  # PySyncObj's monotonicTime
+    return {node.address: now - heard.get(node, 0.0) if node in connected else float("inf")
+            for node in machine._SyncObj__otherNodes}

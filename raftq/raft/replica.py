@@ -40,7 +40,7 @@ from raftq.errors import ConfigError, InsufficientStorage, NoLeader, Overloaded
 from raftq.raft.contact import leader_in_contact, raft_status
 from raftq.raft.durable import Durability
 from raftq.raft.loop import LoopPoller, build_on_loop
-from raftq.raft.membership import PeerSet, touches_membership
+from raftq.raft.membership import PeerSet, hand_over, peer_silence, touches_membership
 from raftq.raft.outcomes import Entry, expire, failure
 from raftq.raft.plug import (
     journal_for_syncobj,
@@ -444,32 +444,10 @@ class Replica:
         return raft_status(self._machine, self.partner_addrs, self.tuning.raft_max_timeout_s)
 
     def transfer_leadership(self) -> bool:
-        """Ask the most caught-up follower to take over (Raft's TimeoutNow); False
-        when this node is not the leader or no follower is caught up."""
-        machine = self._machine
-        if machine is None or not machine._isLeader():
-            return False
-        outcome: list[int] = []
-        machine.transferLeadership(None, lambda _res, err: outcome.append(err))
-        return outcome == [FAIL_REASON.SUCCESS]
+        return hand_over(self._machine)
 
-    def peer_progress(self) -> dict[str, tuple[int, float]]:
-        """On the leader: each peer's match index and seconds since it last answered
-        (infinite while it is not connected)."""
-        machine = self._machine
-        if machine is None or not machine._isLeader():
-            return {}
-        match = machine._SyncObj__raftMatchIndex
-        heard = machine._SyncObj__lastResponseTime
-        connected = machine._SyncObj__connectedNodes
-        now = time.monotonic()
-        return {node.address: (int(match.get(node, 0)),
-                               now - heard.get(node, 0.0) if node in connected else float("inf"))
-                for node in machine._SyncObj__otherNodes}
-
-    def last_log_index(self) -> int:
-        machine = self._machine
-        return 0 if machine is None else int(machine._SyncObj__getCurrentLogIndex())
+    def peer_silence(self) -> dict[str, float]:
+        return peer_silence(self._machine)
 
     def applied_index(self) -> int:
         machine = self._machine

@@ -136,10 +136,10 @@ class MembersApi:
             raise ChangeInProgress(
                 f"node {last}, added by the last change, has not caught up yet: one change "
                 "at a time. Start it (with `join`) and wait, or remove it, then retry")
-        progress = self.replica.peer_progress()
+        silence = self.replica.peer_silence()
         timeout_s = self.replica.tuning.raft_max_timeout_s
         dial = self.replica.peers.dial
-        silent = [progress.get(dial.get(r[RAFT_ADDRESS], r[RAFT_ADDRESS]), (0, float("inf")))[1]
+        silent = [silence.get(dial.get(r[RAFT_ADDRESS], r[RAFT_ADDRESS]), float("inf"))
                   for member_id, r in state.members.items()
                   if member_id != removing and r[RAFT_ADDRESS] != self.replica.self_addr]
         answering = 1 + sum(1 for s in silent if s <= timeout_s)
