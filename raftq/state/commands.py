@@ -47,6 +47,9 @@ class Op(IntEnum):
     PUT_CONCURRENCY = 51
     DELETE_LIMIT = 52
     PUT_QUEUE = 53
+    # 45-49: workers the cluster knows (raftq.state.workers)
+    WORKER_BEAT = 45  # a worker's announcement and heartbeat: its tasks and its figures
+    WORKER_CONTROL = 46  # pause, resume, drain or resize a worker
 
 
 @dataclass(slots=True)
@@ -93,6 +96,9 @@ class Claim:
     pid: int = 0
     # queues it takes from only when ``queues`` have nothing ready (work stealing)
     steal_from: list[str] = field(default_factory=list)
+    # The task names the worker runs: only tasks of these names are leased. None (a
+    # claim that names none, as before workers announced their tasks): any name.
+    names: list[str] | None = None
 
 
 @dataclass(slots=True)
@@ -203,6 +209,53 @@ class Linked:
 @dataclass(slots=True)
 class CancelWorkflow:
     id: str
+    actor: str = ""
+
+
+@dataclass(slots=True)
+class TaskDef:
+    """One task a worker runs, with its decorator's defaults (None: not set there)."""
+
+    name: str
+    queue: str
+    priority: int
+    max_attempts: int | None = None
+    timeout_ms: int | None = None
+    retry_backoff_ms: int | None = None
+
+
+@dataclass(slots=True)
+class WorkerBeat:
+    """A worker announcing itself (at start) and its heartbeat (every ``heartbeat_ms``):
+    the tasks it runs, what it is doing and its process's figures, measured at the
+    worker (``cpu_permille``: tenths of a percent of one core over the last beat;
+    ``rss_kb``: resident memory). ``forget_ms`` is stamped by the node that takes the
+    beat, from its config: how long a silent worker stays listed. ``acted`` is the
+    newest control version the worker has acted on."""
+
+    worker_id: str
+    host: str
+    pid: int
+    queues: list[str]
+    tasks: list[TaskDef]
+    heartbeat_ms: int
+    forget_ms: int
+    concurrency: int
+    pool: str = "thread"
+    mode: str = "running"  # running | paused | draining: what the worker does now
+    cpu_permille: int = 0
+    rss_kb: int = 0
+    acted: int = 0
+
+
+@dataclass(slots=True)
+class WorkerControl:
+    """An operator's order to a worker, picked up with its next heartbeat:
+    ``action`` pause | resume | drain | concurrency (to ``concurrency``)."""
+
+    worker_id: str
+    action: str
+    concurrency: int = 0
     actor: str = ""
 
 
@@ -359,7 +412,7 @@ Body = (Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | 
         | Leave | CreateKey | RevokeKey | Linked | CancelWorkflow
         | PutSchedule | DeleteSchedule | PauseSchedule | Fire
         | SeedMembers | AddMember | RemoveMember | MemberReady
-        | PutRateLimit | PutConcurrency | DeleteLimit | PutQueue)
+        | PutRateLimit | PutConcurrency | DeleteLimit | PutQueue | WorkerBeat | WorkerControl)
 
 
 @dataclass(slots=True)

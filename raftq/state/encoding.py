@@ -21,6 +21,7 @@ from typing import Any
 
 import msgpack
 
+from raftq.state import worker_codec
 from raftq.state.commands import (
     LEGACY_VERSION,
     VERSION,
@@ -60,6 +61,8 @@ from raftq.state.commands import (
     Submit,
     TaskSpec,
     Tick,
+    WorkerBeat,
+    WorkerControl,
 )
 from raftq.state.flow_codec import FLOW_FROM_PLAIN, flow_to_plain
 from raftq.state.plain import DecodeError, _bool, _int, _list, _optional_str, _str
@@ -94,6 +97,8 @@ _OP_OF: dict[type, int] = {
     PutConcurrency: Op.PUT_CONCURRENCY,
     DeleteLimit: Op.DELETE_LIMIT,
     PutQueue: Op.PUT_QUEUE,
+    WorkerBeat: Op.WORKER_BEAT,
+    WorkerControl: Op.WORKER_CONTROL,
 }
 
 
@@ -109,6 +114,8 @@ def _body_to_plain(body: Body) -> list[Any]:
         return [_specs_to_plain(body.tasks), deps, body.workflow_id, body.keys]
     if isinstance(body, Claim):
         row = [body.worker_id, body.queues, body.max, body.lease_ms, body.host, body.pid]
+        if body.names is not None:
+            return [*row, body.steal_from, body.names]
         return [*row, body.steal_from] if body.steal_from else row
     if isinstance(body, Extend):
         return [body.worker_id, [list(x) for x in body.leases], body.lease_ms]
@@ -151,6 +158,8 @@ def _body_to_plain(body: Body) -> list[Any]:
         return [body.id]
     if isinstance(body, PutRateLimit | PutConcurrency | DeleteLimit | PutQueue):
         return flow_to_plain(body)
+    if isinstance(body, WorkerBeat | WorkerControl):
+        return worker_codec.to_plain(body)
     return []
 
 
@@ -284,13 +293,14 @@ def _fire(p: Any) -> Fire:
 
 def _claim(p: Any) -> Claim:
     row = _list(p)
-    if len(row) not in (6, 7):  # 7: with steal_from
-        raise DecodeError(f"a claim has 6 or 7 fields, not {len(row)}")
+    if len(row) not in (6, 7, 8):  # 7: with steal_from; 8: and the task names
+        raise DecodeError(f"a claim has 6 to 8 fields, not {len(row)}")
     worker_id, queues, max_, lease_ms, host, pid = row[:6]
-    steal = [_str(q) for q in _list(row[6])] if len(row) == 7 else []
+    steal = [_str(q) for q in _list(row[6])] if len(row) >= 7 else []
+    names = [_str(n) for n in _list(row[7])] if len(row) == 8 else None
     return Claim(
         _str(worker_id), [_str(q) for q in _list(queues)], _int(max_), _int(lease_ms),
-        _str(host), _int(pid), steal,
+        _str(host), _int(pid), steal, names,
     )
 
 
@@ -380,6 +390,8 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     Op.REMOVE_MEMBER: _remove_member,
     Op.MEMBER_READY: lambda p: MemberReady(_str(_list(p, 1)[0])),
     **FLOW_FROM_PLAIN,
+    Op.WORKER_BEAT: worker_codec.beat,
+    Op.WORKER_CONTROL: worker_codec.control,
 }
 
 # Version 1 differs in the submit's specs and the tick's (empty) body.

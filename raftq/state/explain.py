@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from raftq.state.fair import lane
 from raftq.state.model import Status, Task
 
 MAX_SCAN = 100_000  # entries of a line looked at to count the tasks ahead
@@ -47,7 +48,7 @@ def _limit_reason(state: Any, key: str, whole_line: bool) -> dict[str, Any]:
 
 
 def _turn(state: Any, task: Task) -> dict[str, Any] | None:
-    level = state.levels.get((task.queue, task.priority))
+    level = state.levels.get((lane(task.queue, task.name), task.priority))
     line = level.lines.get(task.tenant) if level is not None else None
     if level is None or line is None:
         return None
@@ -82,7 +83,7 @@ def explain(state: Any, task: Task) -> list[dict[str, Any]]:
     if task.queue in state.paused_queues:
         out.append({"code": "paused", "message": f"queue {task.queue} is paused"})
     held = state.held.get(task.id)
-    level = state.levels.get((task.queue, task.priority))
+    level = state.levels.get((lane(task.queue, task.name), task.priority))
     line = level.lines.get(task.tenant) if level is not None else None
     if held is not None:
         out.append(_limit_reason(state, held, False))

@@ -1,6 +1,6 @@
-"""Fair turns between tenants within one queue and one priority level.
+"""Fair turns between tenants within one lane (a queue and a task name) and priority.
 
-A ``Level`` (one queue, one priority) keeps a ``Line`` per tenant: its ready
+A ``Level`` (one lane, one priority) keeps a ``Line`` per tenant: its ready
 tasks as ``(seq, id)`` entries, oldest first (FIFO within a tenant; tasks
 without a tenant share the line of tenant ``""``). The tenants whose turn
 comes wait in the level's ``ring``, front first: deficit round robin at a
@@ -28,6 +28,17 @@ from raftq.state.model import Status, Task
 QUEUED = Status.QUEUED
 # The most tasks one claim sets aside for limits before it gives up (raftq.state.flow).
 SET_ASIDE_PER_CLAIM = 1_000
+# Ready tasks are kept per lane: a queue and a task name, so that a claim looks only at
+# the names its worker runs (raftq.state.workers). A level's ``queue`` is its lane.
+LANE_SEP = "\x1f"  # never in a queue or task name (the API allows neither)
+
+
+def lane(queue: str, name: str) -> str:
+    return f"{queue}{LANE_SEP}{name}"
+
+
+def lane_queue(key: str) -> str:
+    return key.partition(LANE_SEP)[0]
 
 
 class Line:
@@ -110,8 +121,10 @@ class Turns:
 
     tasks: dict[str, Task]
     ready_counts: dict[tuple[str, int], int]
+    name_ready: dict[tuple[str, str], int]
     levels: dict[tuple[str, int], Level]
     ready: dict[str, dict[int, Level]]
+    lanes: dict[str, dict[str, None]]
     next_ticket: int
     paused_queues: dict[str, None]
     tenant_weights: dict[str, dict[str, int]]
@@ -139,7 +152,11 @@ class Turns:
         level.join(line, self.next_ticket)
         self.next_ticket += 1
         if level.active == 1:
-            self.ready.setdefault(level.queue, {})[level.priority] = level
+            levels = self.ready.get(level.queue)
+            if levels is None:
+                levels = self.ready[level.queue] = {}
+                self.lanes.setdefault(lane_queue(level.queue), {})[level.queue] = None
+            levels[level.priority] = level
 
     def _leave_ring(self, level: Level, line: Line) -> None:
         """``line`` leaves the ring (emptied or gated); a level left with no turns is not
@@ -150,6 +167,11 @@ class Turns:
             del levels[level.priority]
             if not levels:
                 del self.ready[level.queue]
+                queue = lane_queue(level.queue)
+                lanes = self.lanes[queue]
+                del lanes[level.queue]
+                if not lanes:
+                    del self.lanes[queue]
         if not level.lines:
             del self.levels[(level.queue, level.priority)]
 
@@ -163,16 +185,32 @@ class Turns:
             elif not level.lines and not level.active:
                 del self.levels[(level.queue, level.priority)]
 
-    def _pop_ready(self, queues: list[str]) -> Task | None:
-        """The next task across ``queues``: the highest priority first, then across
-        queues the oldest of the tasks whose tenant's turn it is in each. A task a
-        limit holds back is set aside on the way (``_wait``), at most ``budget`` of them."""
-        ready, tasks, paused = self.ready, self.tasks, self.paused_queues
+    def _lanes_of(self, queues: list[str], names: list[str] | None) -> list[str]:
+        """The lanes a claim looks at: of ``queues``, for ``names`` (None: every name)."""
+        paused = self.paused_queues
+        out: list[str] = []
+        for queue in dict.fromkeys(queues):
+            if queue in paused:
+                continue
+            if names is None:
+                out += self.lanes.get(queue, ())
+            else:
+                out += [lane(queue, name) for name in dict.fromkeys(names)]
+        return out
+
+    def _pop_ready(self, queues: list[str], names: list[str] | None = None) -> Task | None:
+        """The next task across ``queues`` whose name is one of ``names`` (None: any):
+        the highest priority first, then across the lanes (a queue and a name) the oldest
+        of the tasks whose tenant's turn it is in each. A task a limit holds back is set
+        aside on the way (``_wait``), at most ``budget`` of them. It costs O(lanes looked
+        at), whatever else is queued."""
+        ready, tasks = self.ready, self.tasks
+        lanes = self._lanes_of(queues, names)
         while True:
             best: tuple[int, int, Level, Line] | None = None  # (priority, -seq, ...)
-            for queue in queues:
+            for queue in lanes:
                 levels = ready.get(queue)
-                if not levels or queue in paused:
+                if not levels:
                     continue
                 prio = max(levels)
                 level = levels[prio]
@@ -196,7 +234,7 @@ class Turns:
                 self.budget -= 1
                 continue
             line.entries.popleft()
-            weights = self.tenant_weights.get(level.queue)
+            weights = self.tenant_weights.get(lane_queue(level.queue))
             level.took(line, weights.get(line.tenant, 1) if weights else 1)
             return task
 
@@ -222,13 +260,21 @@ class Turns:
             self.ready_counts[key] = n
         else:
             del self.ready_counts[key]
+        name_key = (task.queue, task.name)
+        n = self.name_ready[name_key] - 1
+        if n:
+            self.name_ready[name_key] = n
+        else:
+            del self.name_ready[name_key]
         if self.held and self.held.pop(task.id, None) is not None:
             return  # set aside by a limit: not in a line
-        level = self.levels[key]
+        level = self.levels[(lane(task.queue, task.name), task.priority)]
         self._line_gone(level, level.lines[task.tenant])
 
-    def claimable(self, queues: list[str]) -> bool:
-        """Whether a claim on ``queues`` may find a task: a queue not paused has a tenant
-        whose turn can come (tasks held back by limits do not count)."""
-        return any(q in self.ready and q not in self.paused_queues for q in queues)
+    def claimable(self, queues: list[str], names: list[str] | None = None) -> bool:
+        """Whether a claim on ``queues`` (for ``names``; None: any) may find a task: a lane
+        of a queue not paused has a tenant whose turn can come (tasks held back by limits
+        do not count)."""
+        ready = self.ready
+        return any(key in ready for key in self._lanes_of(queues, names))
 

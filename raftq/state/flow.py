@@ -33,7 +33,7 @@ from collections import deque
 from typing import Any
 
 from raftq.state.commands import DeleteLimit, PutConcurrency, PutQueue, PutRateLimit, TaskSpec
-from raftq.state.fair import Level, Line
+from raftq.state.fair import Level, Line, lane
 from raftq.state.indexes import LEASED, QUEUED, SCHEDULED, Indexes, Result, reject
 from raftq.state.limits import Rate
 from raftq.state.model import Task
@@ -234,7 +234,8 @@ class Flow(Indexes):
                         or self.held.get(a) != key:
                     continue
                 del self.held[a]
-                level, line = self._line(task.queue, task.priority, task.tenant)
+                level, line = self._line(lane(task.queue, task.name), task.priority,
+                                         task.tenant)
                 line.put_back(b, a)
                 if not line.ticket and not line.gate:
                     self._join_ring(level, line)

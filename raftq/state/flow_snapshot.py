@@ -16,6 +16,7 @@ import heapq
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from raftq.state.fair import LANE_SEP, lane
 from raftq.state.limits import Rate
 from raftq.state.model import Status, Task
 
@@ -88,12 +89,14 @@ def settings_from_plain(state: State, flow: dict[str, Any] | None) -> None:
 
 def turns_from_plain(state: State, flow: dict[str, Any] | None, queued: list[Task]) -> None:
     """The lines from the queued tasks (in seq order), then the rings and the gates."""
-    stored = flow["levels"] if flow else []
+    # Levels are kept per lane (a queue and a task name); those of a snapshot made
+    # before were per queue, and their turns start again from the tasks.
+    stored = [row for row in (flow["levels"] if flow else []) if LANE_SEP in row[0]]
     for queue, prio, _, _, _ in stored:
         state._line(queue, prio, "")  # the levels in their order; an unused line goes below
     for task in queued:
         if task.id not in state.held:
-            level, line = state._line(task.queue, task.priority, task.tenant)
+            level, line = state._line(lane(task.queue, task.name), task.priority, task.tenant)
             line.entries.append((task.seq, task.id))
             line.live += 1
     for level in list(state.levels.values()):

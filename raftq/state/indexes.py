@@ -1,9 +1,11 @@
 """How the state machine indexes its tasks, and the reads built on the indexes.
 
 ``Indexes`` holds the authoritative data (tasks, the clock, counters, the
-status index, the dedupe table, the worker registry) and the derived indexes:
-the ready tasks per queue and priority in fair turns between tenants
-(``raftq.state.fair``), the delayed heap, the lease heap and the expiry heap.
+status index, the dedupe table, the worker registry and the task definitions
+workers announce) and the derived indexes: the ready tasks per lane (a queue
+and a task name) and priority in fair turns between tenants
+(``raftq.state.fair``), the delayed heap, the lease heap, the expiry heap and
+which workers run each task name.
 Derived entries are deleted lazily: an entry is skipped when the task no
 longer matches it (its ``seq``, token or expiry moved on).
 
@@ -18,10 +20,19 @@ import heapq
 from collections import OrderedDict
 from typing import Any
 
-from raftq.state.commands import TaskSpec
-from raftq.state.fair import Level, Turns
+from raftq.state.commands import TaskDef, TaskSpec
+from raftq.state.fair import Level, Turns, lane
 from raftq.state.graph import Flow, Link
-from raftq.state.model import EXPIRING, TERMINAL, TRANSITIONS, WORKER_FORGET_MS, Status, Task
+from raftq.state.model import (
+    EXPIRING,
+    LOST_AFTER_BEATS,
+    TERMINAL,
+    TRANSITIONS,
+    WORKER_FORGET_MS,
+    Presence,
+    Status,
+    Task,
+)
 from raftq.state.sharing import Shared
 
 # Plain names for the statuses: enum member lookups are slow on Python 3.11,
@@ -54,9 +65,13 @@ class Indexes(Turns):
         self.by_status: dict[Status, dict[str, None]] = {s: {} for s in Status}
         self.counts: dict[tuple[str, str], int] = {}  # (queue, status) -> n
         self.ready_counts: dict[tuple[str, int], int] = {}  # (queue, priority) -> n
-        # every level with a line, and per queue the levels with a line in their ring
+        self.name_ready: dict[tuple[str, str], int] = {}  # (queue, task name) -> n
+        # every level with a line, and per lane the levels with a line in their ring
+        # (a level's key is its lane and priority: raftq.state.fair), and per queue
+        # the lanes in ``ready``
         self.levels: dict[tuple[str, int], Level] = {}
         self.ready: dict[str, dict[int, Level]] = {}
+        self.lanes: dict[str, dict[str, None]] = {}
         self.next_ticket = 1  # ring tickets; only their equality counts (not snapshotted)
         # flow control (raftq.state.flow) as the claims see it: the queues not claimed
         # from, each queue's tenant weights, tasks set aside by a limit (id -> key)
@@ -75,6 +90,11 @@ class Indexes(Turns):
         # worker_id -> [host, pid, queues, last_seen_ms]
         self.workers: dict[str, list[Any]] = {}
         self.worker_leases: dict[str, dict[str, None]] = {}
+        # what announced workers said (raftq.state.workers): worker_id -> Presence; task
+        # name -> its definition (the latest announced); task name -> worker ids running it
+        self.presence: dict[str, Presence] = {}
+        self.task_defs: dict[str, TaskDef] = {}
+        self.runners: dict[str, dict[str, None]] = {}
         # the dependency graph: its records in raftq.state.graph, its rules in
         # raftq.state.workflows (which overrides the two hooks below)
         self.links: dict[str, Link] = {}  # task id -> its parents and children
@@ -86,13 +106,41 @@ class Indexes(Turns):
         self.changes: list[tuple[Task, Status | None, Status, int]] | None = None
 
     def _forget_workers(self) -> None:
-        """Drop workers unseen for WORKER_FORGET_MS that hold no lease (on ticks only)."""
-        horizon = self.clock_ms - WORKER_FORGET_MS
-        stale = [w for w, info in self.workers.items() if info[3] <= horizon]
+        """Drop workers unseen for their forget time that hold no lease (on ticks only):
+        an announced worker's ``forget_ms``, else WORKER_FORGET_MS."""
+        clock, presence = self.clock_ms, self.presence
+        stale = [w for w, info in self.workers.items()
+                 if info[3] + (presence[w].forget_ms if w in presence else WORKER_FORGET_MS)
+                 <= clock]
         for worker_id in stale:
             if not self.worker_leases.get(worker_id):
-                del self.workers[worker_id]
-                self.worker_leases.pop(worker_id, None)
+                self._drop_worker(worker_id)
+
+    def _drop_worker(self, worker_id: str) -> bool:
+        """Forget a worker and what it announced; False if it was not known."""
+        known = self.workers.pop(worker_id, None) is not None
+        self.worker_leases.pop(worker_id, None)
+        gone = self.presence.pop(worker_id, None)
+        if gone is not None:
+            for name in gone.names:
+                self._unrun(name, worker_id)
+        return known
+
+    def _silent_ms(self, worker_id: str) -> int | None:
+        """How long an announced worker has been silent, if that makes it lost (three
+        heartbeats); None for one that is not, or never announced itself."""
+        presence, info = self.presence.get(worker_id), self.workers.get(worker_id)
+        if presence is None or info is None:
+            return None
+        silent: int = self.clock_ms - info[3]
+        return silent if silent > LOST_AFTER_BEATS * presence.heartbeat_ms else None
+
+    def _unrun(self, name: str, worker_id: str) -> None:
+        ids = self.runners.get(name)
+        if ids is not None:
+            ids.pop(worker_id, None)
+            if not ids:
+                del self.runners[name]
 
     # ------------------------------------------------------------ mutation
 
@@ -138,6 +186,8 @@ class Indexes(Turns):
         if new is QUEUED:
             ready_key = (queue, task.priority)
             self.ready_counts[ready_key] = self.ready_counts.get(ready_key, 0) + 1
+            name_key = (queue, task.name)
+            self.name_ready[name_key] = self.name_ready.get(name_key, 0) + 1
         elif new in TERMINAL:
             task.finished_ms = clock
             task.ready_at_ms = None
@@ -206,7 +256,7 @@ class Indexes(Turns):
         seq = task.seq = self.next_seq
         self.next_seq = seq + 1
         task.ready_at_ms = None
-        level, line = self._line(task.queue, task.priority, task.tenant)
+        level, line = self._line(lane(task.queue, task.name), task.priority, task.tenant)
         line.entries.append((seq, task.id))
         self._grew(level, line, 1)
 
@@ -215,7 +265,7 @@ class Indexes(Turns):
 
         Every task makes the same move, None -> QUEUED: the table is consulted
         once, each task is checked to be new, and the counters are updated
-        once per run of tasks with the same queue, priority and tenant.
+        once per run of tasks with the same queue, name, priority and tenant.
         """
         if not tasks:
             return
@@ -223,19 +273,21 @@ class Indexes(Turns):
             raise AssertionError("illegal transition None -> queued")
         queued, clock, seq = self.by_status[QUEUED], self.clock_ms, self.next_seq
         first = tasks[0]
-        queue, prio, tenant, run = first.queue, first.priority, first.tenant, 0
-        level, line = self._line(queue, prio, tenant)
+        queue, name, prio, tenant, run = first.queue, first.name, first.priority, first.tenant, 0
+        level, line = self._line(lane(queue, name), prio, tenant)
         entries = line.entries
         if self.changes is not None:
             self.changes.extend((task, None, QUEUED, 0) for task in tasks)
         for task in tasks:
             if task.status is not None:
                 raise AssertionError(f"illegal transition {task.status} -> queued for {task.id}")
-            if task.queue != queue or task.priority != prio or task.tenant != tenant:
-                self._queued_run(queue, prio, run)
+            if (task.queue != queue or task.priority != prio or task.tenant != tenant
+                    or task.name != name):
+                self._queued_run(queue, name, prio, run)
                 self._grew(level, line, run)
-                queue, prio, tenant, run = task.queue, task.priority, task.tenant, 0
-                level, line = self._line(queue, prio, tenant)
+                queue, name, prio, tenant, run = (task.queue, task.name, task.priority,
+                                                  task.tenant, 0)
+                level, line = self._line(lane(queue, name), prio, tenant)
                 entries = line.entries
             task.status = QUEUED
             task.updated_ms = clock
@@ -245,15 +297,16 @@ class Indexes(Turns):
             entries.append((seq, task.id))
             seq += 1
             run += 1
-        self._queued_run(queue, prio, run)
+        self._queued_run(queue, name, prio, run)
         self._grew(level, line, run)
         self.next_seq = seq
 
-    def _queued_run(self, queue: str, prio: int, n: int) -> None:
+    def _queued_run(self, queue: str, name: str, prio: int, n: int) -> None:
         if n:
             key = (queue, str(QUEUED))
             self.counts[key] = self.counts.get(key, 0) + n
             self.ready_counts[(queue, prio)] = self.ready_counts.get((queue, prio), 0) + n
+            self.name_ready[(queue, name)] = self.name_ready.get((queue, name), 0) + n
 
     def _schedule(self, task: Task, ready_at_ms: int) -> None:
         if self._past_expiry(task):
@@ -297,19 +350,6 @@ class Indexes(Turns):
             entry = out.setdefault(queue, {s.value: 0 for s in Status} | {"ready_by_priority": {}})
             entry["ready_by_priority"][str(prio)] = n
         return out
-
-    def workers_view(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "worker_id": worker_id,
-                "host": info[0],
-                "pid": info[1],
-                "queues": info[2],
-                "running": len(self.worker_leases.get(worker_id, {})),
-                "last_seen_ms": info[3],
-            }
-            for worker_id, info in self.workers.items()
-        ]
 
     def list_ids(self, status: Status | None, queue: str | None, limit: int) -> list[str]:
         source = self.tasks if status is None else self.by_status[status]

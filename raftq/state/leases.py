@@ -6,7 +6,10 @@ and from its ``steal_from`` queues only when its own have none; it leases each
 with a new token from a counter; extend and release must present the task's current token, so
 a worker whose lease was lost can no longer touch the task. A lease that
 passes its expiry on the replicated clock puts the task back in its queue,
-or among the dead letters when its attempts are spent.
+or among the dead letters when its attempts are spent; its error says
+``WorkerDied`` when the holder had also stopped its heartbeats. A claim that
+names task names (a worker announces the ones it runs) leases only tasks of
+those names (the ready tasks are kept per queue and name: ``raftq.state.fair``).
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ class Leases(Indexes):
         leased: list[dict[str, Any]] = []
         self.budget = SET_ASIDE_PER_CLAIM
         while len(leased) < claim.max:
-            task = self._pop_ready(claim.queues)
+            task = self._pop_ready(claim.queues, claim.names)
             if task is None and claim.steal_from:
-                task = self._pop_ready(claim.steal_from)
+                task = self._pop_ready(claim.steal_from, claim.names)
             if task is None:
                 break
             token = self.next_token
@@ -86,16 +89,22 @@ class Leases(Indexes):
         held = len(self.worker_leases.get(leave.worker_id, {}))
         if held:
             return {"worker_id": leave.worker_id, "removed": False, "leases": held}
-        removed = self.workers.pop(leave.worker_id, None) is not None
-        self.worker_leases.pop(leave.worker_id, None)
+        removed = self._drop_worker(leave.worker_id)
         return {"worker_id": leave.worker_id, "removed": removed, "leases": 0}
 
     def _lease_expired(self, task: Task) -> None:
-        error = {
-            "type": "LeaseExpired",
-            "message": f"lease of worker {task.lease_worker} expired",
-            "traceback": "",
-        }
+        worker = task.lease_worker
+        silent_ms = self._silent_ms(worker)
+        if silent_ms is None:
+            error = {"type": "LeaseExpired", "message": f"lease of worker {worker} expired",
+                     "traceback": ""}
+        else:
+            # The worker stopped beating: its process died (os.abort, OOM kill, kill -9)
+            # or it lost the cluster, and nobody else can say which.
+            error = {"type": "WorkerDied",
+                     "message": f"worker {worker} died or lost the cluster: no heartbeat for "
+                                f"{silent_ms / 1000:.1f} s, and its lease expired",
+                     "traceback": ""}
         task.errors = [*task.errors, [task.attempts, self.clock_ms, error]]
         self._clear_lease(task)
         if task.attempts >= task.max_attempts:

@@ -36,6 +36,8 @@ claim, extend, release, expiry; ``retries``: outcomes, backoff, dead letters;
 ``keys``: API keys and roles; ``audit``: the log of administrative actions;
 ``workflows``: dependencies and workflows; ``flow``: rate and concurrency
 limits and queue settings; ``unique``: unique tasks;
+``workflows``: dependencies and workflows; ``workers``: what workers announce,
+their heartbeats and control;
 ``schedules``: the schedule table and the rule for fires; ``members``: the
 cluster's membership).
 This module applies entries, dispatches commands and lets time pass.
@@ -76,6 +78,8 @@ from raftq.state.commands import (
     SeedMembers,
     Submit,
     Tick,
+    WorkerBeat,
+    WorkerControl,
 )
 from raftq.state.flow import Flow
 from raftq.state.indexes import LEASED, SCHEDULED, Result, reject
@@ -87,10 +91,11 @@ from raftq.state.retries import Retries
 from raftq.state.schedules import Schedules
 from raftq.state.sharing import recalled, remembered
 from raftq.state.tasks import Tasks
+from raftq.state.workers import Workers
 from raftq.state.workflows import Workflows
 
 
-class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members, Flow):
+class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members, Flow, Workers):
     """The queue state machine: ``apply`` one log entry at a time."""
 
     # ------------------------------------------------------------------ apply
@@ -164,6 +169,11 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members, Flow):
             return {"clock_ms": self.clock_ms, "advanced": advanced}
         if isinstance(body, Barrier):
             return {"clock_ms": self.clock_ms}
+        if isinstance(body, WorkerBeat):
+            return self._beat(body)
+        if isinstance(body, WorkerControl):
+            return self._audited(body.actor, f"worker_{body.action}", body.worker_id,
+                                 self._control(body))
         if isinstance(body, Fire):
             return self._fire(body, cmd.now_ms)
         if isinstance(body, PutSchedule):

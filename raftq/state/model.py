@@ -156,3 +156,57 @@ class Task:
 
 _get_fields = attrgetter(*Task.FIELDS)
 _STATUS = Task.FIELDS.index("status")
+
+
+# An announced worker counts as lost once silent for this many of its heartbeats.
+LOST_AFTER_BEATS = 3
+
+
+class Presence:
+    """What an announced worker said with its latest heartbeat, and the control
+    an operator set for it (see ``raftq.state.workers``)."""
+
+    __slots__ = (
+        "names",  # the task names it runs
+        "heartbeat_ms",
+        "forget_ms",
+        "concurrency",
+        "pool",
+        "mode",  # running | paused | draining, as the worker last said
+        "cpu_permille",
+        "rss_kb",
+        "beat_ms",  # the replicated clock at its latest heartbeat
+        "acted",  # the newest control version it has acted on
+        "paused",  # the control: what the worker is asked to do
+        "draining",
+        "want_concurrency",  # 0: as it was started
+        "control_version",
+    )
+
+    FIELDS = __slots__
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.heartbeat_ms = 0
+        self.forget_ms = 0
+        self.concurrency = 0
+        self.pool = ""
+        self.mode = ""
+        self.cpu_permille = 0
+        self.rss_kb = 0
+        self.beat_ms = 0
+        self.acted = 0
+        self.paused = False
+        self.draining = False
+        self.want_concurrency = 0
+        self.control_version = 0
+
+    def to_plain(self) -> list[Any]:
+        return [getattr(self, f) for f in self.FIELDS]
+
+    @classmethod
+    def from_plain(cls, row: list[Any]) -> Presence:
+        record = cls()
+        for field, value in zip(cls.FIELDS, row, strict=True):
+            setattr(record, field, value)
+        return record

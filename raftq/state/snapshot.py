@@ -4,10 +4,11 @@ The plain form holds only what is authoritative: the clock (its time, its count
 of ticks, its wall offset and its timers' horizon), the counters, every task,
 the order of each status index, the dedupe table, the worker registry, the API
 keys, the audit log, the dependency graph (links and workflows; absent
-before them), the schedules and the membership. The ready queues and heaps are
-rebuilt from the tasks on restore; their lazily-deleted stale entries are not
-part of the state's meaning, so a restored state behaves exactly like the one
-that was saved. msgpack, never pickle.
+before them), the schedules, the membership, and what workers announced
+(their presence and the task definitions; absent before them). The ready
+queues and heaps are rebuilt from the tasks on restore; their lazily-deleted
+stale entries are not part of the state's meaning, so a restored state
+behaves exactly like the one that was saved. msgpack, never pickle.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from typing import Any
 
 import msgpack
 
-from raftq.state import flow_snapshot
+from raftq.state import flow_snapshot, worker_codec
 from raftq.state.graph import Flow, Link
 from raftq.state.keys import HASH, REVOKED_MS
 from raftq.state.machine import State
-from raftq.state.model import EXPIRING, Status, Task
+from raftq.state.model import EXPIRING, Presence, Status, Task
 from raftq.state.schedules import Schedule
 from raftq.state.sharing import reshared
 
@@ -60,6 +61,8 @@ def to_plain(state: State) -> dict[str, Any]:
         "member_epoch": state.member_epoch,
         "last_added": state.last_added,
         "flow": flow_snapshot.to_plain(state),
+        "presence": [[w, record.to_plain()] for w, record in state.presence.items()],
+        "task_defs": [worker_codec.task_def_to_plain(d) for d in state.task_defs.values()],
     }
 
 
@@ -99,6 +102,9 @@ def from_plain(plain: dict[str, Any]) -> State:
     state.members = {i: list(r) for i, r in plain.get("members", [])}
     state.member_epoch = plain.get("member_epoch", 0)
     state.last_added = plain.get("last_added", "")
+    # Snapshots made before workers announced themselves have neither.
+    state.presence = {w: Presence.from_plain(row) for w, row in plain.get("presence", [])}
+    state.task_defs = {d.name: d for d in map(worker_codec.task_def, plain.get("task_defs", []))}
     _rebuild_indexes(state, plain.get("flow"))
     return state
 
@@ -111,6 +117,8 @@ def _rebuild_indexes(state: State, flow: dict[str, Any] | None) -> None:
     for task in queued:
         key = (task.queue, task.priority)
         state.ready_counts[key] = state.ready_counts.get(key, 0) + 1
+        name_key = (task.queue, task.name)
+        state.name_ready[name_key] = state.name_ready.get(name_key, 0) + 1
     flow_snapshot.turns_from_plain(state, flow, queued)
     for task in state.tasks.values():
         key2 = (task.queue, str(task.status))
@@ -123,6 +131,9 @@ def _rebuild_indexes(state: State, flow: dict[str, Any] | None) -> None:
             state.expiry_heap.append((task.finished_ms + task.result_ttl_ms, task.id))
         if task.expires_at_ms is not None:  # a leased one may wait again before its expiry
             state.deadline_heap.append((task.expires_at_ms, task.id))
+    for worker_id, record in state.presence.items():
+        for name in record.names:
+            state.runners.setdefault(name, {})[worker_id] = None
     heapq.heapify(state.deadline_heap)
     heapq.heapify(state.delayed)
     heapq.heapify(state.lease_heap)

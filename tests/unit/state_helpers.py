@@ -15,6 +15,7 @@ import msgpack
 
 from raftq.state import commands as c
 from raftq.state import encoding
+from raftq.state.fair import lane
 from raftq.state.machine import State
 from raftq.state.model import DEFAULT_PRIORITY, DEFAULT_QUEUE, DEFAULT_RESULT_TTL_MS, Status, Task
 
@@ -184,6 +185,17 @@ def check_consistency(state: State) -> None:
     assert state.counts == counts
     assert state.ready_counts == ready
     check_turns(state)
+    by_name: dict[tuple[str, str], int] = {}
+    for task in state.tasks.values():
+        if task.status is Status.QUEUED:
+            by_name[(task.queue, task.name)] = by_name.get((task.queue, task.name), 0) + 1
+    assert state.name_ready == by_name
+    assert sorted(state.ready) == sorted(
+        lane for lanes in state.lanes.values() for lane in lanes)
+    assert all(state.lanes.values()), "an empty lane list is left behind"
+    runners = {(name, w) for w, record in state.presence.items() for name in record.names}
+    assert {(name, w) for name, ids in state.runners.items() for w in ids} == runners
+    assert all(state.runners.values()), "an empty runner list is left behind"
     delayed = {
         i for at, seq, i in state.delayed
         if i in state.tasks and (state.tasks[i].seq, state.tasks[i].ready_at_ms) == (seq, at)
@@ -228,7 +240,8 @@ def check_turns(state: State) -> None:
             assert list(line.entries) == sorted(line.entries), "a line out of seq order"
             for _seq, task_id in entries:
                 task = state.tasks[task_id]
-                assert (task.queue, task.priority, task.tenant) == (queue, prio, tenant)
+                assert (lane(task.queue, task.name), task.priority, task.tenant) == (
+                    queue, prio, tenant)  # a level's queue is its lane
                 assert task_id not in live and task_id not in state.held
                 live[task_id] = (queue, prio, tenant)
             valid = [t for t, ln in level.ring if ln is line and ln.ticket == t]

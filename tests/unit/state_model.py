@@ -7,11 +7,12 @@ all tasks. It predicts the full result of each command, in the shape
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from state_model_flow import FlowModel
 from state_model_schedules import ScheduleModel
+from state_model_workers import WorkerModel
 
 from raftq.state import commands as c
 from raftq.state.model import (
@@ -19,7 +20,6 @@ from raftq.state.model import (
     TERMINAL,
     TRANSITIONS,
     WALL_SLEW_RATIO,
-    WORKER_FORGET_MS,
     Status,
 )
 from raftq.state.retries import backoff_ms
@@ -60,12 +60,14 @@ class ModelTask:
     conc_key: str = ""
     unique_key: str = ""
     held: str = ""  # the limit key it waits on
+    expired_leases: list[str] = field(default_factory=list)  # their error types
 
 
-class Model(ScheduleModel, FlowModel):
+class Model(ScheduleModel, FlowModel, WorkerModel):
     def __init__(self) -> None:
         ScheduleModel.__init__(self)
         FlowModel.__init__(self)
+        WorkerModel.__init__(self)
         self.clock_ms = 0
         self.ticks = 0
         self.wall_offset_ms = 0
@@ -75,7 +77,6 @@ class Model(ScheduleModel, FlowModel):
         self.tasks: dict[str, ModelTask] = {}
         self.gone: dict[str, str] = {}  # id -> why it left the state: "ttl" or "purge"
         self.submitted: set[str] = set()
-        self.workers: dict[str, int] = {}  # worker_id -> last seen
 
     # -- moves, each checked against the table
 
@@ -125,10 +126,6 @@ class Model(ScheduleModel, FlowModel):
         del self.tasks[task.id]
         self.gone[task.id] = why
 
-    def _touch(self, worker_id: str) -> None:
-        if worker_id:
-            self.workers[worker_id] = self.clock_ms
-
     def running(self, worker_id: str) -> int:
         return sum(
             1 for t in self.tasks.values() if t.status is Status.LEASED and t.worker == worker_id
@@ -164,6 +161,8 @@ class Model(ScheduleModel, FlowModel):
         expired = [t for t in tasks if t.status is Status.LEASED and t.lease_expires_ms <= now]
         for task in sorted(expired, key=lambda t: (t.lease_expires_ms, t.token)):
             task.errors += 1
+            task.expired_leases.append(
+                "LeaseExpired" if self.silent(task.worker) is None else "WorkerDied")
             self._unlease(task)
             if task.attempts >= task.max_attempts:
                 self._finish(task, Status.DEAD)
@@ -180,11 +179,6 @@ class Model(ScheduleModel, FlowModel):
                    and t.expires_at_ms is not None and t.expires_at_ms <= self.horizon_ms]
         for task in waiting:
             self._finish(task, Status.EXPIRED)
-
-    def forget_workers(self) -> None:
-        for worker_id, seen in list(self.workers.items()):
-            if seen + WORKER_FORGET_MS <= self.clock_ms and not self.running(worker_id):
-                del self.workers[worker_id]
 
     # -- commands
 
@@ -224,6 +218,12 @@ class Model(ScheduleModel, FlowModel):
             return {"clock_ms": self.clock_ms, "advanced": advanced}
         if isinstance(body, c.Barrier):
             return {"clock_ms": self.clock_ms}
+        if isinstance(body, c.WorkerBeat):
+            return self.beat(body)
+        if isinstance(body, c.WorkerControl):
+            return self.control(body)
+        if isinstance(body, c.Leave):
+            return self.leave(body.worker_id)
         return self.apply_schedule(body, cmd.now_ms)
 
     def submit_all(self, specs: list[c.TaskSpec]) -> Any:
@@ -264,9 +264,9 @@ class Model(ScheduleModel, FlowModel):
         out: list[Any] = []
         self.budget = 1_000
         while len(out) < claim.max:
-            task = self.pick(claim.queues)
+            task = self.pick(claim.queues, claim.names)
             if task is None and claim.steal_from:
-                task = self.pick(claim.steal_from)
+                task = self.pick(claim.steal_from, claim.names)
             if task is None:
                 break
             self._move(task, Status.LEASED)

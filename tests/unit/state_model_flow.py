@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import Any
 
 from raftq.state import commands as c
+from raftq.state.fair import LANE_SEP, lane
 from raftq.state.model import TERMINAL, Status
 
 
@@ -59,13 +60,15 @@ class FlowModel:
 
     # -- which tasks
 
-    def live(self, queue: str, prio: int, tenant: str) -> list[Any]:
+    def live(self, key: str, prio: int, tenant: str) -> list[Any]:
+        """The ready tasks of a lane (a queue and a task name), priority and tenant."""
         found = [t for t in self.tasks.values() if t.status is Status.QUEUED and not t.held
-                 and (t.queue, t.priority, t.tenant) == (queue, prio, tenant)]
+                 and (lane(t.queue, t.name), t.priority, t.tenant) == (key, prio, tenant)]
         return sorted(found, key=lambda t: t.order)
 
     def level(self, task: Any) -> ModelLevel:
-        return self.levels.setdefault((task.queue, task.priority), ModelLevel())
+        return self.levels.setdefault((lane(task.queue, task.name), task.priority),
+                                      ModelLevel())
 
     def joined(self, task: Any) -> None:
         """``task`` is ready in its line (queued, or back from waiting on a limit)."""
@@ -76,7 +79,7 @@ class FlowModel:
     def left(self, task: Any) -> None:
         """``task`` left its line: a tenant with nothing left leaves the ring."""
         level = self.level(task)
-        if self.live(task.queue, task.priority, task.tenant):
+        if self.live(lane(task.queue, task.name), task.priority, task.tenant):
             return
         level.gated.pop(task.tenant, None)
         if task.tenant in level.ring:
@@ -167,18 +170,22 @@ class FlowModel:
 
     # -- claims
 
-    def pick(self, queues: list[str]) -> Any:
+    def pick(self, queues: list[str], names: list[str] | None = None) -> Any:
+        """The next task of ``queues`` whose name is one of ``names`` (None: any): tenants
+        take turns within a lane (a queue and a task name) and priority."""
         while True:
             best = None
-            for queue in queues:
-                if queue in self.paused:
-                    continue
-                prios = [p for (q, p), lv in self.levels.items() if q == queue and lv.ring]
+            lanes = {key for key, _ in self.levels
+                     if key.partition(LANE_SEP)[0] in queues
+                     and key.partition(LANE_SEP)[0] not in self.paused
+                     and (names is None or key.partition(LANE_SEP)[2] in names)}
+            for key in lanes:
+                prios = [p for (k, p), lv in self.levels.items() if k == key and lv.ring]
                 if not prios:
                     continue
                 prio = max(prios)
-                level = self.levels[(queue, prio)]
-                head = self.live(queue, prio, level.ring[0])[0]
+                level = self.levels[(key, prio)]
+                head = self.live(key, prio, level.ring[0])[0]
                 if best is None or (prio, -head.order) > (best[0], -best[1].order):
                     best = (prio, head)
             if best is None:
@@ -193,7 +200,7 @@ class FlowModel:
                     level.used = 0
                     level.gated[task.tenant] = key
                     self.waiters.setdefault(key, []).append(
-                        ("l", task.queue, task.priority, task.tenant))
+                        ("l", lane(task.queue, task.name), task.priority, task.tenant))
                 else:
                     task.held = key
                     self.waiters.setdefault(key, []).append(("t", task.id, task.order, ""))

@@ -61,6 +61,14 @@ EXAMPLES: list[c.Body] = [
     c.DeleteLimit("rate", "task:send", "admin"),
     c.PutQueue("q", 10, True, [("acme", 3), ("b", 1)], "admin"),
     c.PutQueue("q"),
+    c.Claim("w1", ["default"], 5, 30_000, "host", 1234, [], ["add", "slow"]),
+    c.Claim("w1", ["default"], 5, 30_000, "host", 1234, ["q"], []),
+    c.WorkerBeat("w1", "host", 12, ["default", "q"],
+                 [c.TaskDef("add", "default", 128), c.TaskDef("slow", "q", 64, 1, 1_000, 0)],
+                 2_000, 60_000, 8, "process", "paused", 125, 51_200, 3),
+    c.WorkerBeat("w1", "", 0, [], [], 0, 0, 0),
+    c.WorkerControl("w1", "pause", 0, "admin"),
+    c.WorkerControl("w1", "concurrency", 4),
 ]
 
 

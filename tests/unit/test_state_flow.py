@@ -11,6 +11,7 @@ from state_helpers import Harness, check_consistency, spec
 
 from raftq.state import commands as c
 from raftq.state import snapshot
+from raftq.state.fair import lane
 
 
 def t(task_id: str, tenant: str = "", **kw: object) -> c.TaskSpec:
@@ -134,7 +135,7 @@ def test_a_concurrency_limit_counts_leases_and_wakes_a_waiter_when_one_ends() ->
     h.submit(t("a1", "A"), t("a2", "A"), t("b1", "B"))
     leased = h.run(c.Claim("w1", ["default"], 3, 30_000))["tasks"]
     assert [x["id"] for x in leased] == ["a1", "b1"]  # A's line waits as a whole
-    assert h.state.levels[("default", 128)].lines["A"].gate == "tenant:A"
+    assert h.state.levels[(lane("default", "job"), 128)].lines["A"].gate == "tenant:A"
     h.complete("a1", leased[0]["lease_token"])
     assert claim_ids(h) == ["a2"]
     check_consistency(h.state)

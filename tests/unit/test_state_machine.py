@@ -20,6 +20,7 @@ from raftq.state import commands as c
 from raftq.state import encoding, snapshot
 from raftq.state.machine import State
 from raftq.state.model import TRANSITIONS, Status, Task
+from raftq.state.workers import control_view
 
 IDS = [f"t{i}" for i in range(12)]
 QUEUES = ["a", "b", "c"]
@@ -28,6 +29,7 @@ TENANTS = ["", "", "acme", "bolt", "cora"]
 LIMIT_KEYS = ["k1", "k2"]
 # what limits may be put on: the keys tasks name, task names and tenants
 ANY_KEY = [*LIMIT_KEYS, "task:job", "task:mail", "tenant:acme", "tenant:bolt"]
+NAMES = ["job", "mail", "slow"]
 
 priorities = st.sampled_from([0, 64, 128, 192, 255]) | st.integers(0, 255)
 lateness = st.sampled_from([0, 0, 0, 0, 1, 700, 10_000])  # how far behind the clock a command is
@@ -61,7 +63,7 @@ def task_specs(draw: st.DrawFn, now_ms: int) -> c.TaskSpec:
         lambda d: max(now_ms + d, 0)))
     return c.TaskSpec(
         id=draw(st.sampled_from(IDS)),
-        name=draw(st.sampled_from(["job", "mail"])),
+        name=draw(st.sampled_from(NAMES)),
         queue=draw(st.sampled_from(QUEUES)),
         priority=draw(priorities),
         payload=PAYLOAD,
@@ -171,10 +173,14 @@ class StateMachine(RuleBasedStateMachine):
         max_=st.integers(0, 4),
         lease_ms=st.sampled_from([1, 500, 3_000, 1_000_000]),
         late=lateness,
+        names=st.sampled_from([None, None, None]) | st.lists(st.sampled_from(NAMES),
+                                                               min_size=1, max_size=4),
     )
-    def claim(self, worker: str, queues: list[str], max_: int, lease_ms: int, late: int) -> None:
+    def claim(self, worker: str, queues: list[str], max_: int, lease_ms: int, late: int,
+              names: list[str] | None) -> None:
         steal = [q for q in QUEUES if q not in queues][:1] if max_ % 2 else []
-        self.send(self.stamp(c.Claim(worker, queues, max_, lease_ms, "host", 1, steal), late))
+        self.send(self.stamp(c.Claim(worker, queues, max_, lease_ms, "host", 1, steal, names),
+                             late))
 
     @rule(key=st.sampled_from(ANY_KEY), rate=st.integers(1, 4),
           per_ms=st.sampled_from([1, 300, 1_000, 7_000]), burst=st.integers(1, 3),
@@ -197,6 +203,34 @@ class StateMachine(RuleBasedStateMachine):
     def put_queue(self, queue: str, max_queued: int | None, paused: bool | None,
                   weights: list[tuple[str, int]] | None) -> None:
         self.send(self.stamp(c.PutQueue(queue, max_queued, paused, weights)))
+
+    @rule(
+        worker=st.sampled_from(["", *WORKERS]),
+        queues=st.lists(st.sampled_from(QUEUES), max_size=3),
+        names=st.lists(st.sampled_from(NAMES), max_size=4),
+        heartbeat_ms=st.sampled_from([0, 200, 2_000]),
+        forget_ms=st.sampled_from([0, 1_000, 60_000]),
+        late=lateness,
+    )
+    def beat(self, worker: str, queues: list[str], names: list[str], heartbeat_ms: int,
+             forget_ms: int, late: int) -> None:
+        """A worker's announcement and heartbeat: the names it runs (the same name twice,
+        with other defaults, keeps the latest), its queues and figures."""
+        defs = [c.TaskDef(n, QUEUES[i % 3], 64 * i, i or None, 1_000 * i or None, None)
+                for i, n in enumerate(names)]
+        beat = c.WorkerBeat(worker, "host", 1, queues, defs, heartbeat_ms, forget_ms, 4,
+                            "thread", "running", 15, 1_000, 0)
+        self.send(self.stamp(beat, late))
+
+    @rule(worker=st.sampled_from(WORKERS),
+          action=st.sampled_from(["pause", "resume", "drain", "concurrency", "stop"]),
+          concurrency=st.sampled_from([0, 1, 16, 20_000]))
+    def control(self, worker: str, action: str, concurrency: int) -> None:
+        self.send(self.stamp(c.WorkerControl(worker, action, concurrency, "admin")))
+
+    @rule(worker=st.sampled_from(WORKERS))
+    def leave(self, worker: str) -> None:
+        self.send(self.stamp(c.Leave(worker)))
 
     @precondition(lambda self: self.tasks_in(Status.LEASED))
     @rule(data=st.data(), lease_ms=st.sampled_from([1, 500, 3_000]), late=lateness)
@@ -377,8 +411,15 @@ class StateMachine(RuleBasedStateMachine):
             if got.status is Status.SCHEDULED:
                 assert got.ready_at_ms == want.ready_at_ms
             assert got.expires_at_ms == want.expires_at_ms, task_id
+            assert [e[2]["type"] for e in got.errors
+                    if e[2]["type"] in ("LeaseExpired", "WorkerDied")] == want.expired_leases
         assert {w["worker_id"]: (w["last_seen_ms"], w["running"]) for w in state.workers_view()} \
             == {w: (seen, model.running(w)) for w, seen in model.workers.items()}
+        assert {w: (r.names, r.heartbeat_ms, r.forget_ms, control_view(r))
+                for w, r in state.presence.items()} == {
+            w: (r.names, r.heartbeat_ms, r.forget_ms, r.control())
+            for w, r in model.presence.items()}
+        assert state.task_defs == model.defs
 
     @invariant()
     def schedules_agree_with_the_model(self) -> None:

@@ -204,7 +204,8 @@ def test_workers_view_counts_running_leases_and_forgets_idle_workers() -> None:
     view = {w["worker_id"]: w for w in h.state.workers_view()}
     assert view["w1"] == {
         "worker_id": "w1", "host": "h", "pid": 7, "queues": ["default"], "running": 2,
-        "last_seen_ms": h.now_ms,
+        "running_ids": ["a", "b"], "last_seen_ms": h.now_ms, "silent_ms": 0, "state": "active",
+        "announced": False,
     }
     assert view["w2"]["running"] == 0 and view["w2"]["host"] == "host2"
     h.tick(WORKER_FORGET_MS)
