@@ -249,6 +249,12 @@ class AsyncClient(AsyncScheduleCalls, AsyncEventCalls):
         body: Json = await self._call(calls.leave(worker_id))
         return body
 
+    async def control_worker(self, worker_id: str, action: str,
+                             concurrency: int | None = None) -> Json:
+        """pause | resume | drain | concurrency (admin): ``{"worker_id", "control"}``."""
+        body: Json = await self._call(calls.control_worker(worker_id, action, concurrency))
+        return body
+
     async def cluster(self) -> Json:
         body: Json = await self._call(calls.cluster())
         return body
@@ -273,10 +279,16 @@ class AsyncClient(AsyncScheduleCalls, AsyncEventCalls):
 
     async def claim(self, worker_id: str, queues: Sequence[str] = ("default",), max: int = 1, *,
                     lease_ms: int = 30_000, wait_ms: int = 0, host: str = "",
-                    pid: int = 0) -> JsonList:
+                    pid: int = 0, names: Sequence[str] | None = None) -> JsonList:
+        """Lease up to ``max`` ready tasks (only of ``names``, when given)."""
         tasks: JsonList = await self._call(
-            calls.claim(worker_id, queues, max, lease_ms, wait_ms, host, pid))
+            calls.claim(worker_id, queues, max, lease_ms, wait_ms, host, pid, names))
         return tasks
+
+    async def heartbeat(self, worker_id: str, body: Json) -> Json:
+        """A worker's announcement and heartbeat; the answer holds its control."""
+        out: Json = await self._call(calls.heartbeat(worker_id, body))
+        return out
 
     async def extend(self, worker_id: str, leases: Sequence[tuple[str, int]],
                      lease_ms: int = 30_000) -> JsonList:

@@ -285,6 +285,18 @@ def leave(worker_id: str) -> Call:
     return Call("DELETE", f"/v1/workers/{quote(worker_id, safe='')}", idempotency_key=_key())
 
 
+def heartbeat(worker_id: str, body: Json) -> Call:
+    return Call("POST", f"/v1/workers/{quote(worker_id, safe='')}/heartbeat", body=body,
+                idempotency_key=_key())
+
+
+def control_worker(worker_id: str, action: str, concurrency: int | None = None) -> Call:
+    """pause | resume | drain | concurrency (to ``concurrency``) a worker."""
+    body = {"concurrency": concurrency} if action == "concurrency" else None
+    return Call("POST", f"/v1/workers/{quote(worker_id, safe='')}/{action}", body=body,
+                idempotency_key=_key())
+
+
 def cluster() -> Call:
     return Call("GET", "/v1/cluster")
 
@@ -315,9 +327,12 @@ def claim(
     wait_ms: int,
     host: str,
     pid: int,
+    names: Sequence[str] | None = None,
 ) -> Call:
-    body = {"worker_id": worker_id, "queues": list(queues), "max": max, "lease_ms": lease_ms,
-            "wait_ms": wait_ms, "host": host, "pid": pid}
+    body: Json = {"worker_id": worker_id, "queues": list(queues), "max": max,
+                  "lease_ms": lease_ms, "wait_ms": wait_ms, "host": host, "pid": pid}
+    if names is not None:
+        body["names"] = list(names)
     # The key makes a retried claim replay the leases the lost answer carried
     # (the node derives one request id per proposal of its long-poll from it).
     return Call("POST", "/v1/claims", body=body, idempotency_key=_key(), unwrap="tasks",

@@ -279,6 +279,12 @@ class Client(ScheduleCalls, EventCalls):
         body: Json = self._call(calls.leave(worker_id))
         return body
 
+    def control_worker(self, worker_id: str, action: str,
+                       concurrency: int | None = None) -> Json:
+        """pause | resume | drain | concurrency (admin): ``{"worker_id", "control"}``."""
+        body: Json = self._call(calls.control_worker(worker_id, action, concurrency))
+        return body
+
     def cluster(self) -> Json:
         body: Json = self._call(calls.cluster())
         return body
@@ -307,9 +313,11 @@ class Client(ScheduleCalls, EventCalls):
     # -- worker-facing --------------------------------------------------------
 
     def claim(self, worker_id: str, queues: Sequence[str] = ("default",), max: int = 1, *,
-              lease_ms: int = 30_000, wait_ms: int = 0, host: str = "", pid: int = 0) -> JsonList:
+              lease_ms: int = 30_000, wait_ms: int = 0, host: str = "", pid: int = 0,
+              names: Sequence[str] | None = None) -> JsonList:
+        """Lease up to ``max`` ready tasks (only of ``names``, when given)."""
         tasks: JsonList = self._call(
-            calls.claim(worker_id, queues, max, lease_ms, wait_ms, host, pid))
+            calls.claim(worker_id, queues, max, lease_ms, wait_ms, host, pid, names))
         return tasks
 
     def extend(self, worker_id: str, leases: Sequence[tuple[str, int]],

@@ -40,6 +40,7 @@ from raftq.server.parking import Parking
 from raftq.server.schedules_api import SchedulesApi
 from raftq.server.status import StatusApi
 from raftq.server.views import claimed_json, task_json
+from raftq.server.workers_api import WorkersApi, task_names
 from raftq.server.workflows_api import WorkflowsApi, linked_or_submit, refused, split_deps
 from raftq.state import listing
 from raftq.state.commands import (
@@ -120,6 +121,7 @@ class Api:
         replica.on_changes = self.event_log.record
         replica.on_restored = self.event_log.restored
         self.events = EventsApi(self.event_log)
+        self.worker_api = WorkersApi(self, raise_for)
 
     # ------------------------------------------------------------ plumbing
 
@@ -178,7 +180,9 @@ class Api:
     def task_view(self, task_id: str) -> dict[str, Any] | None:
         state = self.replica.state
         task = state.tasks.get(task_id)
-        return task_json(task) | state.graph_view(task_id) if task is not None else None
+        if task is None:
+            return None
+        return self.worker_api.note(task, task_json(task) | state.graph_view(task_id))
 
     async def maybe_barrier(self, request: Request) -> None:
         consistency = request.query.get("consistency", "local")
@@ -196,6 +200,7 @@ class Api:
     # -------------------------------------------------------------- tasks
 
     def spec(self, body: Any, where: str) -> Any:
+        body = self.worker_api.with_defaults(body)
         return v.task_spec(body, where=where, new_id=self.new_id,
                            result_ttl_ms=self.config.result_ttl_ms,
                            max_payload=self.config.max_payload_bytes)
@@ -224,7 +229,9 @@ class Api:
                                  field="tasks")
         request_id, stamp = self.stamp(request)
         split = [split_deps(t, f"tasks[{i}]") for i, t in enumerate(tasks)]
-        specs = v.task_specs([t for t, _ in split], new_id=self.new_id,
+        cache: dict[str, dict[str, Any]] = {}
+        specs = v.task_specs([self.worker_api.with_defaults(t, cache) for t, _ in split],
+                             new_id=self.new_id,
                              result_ttl_ms=self.config.result_ttl_ms,
                              max_payload=self.config.max_payload_bytes)
         cmd = linked_or_submit(specs, [d for _, d in split])
@@ -254,7 +261,7 @@ class Api:
         await self.maybe_barrier(request)
         state = self.replica.state
         ids, next_cursor = listing.page(state, **query)
-        tasks = [task_json(state.tasks[i]) for i in ids]
+        tasks = [self.worker_api.note(state.tasks[i], task_json(state.tasks[i])) for i in ids]
         return json_response({"tasks": tasks, "next_cursor": next_cursor})
 
     async def cancel(self, request: Request) -> Response:
@@ -266,13 +273,14 @@ class Api:
 
     async def claim(self, request: Request) -> Response:
         body = v.obj(self.body(request), {"worker_id", "queues", "max", "lease_ms", "wait_ms",
-                                          "host", "pid", "steal_from"})
+                                          "host", "pid", "steal_from", "names"})
         worker_id = v.string(body, "worker_id")
         queues = v.string_list(body, "queues", ["default"])
         steal = v.string_list(body, "steal_from", []) if body.get("steal_from") else []
+        names = task_names(body)
         claim = Claim(worker_id, queues, v.integer(body, "max", default=1, lo=1, hi=v.MAX_CLAIM),
                       v.lease_ms(body), str(body.get("host", ""))[:200],
-                      v.integer(body, "pid", default=0), steal)
+                      v.integer(body, "pid", default=0), steal, names)
         deadline = time.monotonic() + v.wait_ms(body.get("wait_ms")) / 1000
         # Each proposal of this long-poll gets its own request id derived from
         # the request's: a repeat of the request replays the same sequence,
@@ -283,7 +291,7 @@ class Api:
             if request.gone:
                 return json_response({"tasks": []})  # nobody to hand leases to
             remaining = deadline - time.monotonic()
-            ready = self.replica.state.claimable(queues + steal)
+            ready = self.replica.state.claimable(queues + steal, names)
             if ready or remaining <= 0:
                 attempt += 1
                 cmd = Command(claim, f"{base}:{attempt}", self.clock.wall_ms())

@@ -83,6 +83,8 @@ class NodeConfig:
     # the other nodes are told it); default: from http_address, with the raft
     # address's host when http_address listens on every address.
     advertise_url: str | None = None
+    # How long a silent worker stays listed (a worker is lost after three heartbeats).
+    worker_forget_ms: int = 60_000
 
     @property
     def scheme(self) -> str:
@@ -115,6 +117,7 @@ _KNOWN = {
     "raft_idle_timeout_ms", "raft_max_unverified",
     "admin_key_file", "worker_key_file", "metrics_public", "tls_cert_file", "tls_key_file",
     "tls_ca_file", "join", "raft_dial", "event_history", "advertise_url",
+    "worker_forget_ms",
 }
 
 
@@ -273,6 +276,7 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
         event_history=_int(raw, "event_history", 200_000, where),
         bootstrap_keys=bootstrap,
         metrics_public=metrics_public,
+        worker_forget_ms=_int(raw, "worker_forget_ms", 60_000, where),
         **tls,
     )
 

@@ -57,24 +57,29 @@ class Parking:
         """Add a waiting claim for each queue that ``pending`` makes ready work in."""
         if not self._waiting:
             return
-        queues: dict[str, int] = {}
+        ready: dict[tuple[str, str], int] = {}  # (queue, task name) -> new ready tasks
         for cmd in pending:
             body = cmd.body
             if isinstance(body, Submit):
                 for spec in body.tasks:
                     if spec.delay_ms == 0 and spec.eta_ms == 0:
-                        queues[spec.queue] = queues.get(spec.queue, 0) + 1
-        if not queues:
+                        key = (spec.queue, spec.name)
+                        ready[key] = ready.get(key, 0) + 1
+        if not ready:
             return
         for parked in list(self._waiting):
-            wanted = [q for q in parked.claim.queues if queues.get(q, 0) > 0]
+            claim = parked.claim
+            # A claim naming task names (a worker that announced them) rides only for
+            # tasks of those names.
+            wanted = [k for k in ready if ready[k] > 0 and k[0] in claim.queues
+                      and (claim.names is None or k[1] in claim.names)]
             if not wanted or parked.gone():
                 continue
             self._waiting.remove(parked)
-            parked.future = self._add(Command(parked.claim, parked.request_id, self._now_ms()))
+            parked.future = self._add(Command(claim, parked.request_id, self._now_ms()))
             # Count what this claim may take, so later claims ride only if work is left.
-            take = parked.claim.max
-            for q in wanted:
-                used = min(take, queues[q])
-                queues[q] -= used
+            take = claim.max
+            for k in wanted:
+                used = min(take, ready[k])
+                ready[k] -= used
                 take -= used

@@ -90,6 +90,14 @@ class Fixtures:
                 return p.replace("{id}", "spare"), None
             if p == "/v1/workers/{id}":
                 return p.replace("{id}", self.unique("worker")), None
+            if p.startswith("/v1/workers/"):
+                wid = self.unique("worker")
+                beat = {"tasks": [{"name": "t"}]}
+                if p.endswith("/heartbeat"):
+                    return p.replace("{id}", wid), beat
+                self.ok("POST", f"/v1/workers/{wid}/heartbeat", beat)
+                return p.replace("{id}", wid), {"concurrency": 2} if p.endswith(
+                    "/concurrency") else None
             if p == "/v1/workflows/{id}":
                 wid = self.unique("wf")
                 self.ok("POST", "/v1/workflows", {"id": wid, "tasks": [
