@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 import click
 
-from raftq import errors
+from raftq import aio, errors
 from raftq.client.calls import resolve_nodes
 from raftq.client.sync import Client
-from raftq.client.task import default_registry
-from raftq.worker.runtime import WorkerConfig, run_worker
+from raftq.client.task import Registry, default_registry
+from raftq.worker.runtime import Worker, WorkerConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,6 +89,21 @@ def _has_tasks_from(modules: list[str]) -> bool:
         if any(where == m or where.startswith(m + ".") for m in modules):
             return True
     return False
+
+
+def run_worker(config: WorkerConfig, registry: Registry | None = None) -> Worker:
+    """Run a worker in this thread until a signal stops it (what ``raftq worker`` does)."""
+    worker: Worker | None = None
+
+    async def main() -> None:
+        nonlocal worker
+        worker = Worker(config, registry=registry)
+        worker.install_signal_handlers()
+        await worker.run()
+
+    aio.run(main())
+    assert worker is not None
+    return worker
 
 
 @click.command("worker", short_help="Run @task functions from the cluster's queues.")

@@ -1,7 +1,7 @@
-"""A worker's leases and the outbox that delivers their outcomes.
+"""A worker's leases, their extension and the outbox that delivers their outcomes.
 
 ``Lease`` is one task a worker holds, from its claim until a node has taken
-its outcome. ``Outbox`` holds finished leases and drains them through
+its outcome; ``keep_leases`` extends them. ``Outbox`` holds finished leases and drains them through
 ``POST /v1/completions`` in batches of up to ``BATCH``: a batch that no node
 takes stays and is retried, on other nodes, until one does, so a worker that
 loses its node keeps its results. Repeating a delivery is safe: a retry of
@@ -64,6 +64,28 @@ def parents_argument(parents: list[Json]) -> Any:
               else {"id": p.get("id"), "status": p.get("status"), "error": p.get("error")}
               for p in parents]
     return values[0] if len(values) == 1 else values
+
+
+async def keep_leases(client: AsyncClient, worker_id: str, held: dict[str, Lease],
+                      lease_ms: int) -> None:
+    """Every ``lease_ms / 3`` extend every lease still held, also of tasks whose outcome
+    is not delivered yet (a slow delivery never lets the lease lapse); a lease the
+    cluster reports lost (``stale_lease``) is marked so."""
+    while True:
+        await asyncio.sleep(lease_ms / 3000)
+        leases = [lease for lease in held.values() if not lease.lost]
+        try:
+            answers = await client.extend(worker_id, [(lease.id, lease.token)
+                                                      for lease in leases], lease_ms)
+        except Exception as exc:
+            log.warning("could not extend %d leases: %s: %s", len(leases),
+                        type(exc).__name__, exc)
+            continue
+        for answer in answers:
+            lease = held.get(str(answer.get("id")))
+            if lease is not None and not answer.get("ok"):
+                log.warning("lost the lease of task %s (%s)", lease.id, answer.get("code"))
+                lease.lost = True
 
 
 class Outbox:

@@ -36,11 +36,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raftq import aio, errors
+from raftq import errors
 from raftq.client.asyncclient import AsyncClient
 from raftq.client.calls import Json
 from raftq.client.task import Registry, default_registry
-from raftq.worker.outbox import Lease, Outbox
+from raftq.worker.outbox import Lease, Outbox, keep_leases
 from raftq.worker.pools import Outcome, Pool, make_pool
 from raftq.worker.prefetch import AutoPrefetch
 
@@ -171,8 +171,9 @@ class Worker:
         await self.pool.start()
         log.info("worker %s: %s pool x%d, queues %s, tasks %s", self.id, cfg.pool,
                  cfg.concurrency, ",".join(cfg.queues), ",".join(self.registry.names()))
-        background = [asyncio.create_task(self._heartbeat()), asyncio.create_task(
-            self.outbox.deliver_forever(self.client))]
+        background = [asyncio.create_task(keep_leases(self.client, self.id, self.held,
+                                                      cfg.lease_ms)),
+                      asyncio.create_task(self.outbox.deliver_forever(self.client))]
         halted = asyncio.create_task(self._halt.wait())
         try:
             claimer = asyncio.create_task(self._claim_loop())
@@ -342,24 +343,6 @@ class Worker:
 
     # -- heartbeat and delivery -----------------------------------------------
 
-    async def _heartbeat(self) -> None:
-        interval = self.config.lease_ms / 3000
-        while True:
-            await asyncio.sleep(interval)
-            leases = [lease for lease in self.held.values() if not lease.lost]
-            try:
-                answers = await self.client.extend(
-                    self.id, [(lease.id, lease.token) for lease in leases], self.config.lease_ms)
-            except Exception as exc:
-                log.warning("could not extend %d leases: %s: %s", len(leases),
-                            type(exc).__name__, exc)
-                continue
-            for answer in answers:
-                lease = self.held.get(str(answer.get("id")))
-                if lease is not None and not answer.get("ok"):
-                    log.warning("lost the lease of task %s (%s)", lease.id, answer.get("code"))
-                    lease.lost = True
-
     def _answered(self, lease: Lease, answer: Json) -> None:
         self.held.pop(lease.id, None)
         if answer.get("code") == "already_finished":
@@ -376,19 +359,3 @@ class Worker:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         except TimeoutError:
             pass
-
-
-def run_worker(config: WorkerConfig, registry: Registry | None = None) -> Worker:
-    """Run a worker in this thread until a signal stops it (what ``raftq worker`` does)."""
-    worker: Worker | None = None
-
-    async def main() -> None:
-        nonlocal worker
-        worker = Worker(config, registry=registry)
-        worker.install_signal_handlers()
-        await worker.run()
-
-    aio.run(main())
-    assert worker is not None
-    return worker
-
