@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -129,16 +128,28 @@ def run_worker(config: WorkerConfig, registry: Registry | None = None) -> Worker
 @click.option("--shutdown-timeout", type=click.FloatRange(0, None), default=30.0,
               show_default=True, help="Seconds running tasks get to finish after SIGTERM.")
 @click.option("--worker-id", default="", help="Default: host-pid-random.")
+@click.option("--heartbeat", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True,
+              help="Seconds between heartbeats (silent for three: shown as lost).")
+@click.option("--max-tasks-per-child", type=click.IntRange(1, None), default=None,
+              help="Process pool: replace a child process after it ran this many tasks.")
+@click.option("--max-memory-per-child", type=click.IntRange(1, None), default=None,
+              metavar="KIB", help="Process pool: replace a child process, between tasks, "
+              "once its resident memory is over this many KiB.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 @auth_options
 def worker_command(app: str, nodes: str | None, queues: str, concurrency: int | None,
                    pool: str, lease_ms: int, prefetch: int | None, claim_wait_ms: int,
-                   shutdown_timeout: float, worker_id: str, log_level: str,
-                   api_key: str | None, ca_file: str | None) -> None:
+                   shutdown_timeout: float, worker_id: str, heartbeat: float,
+                   max_tasks_per_child: int | None, max_memory_per_child: int | None,
+                   log_level: str, api_key: str | None, ca_file: str | None) -> None:
     """Run tasks from the cluster until SIGTERM/SIGINT (twice: at once)."""
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if pool != "process" and (max_tasks_per_child or max_memory_per_child):
+        flag = "--max-tasks-per-child" if max_tasks_per_child else "--max-memory-per-child"
+        raise click.BadParameter("only the process pool replaces its children (--pool process)",
+                                 param_hint=flag)
     modules = _split(app)
     if not modules:
         raise click.BadParameter("name at least one module", param_hint="--app")
@@ -158,7 +169,9 @@ def worker_command(app: str, nodes: str | None, queues: str, concurrency: int | 
             concurrency=concurrency or default_concurrency(pool), pool=pool,
             lease_ms=lease_ms, claim_wait_ms=claim_wait_ms, prefetch=prefetch,
             shutdown_timeout=shutdown_timeout, worker_id=worker_id, api_key=api_key,
-            ca_file=ca_file)
+            ca_file=ca_file, heartbeat_s=heartbeat,
+            max_tasks_per_child=max_tasks_per_child or 0,
+            max_memory_per_child=max_memory_per_child or 0)
     except errors.ConfigError as exc:
         raise click.UsageError(exc.message) from None
     try:
@@ -178,42 +191,66 @@ def worker_command(app: str, nodes: str | None, queues: str, concurrency: int | 
         sys.exit(1)
 
 
-# A working worker is seen at every claim (long-polls of --claim-wait-ms, 5 s)
-# and heartbeat (--lease-ms / 3, 10 s); one unseen for longer has died or lost
-# the cluster. The cluster forgets it 5 minutes later (unless it holds leases).
-LOST_AFTER_S = 30.0
-
-
-def _age(last_seen_ms: Any) -> str:
-    if not isinstance(last_seen_ms, int | float):
-        return "?"
-    return f"{max(0.0, time.time() - last_seen_ms / 1000):.1f}s ago"
-
-
-def _state(last_seen_ms: Any) -> str:
-    if not isinstance(last_seen_ms, int | float):
-        return "?"
-    return "lost" if time.time() - last_seen_ms / 1000 > LOST_AFTER_S else "active"
-
-
-@click.command("workers")
-@click.option("--nodes", envvar="RAFTQ_NODES", metavar="URL[,URL]",
-              help="Node URLs (default: $RAFTQ_NODES, else the three local nodes).")
-@click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]), default="table",
-              show_default=True, help="Output format.")
-@auth_options
-def workers_command(nodes: str | None, output: str, api_key: str | None,
-                    ca_file: str | None) -> None:
-    """List the workers the cluster has seen (GET /v1/workers).
-
-    A worker unseen for 30 s shows as lost; one that stopped cleanly is gone.
-    """
+def _client(nodes: str | None, api_key: str | None, ca_file: str | None) -> Client:
     try:
         node_urls = resolve_nodes(_split(nodes) or None, os.environ)
     except errors.ConfigError as exc:
         raise click.BadParameter(exc.message, param_hint="--nodes") from None
+    return Client(node_urls, retry_for=5.0, api_key=api_key, ca_file=ca_file)
+
+
+def _nodes_option(command: F) -> F:
+    return click.option("--nodes", envvar="RAFTQ_NODES", metavar="URL[,URL]",
+                        help="Node URLs (default: $RAFTQ_NODES, else the three local nodes)."
+                        )(command)
+
+
+def _kib(value: Any) -> str:
+    if not isinstance(value, int):
+        return ""
+    return f"{value / 1024:.0f} MiB" if value >= 10_240 else f"{value} KiB"
+
+
+def _state(w: dict[str, Any]) -> str:
+    state = str(w.get("state", "?"))
+    mode = w.get("mode")
+    return f"{state}/{mode}" if state == "active" and mode and mode != "running" else state
+
+
+def _row(w: Any) -> tuple[str, ...]:
+    running = w.get("running_ids") or []
+    shown = ",".join(running[:3]) + (f",+{len(running) - 3}" if len(running) > 3 else "")
+    cpu = w.get("cpu_pct")
+    silent = w.get("silent_ms")
+    return (str(w.get("worker_id", "")), f"{w.get('host', '')}:{w.get('pid', '')}",
+            ",".join(w.get("queues") or []), _state(w),
+            ",".join(w.get("tasks") or []) if w.get("announced") else "(any)",
+            str(w.get("concurrency", "")), shown or "-",
+            "" if cpu is None else f"{cpu:.1f}%", _kib(w.get("rss_kb")),
+            f"{silent / 1000:.1f}s ago" if isinstance(silent, int) else "?")
+
+
+@click.group("workers", invoke_without_command=True,
+             short_help="List the workers the cluster knows, or control one.")
+@_nodes_option
+@click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]), default="table",
+              show_default=True, help="Output format.")
+@auth_options
+@click.pass_context
+def workers_command(ctx: click.Context, nodes: str | None, output: str, api_key: str | None,
+                    ca_file: str | None) -> None:
+    """List the workers the cluster knows (GET /v1/workers): their tasks, running task
+    ids, CPU and memory and last heartbeat. A worker silent for three heartbeats shows
+    as lost; the cluster forgets it after the nodes' worker_forget_ms (60 s).
+
+    Control one with ``pause``, ``resume``, ``set-concurrency`` and ``drain`` (admin
+    key); the worker acts on it with its next heartbeat."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(nodes=nodes, api_key=api_key, ca_file=ca_file)
+    if ctx.invoked_subcommand is not None:
+        return
     try:
-        with Client(node_urls, retry_for=5.0, api_key=api_key, ca_file=ca_file) as client:
+        with _client(nodes, api_key, ca_file) as client:
             rows = client.workers()
     except errors.RaftqError as exc:
         raise click.ClickException(str(exc)) from None
@@ -225,19 +262,64 @@ def workers_command(nodes: str | None, output: str, api_key: str | None,
 
         click.echo(yaml.safe_dump(rows, sort_keys=True).rstrip())
         return
-    header = ("WORKER", "HOST", "PID", "QUEUES", "RUNNING", "STATE", "LAST SEEN")
-    table = [header] + [
-        (str(w.get("worker_id", "")), str(w.get("host", "")), str(w.get("pid", "")),
-         ",".join(w.get("queues") or []), str(w.get("running", "")),
-         _state(w.get("last_seen_ms")), _age(w.get("last_seen_ms")))
-        for w in rows
-    ]
+    header = ("WORKER", "PROCESS", "QUEUES", "STATE", "TASKS", "CONC", "RUNNING", "CPU", "MEM",
+              "LAST BEAT")
+    table: list[tuple[str, ...]] = [header, *(_row(w) for w in rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         click.echo("  ".join(cells).rstrip())
     if not rows:
         click.echo("(no workers seen)")
+
+
+def _control(ctx: click.Context, worker_id: str, action: str, nodes: str | None,
+             api_key: str | None, ca_file: str | None, concurrency: int | None = None) -> None:
+    parent = ctx.obj or {}
+    try:
+        with _client(nodes or parent.get("nodes"), api_key or parent.get("api_key"),
+                     ca_file or parent.get("ca_file")) as client:
+            answer = client.control_worker(worker_id, action, concurrency)
+    except errors.NotFound:
+        raise click.ClickException(f"no worker {worker_id} (see raftq workers)") from None
+    except errors.RaftqError as exc:
+        raise click.ClickException(str(exc)) from None
+    control = answer.get("control", {})
+    click.echo(f"worker {worker_id}: paused={control.get('paused')} "
+               f"draining={control.get('draining')} concurrency={control.get('concurrency')} "
+               f"(control version {control.get('version')}; it acts on its next heartbeat)")
+
+
+def _control_command(action: str, help_text: str) -> click.Command:
+    @click.command(action, help=help_text)
+    @click.argument("worker_id", metavar="ID")
+    @_nodes_option
+    @auth_options
+    @click.pass_context
+    def command(ctx: click.Context, worker_id: str, nodes: str | None, api_key: str | None,
+                ca_file: str | None) -> None:
+        _control(ctx, worker_id, action, nodes, api_key, ca_file)
+
+    return command
+
+
+workers_command.add_command(_control_command(
+    "pause", "Stop worker ID claiming tasks (running ones finish)."))
+workers_command.add_command(_control_command("resume", "Let a paused worker ID claim again."))
+workers_command.add_command(_control_command(
+    "drain", "Worker ID finishes its running tasks, claims nothing new, and exits."))
+
+
+@workers_command.command("set-concurrency")
+@click.argument("worker_id", metavar="ID")
+@click.argument("concurrency", metavar="N", type=click.IntRange(1, 10_000))
+@_nodes_option
+@auth_options
+@click.pass_context
+def set_concurrency(ctx: click.Context, worker_id: str, concurrency: int, nodes: str | None,
+                    api_key: str | None, ca_file: str | None) -> None:
+    """Run up to N tasks at once on worker ID."""
+    _control(ctx, worker_id, "concurrency", nodes, api_key, ca_file, concurrency)
 
 
 if __name__ == "__main__":

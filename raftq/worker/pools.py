@@ -10,10 +10,15 @@ and enforces the job's timeout in the way its kind allows:
 - ``AsyncPool`` awaits ``async def`` tasks on the worker's loop (a timeout
   cancels them) and runs plain functions in threads as ``ThreadPool`` does.
 - ``ProcessPool`` runs each task in a child process that imports the app; a
-  task past its timeout has its process killed and replaced.
+  task past its timeout has its process killed and replaced, and so is a child
+  that has run ``max_tasks_per_child`` tasks or grown past
+  ``max_memory_per_child`` KiB of resident memory (checked after each task, so
+  a leaking task costs at most one run's growth).
 
 Jobs and outcomes cross the process boundary as JSON (no pickle). ``busy``
 counts occupied slots; ``on_free`` is called on the loop whenever one frees.
+``resize`` changes the concurrency of a running pool (``raftq workers
+set-concurrency``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -33,6 +39,8 @@ from typing import Any
 
 from raftq import errors
 from raftq.client.task import Registry, default_registry
+
+log = logging.getLogger("raftq.worker")
 
 # The error types a worker reports for failures that are not the task's own.
 UNKNOWN_TASK = "UnknownTask"
@@ -138,6 +146,14 @@ class Pool:
     async def start(self) -> None:
         """Get ready to run jobs (the process pool starts its children)."""
 
+    def resize(self, concurrency: int) -> None:
+        """Run up to ``concurrency`` jobs at once from now on (running ones go on)."""
+        self.concurrency = concurrency
+
+    def child_pids(self) -> list[int]:
+        """The processes running jobs besides this one (their CPU and memory count)."""
+        return []
+
     async def run(self, job: Job) -> Outcome:
         raise NotImplementedError
 
@@ -156,6 +172,15 @@ class ThreadPool(Pool):
 
     async def run(self, job: Job) -> Outcome:
         return await self._in_thread(job)
+
+    def resize(self, concurrency: int) -> None:
+        super().resize(concurrency)
+        if concurrency > self._executor._max_workers:
+            # Threads cannot be added to an executor: a larger one takes the new jobs,
+            # the old one's threads finish what they run.
+            old = self._executor
+            self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="raftq-task")
+            old.shutdown(wait=False)
 
     async def _in_thread(self, job: Job) -> Outcome:
         self.busy += 1
@@ -212,7 +237,19 @@ def _child_main(modules: Sequence[str], conn: multiprocessing.connection.Connect
         except EOFError:
             return
         job = Job(data["id"], data["name"], data["args"], data["kwargs"])
-        conn.send_bytes(json.dumps(execute(default_registry, job).to_json()).encode())
+        answer = execute(default_registry, job).to_json()
+        answer["rss_kb"] = _own_rss_kb()  # after the task: the parent retires a child grown too big
+        conn.send_bytes(json.dumps(answer).encode())
+
+
+def _own_rss_kb() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 class _Child:
@@ -232,14 +269,18 @@ class _Child:
         if not hello.get("ready"):
             self.kill()
             raise errors.ConfigError(f"worker process could not import the app: {hello['error']}")
-
+        self.tasks = 0  # jobs run
+        self.rss_kb = 0  # after the latest
     def call(self, job: Job) -> tuple[Outcome, bool]:
         """Run one job; the outcome and whether this child can be reused."""
         try:
             self.conn.send_bytes(json.dumps(
                 {"id": job.id, "name": job.name, "args": job.args, "kwargs": job.kwargs}).encode())
             if self.conn.poll(job.timeout_s):
-                return Outcome.from_json(json.loads(self.conn.recv_bytes())), True
+                answer = json.loads(self.conn.recv_bytes())
+                self.tasks += 1
+                self.rss_kb = int(answer.get("rss_kb") or 0)
+                return Outcome.from_json(answer), True
         except (EOFError, OSError):
             code = self.process.exitcode
             self.kill()
@@ -253,13 +294,25 @@ class _Child:
         self.process.join(5)
         self.conn.close()
 
+    def retire(self) -> None:
+        """Stop between jobs: closing its pipe ends its loop (it is killed if it lingers)."""
+        self.conn.close()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
 
 class ProcessPool(Pool):
     def __init__(self, concurrency: int, registry: Registry, modules: Sequence[str],
-                 start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0, max_tasks_per_child: int = 0,
+                 max_memory_per_child: int = 0) -> None:
         super().__init__(concurrency, registry)
         self.modules = list(modules)
         self.start_timeout = start_timeout
+        self.max_tasks_per_child = max_tasks_per_child  # 0: no limit
+        self.max_memory_per_child = max_memory_per_child  # KiB; 0: no limit
+        self.recycled = 0  # children replaced for their task count or memory
         self._ctx = multiprocessing.get_context("spawn")
         self._idle: list[_Child] = []
         self._all: set[_Child] = set()
@@ -287,13 +340,44 @@ class ProcessPool(Pool):
                     self._all.discard(child)
                 child = await loop.run_in_executor(self._waiters, self._spawn)
             outcome, reusable = await loop.run_in_executor(self._waiters, child.call, job)
-            if reusable:
+            why = self._worn_out(child) if reusable else None
+            if why is not None:
+                log.info("replacing worker process %d: %s", child.process.pid, why)
+                self.recycled += 1
+                self._all.discard(child)
+                child.retire()
+                # Its replacement starts now, between tasks, rather than in the next
+                # job's time.
+                self._idle.append(await loop.run_in_executor(self._waiters, self._spawn))
+            elif reusable:
                 self._idle.append(child)
             else:
                 self._all.discard(child)
             return outcome
         finally:
             self._freed()
+
+    def _worn_out(self, child: _Child) -> str | None:
+        if self.max_tasks_per_child and child.tasks >= self.max_tasks_per_child:
+            return f"it ran {child.tasks} tasks (--max-tasks-per-child)"
+        if self.max_memory_per_child and child.rss_kb > self.max_memory_per_child:
+            return (f"it holds {child.rss_kb} KiB, over {self.max_memory_per_child} KiB "
+                    "(--max-memory-per-child)")
+        return None
+
+    def resize(self, concurrency: int) -> None:
+        super().resize(concurrency)
+        if concurrency + 1 > self._waiters._max_workers:
+            old = self._waiters
+            self._waiters = ThreadPoolExecutor(concurrency + 1, thread_name_prefix="raftq-proc")
+            old.shutdown(wait=False)
+        while len(self._idle) > concurrency:  # new children start when needed
+            child = self._idle.pop(0)
+            self._all.discard(child)
+            child.retire()
+
+    def child_pids(self) -> list[int]:
+        return [c.process.pid for c in list(self._all) if c.process.pid is not None]
 
     async def close(self, kill: bool = False) -> None:
         for child in list(self._all):
@@ -303,12 +387,14 @@ class ProcessPool(Pool):
         self._waiters.shutdown(wait=False, cancel_futures=True)
 
 
-def make_pool(kind: str, concurrency: int, registry: Registry,
-              modules: Sequence[str]) -> Pool:
+def make_pool(kind: str, concurrency: int, registry: Registry, modules: Sequence[str],
+              max_tasks_per_child: int = 0, max_memory_per_child: int = 0) -> Pool:
     if kind == "thread":
         return ThreadPool(concurrency, registry)
     if kind == "async":
         return AsyncPool(concurrency, registry)
     if kind == "process":
-        return ProcessPool(concurrency, registry, modules)
+        return ProcessPool(concurrency, registry, modules,
+                           max_tasks_per_child=max_tasks_per_child,
+                           max_memory_per_child=max_memory_per_child)
     raise errors.ConfigError(f"--pool must be thread, async or process, not {kind!r}")

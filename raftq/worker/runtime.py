@@ -1,15 +1,20 @@
 """The worker runtime: claim, run, heartbeat, report, shut down gracefully.
 
-One asyncio loop drives four activities around a table of held leases:
+One asyncio loop drives five activities around a table of held leases:
 
 - **claiming**: long-poll ``POST /v1/claims`` for at most the free slots
   (concurrency plus prefetch, minus what is running or waiting to start), so
   an idle worker sits in one cheap request and a busy one claims in batches;
   the prefetch is fixed, or by default follows the measured claim round trip
   and task time (``raftq.worker.prefetch``);
+  a claim names the tasks this worker runs, so it is never given another's;
+- **presence**: announce the tasks and their defaults at start and with a
+  heartbeat every ``heartbeat_s``, and obey the control the answer carries
+  (pause, resume, concurrency, drain; ``raftq.worker.presence``);
 - **running**: each claimed task goes to the pool (``raftq.worker.pools``), which
-  enforces its timeout and turns it into an outcome;
-- **heartbeat**: every ``lease_ms / 3`` one ``POST /v1/leases/extend`` renews
+  enforces its timeout (the task's, or the decorator's if that is shorter) and
+  turns it into an outcome;
+- **leases**: every ``lease_ms / 3`` one ``POST /v1/leases/extend`` renews
   every lease still held, including tasks whose outcome is not yet delivered,
   so a slow delivery never lets another worker run the task a second time;
 - **delivery**: outcomes queue in an outbox (``raftq.worker.outbox``) that ``POST /v1/completions``
@@ -43,6 +48,7 @@ from raftq.client.task import Registry, default_registry
 from raftq.worker.outbox import Lease, Outbox, keep_leases
 from raftq.worker.pools import Outcome, Pool, make_pool
 from raftq.worker.prefetch import AutoPrefetch
+from raftq.worker.presence import Heartbeat
 
 log = logging.getLogger("raftq.worker")
 
@@ -60,6 +66,9 @@ class WorkerConfig:
     worker_id: str = ""
     api_key: str | None = None  # default: RAFTQ_API_KEY
     ca_file: str | None = None  # default: RAFTQ_CA_FILE
+    heartbeat_s: float = 2.0
+    max_tasks_per_child: int = 0  # process pool: replace a child after this many; 0: never
+    max_memory_per_child: int = 0  # process pool: ... once it holds more KiB; 0: never
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -70,6 +79,8 @@ class WorkerConfig:
             raise errors.ConfigError("--lease-ms must be at least 1000")
         if not self.queues:
             raise errors.ConfigError("--queues must name at least one queue")
+        if not 0.1 <= self.heartbeat_s <= 3600:
+            raise errors.ConfigError("--heartbeat must be 0.1-3600 seconds")
         if not self.worker_id:
             self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -103,6 +114,8 @@ class Worker:
         self._starting = 0
         self.host, self.pid = socket.gethostname(), os.getpid()
         self._signals = 0
+        self.paused = False
+        self.presence = Heartbeat(self)
 
     # -- control --------------------------------------------------------------
 
@@ -115,6 +128,32 @@ class Worker:
         """Stop at once (what the second signal does)."""
         self._stopping.set()
         self._halt.set()
+        self._changed.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def mode(self) -> str:
+        return "draining" if self.stopping else "paused" if self.paused else "running"
+
+    def pause(self, paused: bool) -> None:
+        """Claim nothing new (running tasks go on), or claim again."""
+        self.paused = paused
+        if paused and self.waiting:  # claimed, not started: another worker can run them
+            leases = list(self.waiting)
+            self.waiting.clear()
+            task = asyncio.create_task(self._release(leases))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        self._changed.set()
+
+    def resize(self, concurrency: int) -> None:
+        """Run up to ``concurrency`` tasks at once from now on."""
+        self.config.concurrency = concurrency
+        self.pool.resize(concurrency)
+        self._start_waiting()
         self._changed.set()
 
     def _on_signal(self, signum: int) -> None:
@@ -166,14 +205,16 @@ class Worker:
             self._client = AsyncClient(cfg.nodes, retry_for=max(5.0, cfg.lease_ms / 3000),
                                        api_key=cfg.api_key, ca_file=cfg.ca_file)
         if self._pool is None:
-            self._pool = make_pool(cfg.pool, cfg.concurrency, self.registry, cfg.app)
+            self._pool = make_pool(cfg.pool, cfg.concurrency, self.registry, cfg.app,
+                                   cfg.max_tasks_per_child, cfg.max_memory_per_child)
         self.pool.on_free = self._changed.set
         await self.pool.start()
         log.info("worker %s: %s pool x%d, queues %s, tasks %s", self.id, cfg.pool,
                  cfg.concurrency, ",".join(cfg.queues), ",".join(self.registry.names()))
-        background = [asyncio.create_task(keep_leases(self.client, self.id, self.held,
-                                                      cfg.lease_ms)),
-                      asyncio.create_task(self.outbox.deliver_forever(self.client))]
+        await self.presence.beat()  # announce before the first claim (claims name the tasks)
+        background = [asyncio.create_task(coro) for coro in (
+            keep_leases(self.client, self.id, self.held, cfg.lease_ms),
+            self.outbox.deliver_forever(self.client), self.presence.run_forever())]
         halted = asyncio.create_task(self._halt.wait())
         try:
             claimer = asyncio.create_task(self._claim_loop())
@@ -251,14 +292,16 @@ class Worker:
     async def _claim_loop(self) -> None:
         cfg = self.config
         failures = 0
+        # While prefetched tasks still wait to start there is no hurry: claim
+        # when a quarter of the slots is free rather than one round trip per
+        # finished task.
+        names = self.registry.names()
         while not self._stopping.is_set():
-            # While prefetched tasks still wait to start there is no hurry: claim
-            # when a quarter of the slots is free rather than one round trip per
-            # finished task.
             batch = max(1, (cfg.concurrency + self.prefetch) // 4)
-            if self.free_slots <= 0 or (self.waiting and self.free_slots < batch):
+            if self.paused or self.free_slots <= 0 or (self.waiting and self.free_slots < batch):
                 self._changed.clear()
-                if self.free_slots <= 0 or (self.waiting and self.free_slots < batch):
+                if self.paused or self.free_slots <= 0 or (
+                        self.waiting and self.free_slots < batch):
                     await self._changed.wait()
                 continue
             free = self.free_slots
@@ -266,7 +309,7 @@ class Worker:
             try:
                 claimed = await self.client.claim(
                     self.id, cfg.queues, free, lease_ms=cfg.lease_ms,
-                    wait_ms=cfg.claim_wait_ms, host=self.host, pid=self.pid)
+                    wait_ms=cfg.claim_wait_ms, host=self.host, pid=self.pid, names=names)
             except Exception as exc:
                 # Whatever went wrong, the worker keeps claiming: a node that
                 # errs is waited out like one that does not answer.
@@ -287,6 +330,8 @@ class Worker:
             self.stats.claimed += len(claimed)
             if self._stopping.is_set():
                 return  # the waiting ones are released by run()
+            if self.paused:  # paused while the claim was out: hand them back
+                await self._release(list(self.waiting))
             self._start_waiting()
 
     def _start_waiting(self) -> None:
@@ -305,9 +350,14 @@ class Worker:
         # The pool counts the job as busy before its first await, so the slot
         # passes from _starting to pool.busy without a moment in neither.
         self._starting -= 1
+        job = lease.job()
+        fn = self.registry.get(job.name)
+        if fn is not None and fn.options.timeout is not None:
+            # The decorator's timeout holds even for a task submitted with a longer one.
+            job.timeout_s = min(job.timeout_s or fn.options.timeout, fn.options.timeout)
         started = time.monotonic()
         try:
-            outcome = await self.pool.run(lease.job())
+            outcome = await self.pool.run(job)
         except Exception as exc:  # a bug in the pool must not strand the lease
             log.exception("pool failed running task %s", lease.id)
             outcome = Outcome.from_exception(exc)
@@ -317,7 +367,7 @@ class Worker:
             self.stats.succeeded += 1
         else:
             self.stats.failed += 1
-            log.info("task %s (%s) failed: %s: %s", lease.id, lease.job().name,
+            log.info("task %s (%s) failed: %s: %s", lease.id, job.name,
                      outcome.error.get("type"), outcome.error.get("message"))
         if lease.lost:
             self.held.pop(lease.id, None)

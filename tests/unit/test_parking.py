@@ -12,8 +12,8 @@ from raftq.server.parking import Parking
 from raftq.state.commands import Claim, Command, Submit, TaskSpec
 
 
-def spec(queue: str, delay_ms: int = 0) -> TaskSpec:
-    return TaskSpec(id=f"t-{queue}-{delay_ms}", name="noop", queue=queue, priority=128,
+def spec(queue: str, delay_ms: int = 0, name: str = "noop") -> TaskSpec:
+    return TaskSpec(id=f"t-{queue}-{delay_ms}", name=name, queue=queue, priority=128,
                     payload=b"", delay_ms=delay_ms, eta_ms=0, max_attempts=3, timeout_ms=1000,
                     retry_backoff_ms=100, result_ttl_ms=1000)
 
@@ -77,3 +77,12 @@ def test_only_as_many_claims_ride_as_there_is_new_work_oldest_first(
     parking.before_flush([submit(spec("a"), spec("a"))])
     assert [c.request_id for c in entry.added] == ["k1:1", "k2:1"]
     assert first.future is not None and second.future is not None and third.future is None
+
+
+def test_a_claim_naming_task_names_rides_only_with_tasks_of_those_names(entry: Entry) -> None:
+    parking = Parking(entry.add, lambda: 0)
+    picky = parking.park(Claim("w1", ["a"], 1, 1000, names=["add"]), "k:1")
+    parking.before_flush([submit(spec("a", name="slow"))])
+    assert entry.added == [] and picky.future is None
+    parking.before_flush([submit(spec("a", name="add"))])
+    assert [c.body for c in entry.added] == [picky.claim]
