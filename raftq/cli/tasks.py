@@ -76,9 +76,11 @@ class _SubmitCommand(click.Command):
 @click.option("--args-json", default=None, metavar="JSON",
               help="All positional arguments as one JSON list, e.g. '[-1, \"x y\"]'.")
 @click.option("--kwargs", default=None, help="Keyword arguments as a JSON object.")
-@click.option("--priority", default="normal", show_default=True,
-              help="critical, high, normal, low or 0-255.")
-@click.option("--queue", default="default", show_default=True)
+@click.option("--priority", default=None,
+              help="critical, high, normal, low or 0-255 (default: the task's definition, "
+                   "else normal).")
+@click.option("--queue", default=None,
+              help="Queue (default: the task's definition, else default).")
 @click.option("--delay", type=click.FloatRange(min=0), default=None,
               help="Seconds before the task is ready.")
 @click.option("--eta", default=None, metavar="TIME",
@@ -99,7 +101,7 @@ class _SubmitCommand(click.Command):
               help="With --wait: seconds to wait for the result.")
 @NODES
 def submit(name: str, values: tuple[str, ...], args_flag: bool, args_json: str | None,
-           kwargs: str | None, priority: str, queue: str, delay: float | None,
+           kwargs: str | None, priority: str | None, queue: str | None, delay: float | None,
            eta: str | None, task_id: str | None, max_attempts: int | None,
            timeout: float | None, retry_backoff: float | None, result_ttl: float | None,
            wait: bool, wait_timeout: float, nodes: str | None) -> None:
@@ -119,7 +121,7 @@ def submit(name: str, values: tuple[str, ...], args_flag: bool, args_json: str |
     kw = _json_option(kwargs, "--kwargs") or {}
     if not isinstance(kw, dict):
         fail("--kwargs must be a JSON object")
-    prio: Any = int(priority) if priority.isdigit() else priority
+    prio: Any = int(priority) if priority and priority.isdigit() else priority
     due = _eta(eta) if eta is not None else None
     if due is not None and delay is not None:
         fail("--eta: give --eta or --delay, not both")
@@ -179,6 +181,7 @@ def status_lines(task: dict[str, Any], now: int) -> list[str]:
     rows: list[tuple[str, str]] = [
         ("id", task["id"]), ("name", task["name"]), ("queue", task["queue"]),
         ("priority", show.priority(task["priority"])), ("status", task["status"]),
+        *([("note", task["note"])] if task.get("note") else []),
         ("attempts", f"{task['attempts']} of {task['max_attempts']}"),
         ("created", show.when(task.get("created_ms"), now)),
     ]
@@ -232,7 +235,8 @@ TASK_HEAD = ["ID", "NAME", "QUEUE", "PRIORITY", "STATUS", "ATTEMPTS", "CREATED"]
 
 
 def _task_rows(tasks: list[dict[str, Any]]) -> list[list[Any]]:
-    return [[t["id"], t["name"], t["queue"], show.priority(t["priority"]), t["status"],
+    return [[t["id"], t["name"], t["queue"], show.priority(t["priority"]),
+             f"{t['status']} ({t['note']})" if t.get("note") else t["status"],
              t["attempts"], show.short_ago(t.get("created_ms"))] for t in tasks]
 
 

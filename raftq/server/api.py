@@ -57,6 +57,7 @@ from raftq.state.commands import (
     Requeue,
 )
 from raftq.state.model import TERMINAL, Status
+from raftq.state.workers import unrun
 
 log = logging.getLogger(__name__)
 Route = tuple[str, str, Handler]
@@ -410,4 +411,8 @@ class Api:
 
     async def queues(self, request: Request) -> Response:
         await self.maybe_barrier(request)
-        return json_response({"queues": self.replica.state.depths()})
+        state = self.replica.state
+        depths = state.depths()
+        for queue, name, n in unrun(state):
+            depths[queue].setdefault("no_worker", {})[name] = n
+        return json_response({"queues": depths})

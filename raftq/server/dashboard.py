@@ -16,6 +16,7 @@ th{background:#f4f4f4} .leader{font-weight:bold;color:#06c} .down{color:#c00}
 <p id="auth"></p>
 <h2>Cluster</h2><table id="cluster"></table>
 <h2>Queues</h2><table id="queues"></table>
+<h2>Waiting for a worker</h2><table id="idle"></table>
 <h2>Workers</h2><table id="workers"></table>
 <h2>Dead letters</h2><table id="dead"></table>
 <script>
@@ -47,10 +48,18 @@ async function refresh() {
     const q = await get("/v1/queues");
     table("queues", ["queue", "queued", "scheduled", "leased", "succeeded", "dead", "cancelled"],
       Object.entries(q.queues).map(([name, d]) => [esc(name), d.queued, d.scheduled, d.leased, d.succeeded, d.dead, d.cancelled]));
+    // Queued tasks no live worker runs, by queue and name (the nodes decide, as in `raftq list`).
+    const idle = Object.entries(q.queues).flatMap(([name, d]) => Object.entries(d.no_worker || {}).map(([task, n]) => [task, name, n]));
+    table("idle", ["queued", "task", "queue", "why"], idle.map(([task, queue, n]) =>
+      [esc(n), esc(task), esc(queue), `<span class="down">no worker runs '${esc(task)}'</span>`]));
     const w = await get("/v1/workers");
-    // As `raftq workers`: a worker unseen for 30 s is lost.
-    table("workers", ["worker", "host", "pid", "queues", "running", "state", "last seen"],
-      w.workers.map(x => [esc(x.worker_id), esc(x.host), esc(x.pid), esc(x.queues.join(",")), esc(x.running), Date.now() - x.last_seen_ms > 30000 ? "lost" : "active", new Date(x.last_seen_ms).toLocaleTimeString()]));
+    // As `raftq workers`: lost after three silent heartbeats, on the cluster's clock.
+    table("workers", ["worker", "host", "pid", "queues", "state", "tasks", "concurrency", "running", "cpu", "memory", "last heartbeat"],
+      w.workers.map(x => [esc(x.worker_id), esc(x.host), esc(x.pid), esc(x.queues.join(",")),
+        x.state === "lost" ? '<span class="down">lost</span>' : esc(x.mode && x.mode !== "running" ? x.mode : x.state),
+        esc(x.announced ? x.tasks.join(",") : "(any)"), esc(x.concurrency), esc((x.running_ids || []).join(", ")),
+        x.cpu_pct == null ? "" : esc(x.cpu_pct.toFixed(1) + "%"), x.rss_kb == null ? "" : esc(Math.round(x.rss_kb / 1024) + " MiB"),
+        esc((x.silent_ms / 1000).toFixed(1) + " s ago")]));
     const d = await get("/v1/dead-letters?limit=20");
     table("dead", ["task", "name", "attempts", "last error"],
       d.tasks.map(t => [esc(t.id), esc(t.name), esc(t.attempts), esc((t.errors.at(-1) || {error: {}}).error.message)]));

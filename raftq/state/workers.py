@@ -175,6 +175,13 @@ def task_defaults(state: Workers, name: str) -> dict[str, Any]:
     return out
 
 
+def unrun(state: Workers) -> list[tuple[str, str, int]]:
+    """``(queue, name, n)``: the ``n`` ready tasks of each queue and name that no live
+    worker runs from that queue."""
+    return [(queue, name, n) for (queue, name), n in sorted(state.name_ready.items())
+            if not live_runners(state, name, queue)]
+
+
 def no_runner(state: Workers, name: str, queue: str) -> str | None:
     """Why a queued task of ``name`` in ``queue`` does not run, if no live worker runs
     it there: ``"no worker runs 'slow'"`` (or ``"... from queue 'q'"`` when some worker
