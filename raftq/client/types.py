@@ -7,7 +7,7 @@ may add keys in later versions; the ones here are always present.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 
 class TaskError(TypedDict):
@@ -59,7 +59,23 @@ class WorkerInfo(TypedDict):
     pid: int
     queues: list[str]
     running: int
+    running_ids: list[str]
     last_seen_ms: int
+    silent_ms: int
+    state: str  # active | lost
+    announced: bool
+    # From here on only for a worker that announces itself (raftq worker does).
+    tasks: NotRequired[list[str]]
+    concurrency: NotRequired[int]
+    pool: NotRequired[str]
+    mode: NotRequired[str]  # running | paused | draining
+    cpu_pct: NotRequired[float]
+    rss_kb: NotRequired[int]
+    heartbeat_ms: NotRequired[int]
+    forget_ms: NotRequired[int]
+    last_heartbeat_ms: NotRequired[int]
+    control: NotRequired[dict[str, Any]]
+    acted: NotRequired[int]
 
 
 class QueueCounts(TypedDict):

@@ -47,17 +47,19 @@ def test_a_raising_task_backs_off_dies_with_every_error_and_runs_again_when_requ
     assert client.dead_letters(queue="failing") == []
 
 
-def test_an_unknown_task_name_is_a_failure_not_a_crash(
+def test_a_task_no_worker_runs_stays_queued_and_says_so(
     shared_cluster: LocalCluster, shared_workers: Workers  # noqa: F811
 ) -> None:
+    """A worker claims only the task names it has: one it lacks is never leased to
+    it (before workers announced their tasks it was dead-lettered as UnknownTask)."""
     client = Client(shared_cluster.http_urls)
     proc = shared_workers.start("--queues", "unknown")
     handle = client.submit("no_such_task", [1], queue="unknown", max_attempts=5)
-    with pytest.raises(TaskFailed, match="UnknownTask") as info:
-        handle.result(timeout=30)
-    assert len(info.value.errors) == 1  # not retried: another attempt cannot help
-    assert "no_such_task" in info.value.errors[0]["error"]["message"]
     assert client.submit("record", ["after"], queue="unknown").result(timeout=30) == "after"
+    task = client.get(handle.id)
+    assert (task["status"], task["attempts"], task["note"]) == (
+        "queued", 0, "no worker runs 'no_such_task'")
+    client.cancel(handle.id)
     assert proc.poll() is None
 
 
