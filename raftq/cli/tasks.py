@@ -189,7 +189,8 @@ def status_lines(task: dict[str, Any], now: int) -> list[str]:
         rows.append(("due", show.when(task.get("ready_at_ms"), now)))
     lease = task.get("lease")
     if lease:
-        rows.append(("lease", f"worker {lease['worker_id']}, token {lease['lease_token']}, "
+        # The API never shows a lease's token (only the claim's answer carries it).
+        rows.append(("lease", f"worker {lease['worker_id']}, "
                               f"expires {show.when(lease.get('expires_ms'), now)}"))
     if task.get("workflow_id"):
         rows.append(("workflow", task["workflow_id"]))

@@ -150,3 +150,14 @@ def test_help_lists_every_command_without_cutting_it_off(group: list[str]) -> No
     commands = result.output.split("Commands:")[1].strip().splitlines()
     assert commands and all(len(line.split(None, 1)) == 2 for line in commands), result.output
     assert not any(line.rstrip().endswith("...") for line in commands), result.output
+
+
+def test_a_leased_task_shows_its_worker_and_when_the_lease_expires() -> None:
+    lines = tasks.status_lines(task(status="leased", attempts=1,
+                                    lease={"worker_id": "w1", "expires_ms": NOW + 30_000}), NOW)
+    assert any(line.startswith("    lease: worker w1, expires ") for line in lines)
+
+
+def test_a_queued_task_no_worker_runs_says_so() -> None:
+    lines = tasks.status_lines(task(note="no worker runs 'add'"), NOW)
+    assert "     note: no worker runs 'add'" in lines
