@@ -7,7 +7,7 @@ may add keys in later versions; the ones here are always present.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import Any, TypedDict
 
 
 class TaskError(TypedDict):
@@ -53,7 +53,7 @@ class TaskPage(TypedDict):
     next_cursor: str | None
 
 
-class WorkerInfo(TypedDict):
+class _WorkerSeen(TypedDict):
     worker_id: str
     host: str
     pid: int
@@ -64,18 +64,23 @@ class WorkerInfo(TypedDict):
     silent_ms: int
     state: str  # active | lost
     announced: bool
-    # From here on only for a worker that announces itself (raftq worker does).
-    tasks: NotRequired[list[str]]
-    concurrency: NotRequired[int]
-    pool: NotRequired[str]
-    mode: NotRequired[str]  # running | paused | draining
-    cpu_pct: NotRequired[float]
-    rss_kb: NotRequired[int]
-    heartbeat_ms: NotRequired[int]
-    forget_ms: NotRequired[int]
-    last_heartbeat_ms: NotRequired[int]
-    control: NotRequired[dict[str, Any]]
-    acted: NotRequired[int]
+
+
+class WorkerInfo(_WorkerSeen, total=False):
+    """A worker; the fields declared here are there only for one that announces
+    itself (``raftq worker`` does)."""
+
+    tasks: list[str]
+    concurrency: int
+    pool: str
+    mode: str  # running | paused | draining
+    cpu_pct: float
+    rss_kb: int
+    heartbeat_ms: int
+    forget_ms: int
+    last_heartbeat_ms: int
+    control: dict[str, Any]
+    acted: int
 
 
 class QueueCounts(TypedDict):
