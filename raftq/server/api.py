@@ -51,7 +51,6 @@ from raftq.state.commands import (
     Command,
     Extend,
     Finish,
-    Leave,
     Purge,
     Release,
     Requeue,
@@ -372,13 +371,6 @@ class Api:
                 self.metrics.finished(r["status"])
                 out.append({"id": r["id"], "ok": True, "status": r["status"]})
         return json_response({"results": out})
-
-    async def workers(self, request: Request) -> Response:
-        return json_response({"workers": self.replica.state.workers_view()})
-
-    async def leave(self, request: Request) -> Response:
-        """A worker stopping cleanly; it stays listed while it holds leases."""
-        return json_response(await self.propose(request, Leave(request.match_info["id"])))
 
     # ------------------------------------------------------- dead letters
 

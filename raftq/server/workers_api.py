@@ -5,7 +5,8 @@
 stamps its ``worker_forget_ms`` into the command. Its answer carries the
 worker's control (paused, draining, concurrency and their version), which
 ``POST /v1/workers/{id}/pause``, ``/resume``, ``/drain`` and ``/concurrency``
-set. ``GET /v1/workers`` lists them (``raftq.state.workers``).
+set. ``GET /v1/workers`` lists them (``raftq.state.workers``), and
+``DELETE /v1/workers/{id}`` is a worker's goodbye.
 
 Submissions by name get the registered defaults here, at the edge: a field a
 submission leaves out is filled from the latest announcement of its task name
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from raftq.errors import InvalidRequest
 from raftq.server import validate as v
 from raftq.server.http import Request, Response, json_response
-from raftq.state.commands import TaskDef, WorkerBeat, WorkerControl
+from raftq.state.commands import Leave, TaskDef, WorkerBeat, WorkerControl
 from raftq.state.model import Task
 from raftq.state.workers import MAX_CONCURRENCY, no_runner, task_defaults
 
@@ -115,6 +116,13 @@ class WorkersApi:
             if why is not None:
                 view["note"] = why
         return view
+
+    async def list(self, request: Request) -> Response:
+        return json_response({"workers": self.api.replica.state.workers_view()})
+
+    async def leave(self, request: Request) -> Response:
+        """A worker stopping cleanly; it stays listed while it holds leases."""
+        return json_response(await self.api.propose(request, Leave(request.match_info["id"])))
 
     async def heartbeat(self, request: Request) -> Response:
         worker_id = request.match_info["id"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgpack
 
-from raftq.state import worker_codec
+from raftq.state import member_codec, worker_codec
 from raftq.state.commands import (
     LEGACY_VERSION,
     VERSION,
@@ -42,7 +42,6 @@ from raftq.state.commands import (
     Group,
     Leave,
     Linked,
-    Member,
     MemberReady,
     Op,
     Outcome,
@@ -147,15 +146,8 @@ def _body_to_plain(body: Body) -> list[Any]:
     if isinstance(body, Fire):
         return [body.schedule_id, body.tick_ms, body.generation, spec_to_plain(body.task),
                 body.manual]
-    if isinstance(body, SeedMembers):
-        return [[m.id, m.raft_address, m.http_url] for m in body.members]
-    if isinstance(body, AddMember):
-        m = body.member
-        return [m.id, m.raft_address, m.http_url, body.epoch, body.actor]
-    if isinstance(body, RemoveMember):
-        return [body.id, body.epoch, body.actor]
-    if isinstance(body, MemberReady):
-        return [body.id]
+    if isinstance(body, SeedMembers | AddMember | RemoveMember | MemberReady):
+        return member_codec.to_plain(body)
     if isinstance(body, PutRateLimit | PutConcurrency | DeleteLimit | PutQueue):
         return flow_to_plain(body)
     if isinstance(body, WorkerBeat | WorkerControl):
@@ -348,21 +340,6 @@ def _revoke_key(p: Any) -> RevokeKey:
     return RevokeKey(_str(name), _str(actor))
 
 
-def _member(p: Any) -> Member:
-    member_id, raft_address, http_url = _list(p, 3)
-    return Member(_str(member_id), _str(raft_address), _str(http_url))
-
-
-def _add_member(p: Any) -> AddMember:
-    row = _list(p, 5)
-    return AddMember(_member(row[:3]), _int(row[3]), _str(row[4]))
-
-
-def _remove_member(p: Any) -> RemoveMember:
-    member_id, epoch, actor = _list(p, 3)
-    return RemoveMember(_str(member_id), _int(epoch), _str(actor))
-
-
 # The typed body of each op; every field's type is checked, so ``apply`` never
 # sees a wrong one. Keyed by the plain integer: no enum lookup per command.
 _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
@@ -385,10 +362,10 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     Op.DELETE_SCHEDULE: lambda p: DeleteSchedule(_str(_list(p, 1)[0])),
     Op.PAUSE_SCHEDULE: lambda p: PauseSchedule(_str(_list(p, 2)[0]), _bool(p[1])),
     Op.FIRE: _fire,
-    Op.SEED_MEMBERS: lambda p: SeedMembers([_member(m) for m in _list(p)]),
-    Op.ADD_MEMBER: _add_member,
-    Op.REMOVE_MEMBER: _remove_member,
-    Op.MEMBER_READY: lambda p: MemberReady(_str(_list(p, 1)[0])),
+    Op.SEED_MEMBERS: member_codec.seed_members,
+    Op.ADD_MEMBER: member_codec.add_member,
+    Op.REMOVE_MEMBER: member_codec.remove_member,
+    Op.MEMBER_READY: member_codec.member_ready,
     **FLOW_FROM_PLAIN,
     Op.WORKER_BEAT: worker_codec.beat,
     Op.WORKER_CONTROL: worker_codec.control,
