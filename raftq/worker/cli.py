@@ -7,10 +7,12 @@ message naming the flag or the module, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -24,6 +26,7 @@ from raftq.client.task import Registry, default_registry
 from raftq.worker.runtime import Worker, WorkerConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("raftq.worker")
 
 
 def auth_options(command: F) -> F:
@@ -90,6 +93,26 @@ def _has_tasks_from(modules: list[str]) -> bool:
     return False
 
 
+def install_signal_handlers(worker: Worker) -> None:
+    """The first SIGTERM/SIGINT stops ``worker`` gracefully, a second at once."""
+    signals = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            log.warning("%s received: finishing running tasks (up to %ss); again to stop now",
+                        signal.Signals(signum).name, worker.config.shutdown_timeout)
+            worker.stop()
+        else:
+            log.warning("second signal: stopping now")
+            worker.halt()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
 def run_worker(config: WorkerConfig, registry: Registry | None = None) -> Worker:
     """Run a worker in this thread until a signal stops it (what ``raftq worker`` does)."""
     worker: Worker | None = None
@@ -97,7 +120,7 @@ def run_worker(config: WorkerConfig, registry: Registry | None = None) -> Worker
     async def main() -> None:
         nonlocal worker
         worker = Worker(config, registry=registry)
-        worker.install_signal_handlers()
+        install_signal_handlers(worker)
         await worker.run()
 
     aio.run(main())

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 import time
 import uuid
@@ -113,7 +112,6 @@ class Worker:
         self._running: set[asyncio.Task[None]] = set()
         self._starting = 0
         self.host, self.pid = socket.gethostname(), os.getpid()
-        self._signals = 0
         self.paused = False
         self.presence = Heartbeat(self)
 
@@ -155,21 +153,6 @@ class Worker:
         self.pool.resize(concurrency)
         self._start_waiting()
         self._changed.set()
-
-    def _on_signal(self, signum: int) -> None:
-        self._signals += 1
-        if self._signals == 1:
-            log.warning("%s received: finishing running tasks (up to %ss); again to stop now",
-                        signal.Signals(signum).name, self.config.shutdown_timeout)
-            self.stop()
-        else:
-            log.warning("second signal: stopping now")
-            self.halt()
-
-    def install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._on_signal, signum)
 
     @property
     def in_use(self) -> int:
