@@ -84,7 +84,7 @@ def test_defaults_and_timeout_of_the_decorator_hold_for_a_cli_submission(
     out = raftq(cluster, "submit", "slow", "--args", "3")
     assert out.returncode == 0, out.stderr
     task_id = out.stdout.strip()
-    task = client.get(task_id)
+    task = client.get(task_id, wait=0.5)  # waits for a node that has not applied it yet
     assert (task["queue"], task["priority"], task["max_attempts"], task["timeout_ms"]) == (
         "slowq", 192, 1, 1_000)
     task = wait_for(lambda: client.get(task_id)["status"] == "dead" and client.get(task_id),
@@ -160,8 +160,9 @@ def test_a_worker_is_paused_resized_and_drained_from_the_cli(
     out = raftq(cluster, "workers", "drain", "wctl")
     assert out.returncode == 0, out.stderr
     assert proc.wait(30) == 0  # finished its task, then exited
-    assert client.get(last.id)["status"] == "succeeded"
-    assert worker(client, "wctl") is None  # it said goodbye
+    # (a node may answer before it applied the last writes: wait, do not sleep)
+    wait_for(lambda: client.get(last.id)["status"] == "succeeded", what="the last task done")
+    wait_for(lambda: worker(client, "wctl") is None, what="its goodbye")
 
 
 def test_control_names_the_problem(cluster: LocalCluster) -> None:
