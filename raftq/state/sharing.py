@@ -8,8 +8,10 @@
   (``remembered`` / ``recalled``). A snapshot holds that form; loading it
   shares the ids with the task table again (``reshared``).
 - A task's name and queue and its limits (timeout, backoff, result TTL) come
-  out of every command as new objects; ``Shared`` hands back one object per
-  distinct value instead (strings and ints apart: ``1 == True``).
+  out of every command as new objects; ``Shared`` keeps one object per
+  distinct value instead (``texts.setdefault(v, v)``, strings and ints in
+  separate tables since ``1 == True``; ``trim`` after each use keeps them
+  bounded).
 
 None of this changes a value, only which object holds it: no answer, digest
 or snapshot of ``apply`` depends on it, except that the dedupe table's
@@ -53,22 +55,17 @@ def reshared(kept: Any, tasks: dict[str, Any]) -> Any:
 
 
 class Shared:
-    """One object per distinct string and per distinct int handed in."""
+    """One object per distinct string and per distinct int put in."""
 
-    __slots__ = ("_strs", "_ints")
+    __slots__ = ("texts", "numbers")
 
     def __init__(self) -> None:
-        self._strs: dict[str, str] = {}
-        self._ints: dict[int, int] = {}
+        self.texts: dict[str, str] = {}
+        self.numbers: dict[int, int] = {}
 
-    def text(self, value: str) -> str:
-        kept = self._strs.setdefault(value, value)
-        if len(self._strs) > _MAX_SHARED:
-            self._strs.clear()
-        return kept
-
-    def number(self, value: int) -> int:
-        kept = self._ints.setdefault(value, value)
-        if len(self._ints) > _MAX_SHARED:
-            self._ints.clear()
-        return kept
+    def trim(self) -> None:
+        """Start over once a table holds more than ``_MAX_SHARED`` values."""
+        if len(self.texts) > _MAX_SHARED:
+            self.texts.clear()
+        if len(self.numbers) > _MAX_SHARED:
+            self.numbers.clear()

@@ -24,7 +24,7 @@ from raftq.state.unique import Unique
 class Tasks(Unique):
     def _submit(self, specs: list[TaskSpec]) -> list[dict[str, Any]]:
         tasks, clock, wall_offset = self.tasks, self.clock_ms, self.wall_offset_ms
-        text, number = self.shared.text, self.shared.number
+        texts, numbers = self.shared.texts, self.shared.numbers
         out: list[dict[str, Any]] = []
         ready_now: list[Task] = []  # new tasks due now, queued together by _enqueue_new
         for spec in specs:
@@ -36,9 +36,11 @@ class Tasks(Unique):
                     task_id = existing.id
             if existing is None:
                 task = tasks[task_id] = Task(
-                    task_id, text(spec.name), text(spec.queue), spec.priority, spec.payload,
-                    spec.max_attempts, number(spec.timeout_ms), number(spec.retry_backoff_ms),
-                    number(spec.result_ttl_ms), clock,
+                    task_id, texts.setdefault(spec.name, spec.name),
+                    texts.setdefault(spec.queue, spec.queue), spec.priority, spec.payload,
+                    spec.max_attempts, numbers.setdefault(spec.timeout_ms, spec.timeout_ms),
+                    numbers.setdefault(spec.retry_backoff_ms, spec.retry_backoff_ms),
+                    numbers.setdefault(spec.result_ttl_ms, spec.result_ttl_ms), clock,
                 )
                 if spec.tenant or spec.rate_key or spec.concurrency_key or spec.unique_key:
                     self._flow_fields(task, spec)
@@ -63,6 +65,7 @@ class Tasks(Unique):
                 task = existing
             out.append({"id": task_id, "created": existing is None, "status": str(task.status)})
         self._enqueue_new(ready_now)
+        self.shared.trim()
         if self.deadline_heap and self.deadline_heap[0][0] <= self.horizon_ms:  # already past
             self._expire_due()
             for o in out:
