@@ -11,8 +11,9 @@ RUN pip install --no-cache-dir . \
 USER raftq:raftq
 # 7100 Raft (never publish it), 8100 HTTP.
 EXPOSE 7100 8100
-# Ready: this node knows a leader and has applied its commit index (200), else 503.
+# Ready: this node knows a leader and has applied its commit index, else why
+# not; over HTTPS when the config has a certificate.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8100/readyz', timeout=2).status != 200)"]
+    CMD ["raftq", "ready", "--config", "/etc/raftq/node.yaml"]
 ENTRYPOINT ["raftq"]
 CMD ["node", "--config", "/etc/raftq/node.yaml"]

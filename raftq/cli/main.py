@@ -4,6 +4,7 @@
 gen-secret, chaos), ``tasks`` (submit, status, list, cancel), ``dlq``, ``stats``,
 ``keys`` (keys create/list/revoke, audit), ``workflows`` (workflow show, cancel),
 ``schedules``; ``members`` (cluster add-node, remove-node, members); ``events``;
+``ready`` (the container health check);
 ``raftq worker``/``workers`` and ``raftq bench`` live with their layers.
 """
 
@@ -11,7 +12,18 @@ from __future__ import annotations
 
 import click
 
-from raftq.cli import cluster, dlq, events, keys, members, schedules, stats, tasks, workflows
+from raftq.cli import (
+    cluster,
+    dlq,
+    events,
+    keys,
+    members,
+    ready,
+    schedules,
+    stats,
+    tasks,
+    workflows,
+)
 
 
 @click.group()
@@ -21,7 +33,8 @@ def main() -> None:
 
 
 def _register() -> None:
-    for module in (cluster, members, tasks, dlq, stats, keys, workflows, schedules, events):
+    for module in (cluster, members, tasks, dlq, stats, keys, workflows, schedules, events,
+                   ready):
         for command in module.COMMANDS:
             main.add_command(command)
 

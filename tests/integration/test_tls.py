@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from clusterkit import wait_for
 from tlskit import Authority
 from workerkit import Workers
 
@@ -75,3 +76,23 @@ def test_a_client_that_trusts_another_ca_is_refused(
     # Plain HTTP to a TLS node gets nothing.
     with pytest.raises(errors.Unavailable):
         Client([cluster.http_urls[0].replace("https", "http")], retry_for=0.5).queues()
+
+
+def test_the_container_health_check_speaks_https_and_says_why_a_node_is_not_ready(
+    tls_cluster: tuple[LocalCluster, Authority],
+) -> None:
+    cluster, _ = tls_cluster
+    config = str(cluster.nodes[0].config_path)
+    out = raftq_cli("ready", "--config", config)
+    assert out.returncode == 0 and out.stdout.startswith("node node1 ready: leader "), out
+    cluster.kill(1)
+    cluster.kill(2)  # node1 is left without a quorum: not ready, and it says why
+    out = wait_for(lambda: (r := raftq_cli("ready", "--config", config)).returncode == 1 and r,
+                   timeout=30, what="node1 not ready")
+    assert out.stderr.startswith("error: node node1 not ready (503): no leader"), out.stderr
+    cluster.kill(0)
+    out = raftq_cli("ready", "--config", config, "--timeout", "1")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: node node1 did not answer at https://127.0.0.1:")
+    out = raftq_cli("ready", "--config", config + ".missing")
+    assert out.returncode == 1 and out.stderr.startswith("error: --config:"), out.stderr

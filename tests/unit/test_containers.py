@@ -66,8 +66,11 @@ def test_the_image_runs_as_a_non_root_user_with_a_readiness_check() -> None:
     lines = [ln.strip() for ln in (ROOT / "Dockerfile").read_text().splitlines()]
     user = [ln for ln in lines if ln.startswith("USER ")]
     assert user and user[-1].split()[1].split(":")[0] not in ("root", "0")
-    healthcheck = " ".join(ln for ln in lines if "HEALTHCHECK" in ln or "CMD [\"python\"" in ln)
-    assert "http://127.0.0.1:8100/readyz" in healthcheck
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("HEALTHCHECK"))
+    check = lines[at + 1]  # the command, on the continuation line
+    assert check == 'CMD ["raftq", "ready", "--config", "/etc/raftq/node.yaml"]'
+    cmd = next(ln for ln in lines if ln.startswith("CMD ") and "node" in ln)
+    assert "/etc/raftq/node.yaml" in cmd  # the config the node runs with is the one checked
 
 
 def test_the_build_context_leaves_out_secrets_data_and_environments() -> None:
