@@ -22,7 +22,7 @@ from raftq.errors import ConfigError
 LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1", "": "127.0.0.1"}
 
 
-@click.command()
+@click.command(short_help="Health check: is this config's node ready?")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="The node's config YAML.")
 @click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(0.1, 60),
