@@ -198,14 +198,13 @@ class Turns:
                 out += [lane(queue, name) for name in dict.fromkeys(names)]
         return out
 
-    def _pop_ready(self, queues: list[str], names: list[str] | None = None) -> Task | None:
-        """The next task across ``queues`` whose name is one of ``names`` (None: any):
-        the highest priority first, then across the lanes (a queue and a name) the oldest
-        of the tasks whose tenant's turn it is in each. A task a limit holds back is set
-        aside on the way (``_wait``), at most ``budget`` of them. It costs O(lanes looked
-        at), whatever else is queued."""
+    def _pop_ready(self, lanes: list[str]) -> Task | None:
+        """The next task across ``lanes`` (``_lanes_of`` a claim's queues and names):
+        the highest priority first, then across the lanes the oldest of the tasks whose
+        tenant's turn it is in each. A task a limit holds back is set aside on the way
+        (``_wait``), at most ``budget`` of them. It costs O(lanes), whatever else is
+        queued."""
         ready, tasks = self.ready, self.tasks
-        lanes = self._lanes_of(queues, names)
         while True:
             best: tuple[int, int, Level, Line] | None = None  # (priority, -seq, ...)
             for queue in lanes:

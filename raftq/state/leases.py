@@ -28,10 +28,12 @@ class Leases(Indexes):
         self._touch_worker(claim.worker_id, claim.host, claim.pid, claim.queues)
         leased: list[dict[str, Any]] = []
         self.budget = SET_ASIDE_PER_CLAIM
+        lanes = self._lanes_of(claim.queues, claim.names)  # a claim changes no queue's state
+        steal = self._lanes_of(claim.steal_from, claim.names) if claim.steal_from else []
         while len(leased) < claim.max:
-            task = self._pop_ready(claim.queues, claim.names)
-            if task is None and claim.steal_from:
-                task = self._pop_ready(claim.steal_from, claim.names)
+            task = self._pop_ready(lanes)
+            if task is None and steal:
+                task = self._pop_ready(steal)
             if task is None:
                 break
             token = self.next_token
