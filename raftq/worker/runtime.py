@@ -149,7 +149,7 @@ class Worker:
 
     def resize(self, concurrency: int) -> None:
         """Run up to ``concurrency`` tasks at once from now on."""
-        self.config.concurrency = concurrency
+        self.config.concurrency = self.auto_prefetch.concurrency = concurrency
         self.pool.resize(concurrency)
         self._start_waiting()
         self._changed.set()

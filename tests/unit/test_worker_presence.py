@@ -77,7 +77,7 @@ def test_a_worker_announces_first_then_obeys_pause_resize_resume_and_drain() -> 
         api.control = {"paused": True, "draining": False, "concurrency": 4, "version": 2}
         await until(lambda: api.beats[-1]["acted"] == 2)
         assert (api.beats[-1]["mode"], api.beats[-1]["concurrency"]) == ("paused", 4)
-        assert worker.pool.concurrency == 4
+        assert worker.pool.concurrency == worker.auto_prefetch.concurrency == 4
         claims = api.claims
         await asyncio.sleep(0.3)  # paused: no claim goes out (one in flight may end)
         assert api.claims <= claims + 1
