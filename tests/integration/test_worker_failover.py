@@ -13,6 +13,7 @@ from workerkit import (  # noqa: F401
 )
 
 from raftq import Client
+from raftq.client.sync import TaskHandle
 from raftq.local.cluster import LocalCluster
 
 
@@ -23,8 +24,12 @@ def test_killing_the_leader_while_workers_run_loses_and_duplicates_nothing(
     client = Client(cluster.http_urls)
     for _ in range(2):
         workers.start("--concurrency", "8", "--lease-ms", "6000")
-    handles = client.submit_many(
-        [{"name": "record", "args": [f"lk-{i}", 0.1]} for i in range(1200)])
+
+    def more(first: int, n: int) -> list[TaskHandle]:
+        return client.submit_many(
+            [{"name": "record", "args": [f"lk-{i}", 0.1]} for i in range(first, first + n)])
+
+    handles = more(0, 600)
 
     def done() -> int:
         return sum(1 for _, _, e in workers.runs() if e == "done")
@@ -37,7 +42,10 @@ def test_killing_the_leader_while_workers_run_loses_and_duplicates_nothing(
     assert leader is not None
     # The leader first, then every other node in turn, so that whichever node
     # each worker talks to dies under it at some point.
-    for victim in [leader] + [i for i in range(3) if i != leader]:
+    # Each outage starts with 200 more tasks queued, so there is work to make
+    # progress on however fast the first ones went.
+    for k, victim in enumerate([leader] + [i for i in range(3) if i != leader]):
+        handles += more(600 + 200 * k, 200)
         progressed = at_least(done() + 60)
         cluster.kill(victim)
         wait_for(progressed, timeout=120, what=f"progress with node {victim} down")
