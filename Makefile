@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint unit integration chaos chaos-smoke bench clean
+.PHONY: up test lint unit integration chaos chaos-smoke bench clean flow-heavy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ integration: $(STAMP)
 
 test: lint $(STAMP)
 	$(BIN)/pytest -q tests
+
+# The heavy proofs of flow control (docs/flow-control.md): minutes, not in make test.
+flow-heavy: $(STAMP)
+	$(BIN)/pytest -q -s -m heavy tests/integration/test_flow.py
 
 chaos-smoke: $(STAMP)
 	$(BIN)/python -m chaos run --smoke

@@ -3,8 +3,8 @@
 ``common`` (shared options, errors, output), ``cluster`` (node, up, cluster-status,
 gen-secret, chaos), ``tasks`` (submit, status, list, cancel), ``dlq``, ``stats``,
 ``keys`` (keys create/list/revoke, audit), ``workflows`` (workflow show, cancel),
-``schedules``; ``members`` (cluster add-node, remove-node, members); ``events``;
-``ready`` (the container health check);
+``schedules``; ``flow`` (explain, limits, queue); ``members`` (cluster add-node,
+remove-node, members); ``events``; ``ready`` (the container health check);
 ``raftq worker``/``workers`` and ``raftq bench`` live with their layers.
 """
 
@@ -16,6 +16,7 @@ from raftq.cli import (
     cluster,
     dlq,
     events,
+    flow,
     keys,
     members,
     ready,
@@ -34,7 +35,7 @@ def main() -> None:
 
 def _register() -> None:
     for module in (cluster, members, tasks, dlq, stats, keys, workflows, schedules, events,
-                   ready):
+                   ready, flow):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -96,6 +96,7 @@ class _SubmitCommand(click.Command):
 @click.option("--result-ttl", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds the finished task and its result are kept (default: the "
                    "node's result_ttl_ms, 24 h).")
+@click.option("--tenant", default=None, help="Whose task it is: tenants take turns.")
 @click.option("--wait", is_flag=True, help="Wait for the result and print it.")
 @click.option("--wait-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="With --wait: seconds to wait for the result.")
@@ -104,7 +105,7 @@ def submit(name: str, values: tuple[str, ...], args_flag: bool, args_json: str |
            kwargs: str | None, priority: str | None, queue: str | None, delay: float | None,
            eta: str | None, task_id: str | None, max_attempts: int | None,
            timeout: float | None, retry_backoff: float | None, result_ttl: float | None,
-           wait: bool, wait_timeout: float, nodes: str | None) -> None:
+           tenant: str | None, wait: bool, wait_timeout: float, nodes: str | None) -> None:
     """Submit a task by name, e.g. raftq submit add --args 2 3 --wait.
 
     Prints the task id; with --wait, the result when it is there.
@@ -130,7 +131,7 @@ def submit(name: str, values: tuple[str, ...], args_flag: bool, args_json: str |
         handle = client.submit(name, args, kw, queue=queue, priority=prio, delay=delay,
                                eta=due, id=task_id, max_attempts=max_attempts,
                                timeout=timeout, retry_backoff=retry_backoff,
-                               result_ttl=result_ttl)
+                               result_ttl=result_ttl, tenant=tenant)
         click.echo(handle.id)
         if not handle.created:
             state = handle.task.get("status", "unknown")

@@ -21,6 +21,7 @@ from raftq import errors
 from raftq.client import access, batching, calls, failover
 from raftq.client.calls import Call, Json, JsonList
 from raftq.client.following import AsyncEventCalls
+from raftq.client.flow import AsyncFlowCalls
 from raftq.client.schedules import AsyncScheduleCalls
 from raftq.client.transport import Pool, tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
@@ -48,7 +49,7 @@ class AsyncTaskHandle:
         return f"AsyncTaskHandle({self.id!r})"
 
 
-class AsyncClient(AsyncScheduleCalls, AsyncEventCalls):
+class AsyncClient(AsyncScheduleCalls, AsyncEventCalls, AsyncFlowCalls):
     """Async client for a raftq cluster; arguments as for ``raftq.Client``
     (``prefer_leader`` too).
 
@@ -156,18 +157,27 @@ class AsyncClient(AsyncScheduleCalls, AsyncEventCalls):
         result_ttl: float | None = None,
         expires: float | None = None,
         expires_at: Any = None,
+        tenant: str | None = None,
+        rate_key: str | None = None,
+        concurrency_key: str | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
     ) -> AsyncTaskHandle:
         spec = calls.task_spec({
             "name": name, "args": args, "kwargs": dict(kwargs or {}), "queue": queue,
             "priority": priority, "delay": delay, "eta": eta, "id": id,
             "max_attempts": max_attempts, "timeout": timeout, "retry_backoff": retry_backoff,
             "result_ttl": result_ttl, "expires": expires, "expires_at": expires_at,
+            "tenant": tenant, "rate_key": rate_key, "concurrency_key": concurrency_key,
+            "unique_key": unique_key, "unique_for": unique_for,
         })
         if self._coalescer is not None:
             answer = await self._coalescer.submit(spec)
         else:
             answer = await self._submit_one(spec)
-        return AsyncTaskHandle(self, spec["id"], *batching.submitted_fields(answer))
+        task, created = batching.submitted_fields(answer)
+        task_id = task.get("id") or answer.get("id") or spec["id"]  # a held unique key's task
+        return AsyncTaskHandle(self, task_id, task, created)
 
     async def _submit_one(self, spec: Json) -> batching.Submitted:
         answer: batching.Submitted = await self._call(calls.submit(spec))

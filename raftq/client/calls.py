@@ -115,6 +115,7 @@ _SECONDS_FIELDS = {
     "retry_backoff": "retry_backoff_ms",
     "result_ttl": "result_ttl_ms",
     "expires": "expires_ms",
+    "unique_for": "unique_for_ms",
 }
 
 
@@ -275,6 +276,29 @@ def schedule_action(schedule_id: str, action: str) -> Call:
 
 def queues() -> Call:
     return Call("GET", "/v1/queues", unwrap="queues")
+
+
+def explain(task_id: str) -> Call:
+    """Why the task waits: ``{"id", "status", "reasons": [...], "limits": [...]}``."""
+    return Call("GET", f"/v1/tasks/{quote(task_id, safe='')}/explain",
+                {"consistency": "leader"})
+
+
+def put_limit(kind: str, key: str, body: Json) -> Call:
+    """``kind``: ``limits`` (a rate limit) or ``concurrency``; answer: the limit."""
+    return Call("PUT", f"/v1/{kind}/{quote(key, safe='')}", body=body, unwrap="limit")
+
+
+def limits(kind: str) -> Call:
+    return Call("GET", f"/v1/{kind}", unwrap="limits")
+
+
+def delete_limit(kind: str, key: str) -> Call:
+    return Call("DELETE", f"/v1/{kind}/{quote(key, safe='')}", idempotency_key=_key())
+
+
+def put_queue(name: str, body: Json) -> Call:
+    return Call("PUT", f"/v1/queues/{quote(name, safe='')}", body=body, unwrap="queue")
 
 
 def workers() -> Call:

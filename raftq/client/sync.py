@@ -27,6 +27,7 @@ from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.batching import Pipeline
 from raftq.client.calls import Call, Json, JsonList
 from raftq.client.following import EventCalls
+from raftq.client.flow import FlowCalls
 from raftq.client.schedules import ScheduleCalls
 from raftq.client.syncwire import Pool
 from raftq.client.transport import tls_context
@@ -76,7 +77,7 @@ class TaskHandle:
         return f"TaskHandle({self.id!r})"
 
 
-class Client(ScheduleCalls, EventCalls):
+class Client(ScheduleCalls, EventCalls, FlowCalls):
     """Sync client for a raftq cluster.
 
     ``nodes``: node URLs (a list or a comma-separated string); default
@@ -189,18 +190,27 @@ class Client(ScheduleCalls, EventCalls):
         result_ttl: float | None = None,
         expires: float | None = None,
         expires_at: Any = None,
+        tenant: str | None = None,
+        rate_key: str | None = None,
+        concurrency_key: str | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
     ) -> TaskHandle:
         spec = calls.task_spec({
             "name": name, "args": args, "kwargs": dict(kwargs or {}), "queue": queue,
             "priority": priority, "delay": delay, "eta": eta, "id": id,
             "max_attempts": max_attempts, "timeout": timeout, "retry_backoff": retry_backoff,
             "result_ttl": result_ttl, "expires": expires, "expires_at": expires_at,
+            "tenant": tenant, "rate_key": rate_key, "concurrency_key": concurrency_key,
+            "unique_key": unique_key, "unique_for": unique_for,
         })
         pipeline: Pipeline | None = getattr(self._pipelines, "current", None)
         if pipeline is not None:
             return pipeline.add(spec)
         body = self._call(calls.submit(spec))
-        return TaskHandle(self, spec["id"], body.get("task"), bool(body.get("created", True)))
+        task = body.get("task")
+        task_id = task["id"] if isinstance(task, dict) and "id" in task else spec["id"]
+        return TaskHandle(self, task_id, task, bool(body.get("created", True)))
 
     def submit_many(self, specs: Sequence[Mapping[str, Any]]) -> list[TaskHandle]:
         """Submit many tasks through the batch endpoint, 1,000 per request, in order."""
@@ -210,7 +220,8 @@ class Client(ScheduleCalls, EventCalls):
             chunk = wire[start:start + calls.MAX_BATCH]
             results = self._call(calls.submit_batch(chunk))
             for spec, answer in zip(chunk, batching.batch_answers(chunk, results), strict=True):
-                handles.append(TaskHandle(self, spec["id"], *batching.submitted_fields(answer)))
+                task_id = str(answer.get("id") or spec["id"])  # a held unique key: the holder
+                handles.append(TaskHandle(self, task_id, *batching.submitted_fields(answer)))
         return handles
 
     def get(self, id: str, *, wait: float | None = None) -> TaskInfo:
