@@ -33,6 +33,7 @@ QUICK = {
     "result_count": 50, "kills": 2, "memory_sizes": [10_000], "runs": 1,
     "workflow_tasks": 1_000,
     "schedule_count": 1_000, "schedule_seconds": 20.0,
+    "fairness_tasks": 100_000, "fairness_tenants": 1_000,
 }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftq.bench import http as h
+from raftq.bench.fairness import fairness
 from raftq.bench.schedules import schedules
 from raftq.bench.site import CpuMeter, Site, Workers
 from raftq.bench.stats import Row, latency_ms, median
@@ -45,6 +46,8 @@ class BenchConfig:
     schedule_count: int = 10_000
     schedule_every_ms: int = 10_000
     schedule_seconds: float = 60.0
+    fairness_tasks: int = 1_000_000
+    fairness_tenants: int = 10_000
 
     @property
     def task_name(self) -> str:
@@ -324,4 +327,5 @@ SECTIONS = {
     "memory": memory,
     "workflows": workflows,
     "schedules": schedules,
+    "fairness": fairness,
 }

@@ -163,9 +163,11 @@ def schedule_spec_to_plain(s: ScheduleSpec) -> list[Any]:
 def spec_to_plain(t: TaskSpec) -> list[Any]:
     row = [t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
            t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms]
-    if t.tenant or t.rate_key or t.concurrency_key or t.unique_key or t.unique_for_ms:
+    if t.rate_key or t.concurrency_key or t.unique_key or t.unique_for_ms:
         row += [t.expires_ms, t.expires_at_ms, t.tenant, t.rate_key, t.concurrency_key,
                 t.unique_key, t.unique_for_ms]
+    elif t.tenant:
+        row += [t.expires_ms, t.expires_at_ms, t.tenant]
     elif t.expires_ms or t.expires_at_ms:
         row += [t.expires_ms, t.expires_at_ms]
     return row
@@ -183,8 +185,9 @@ def _specs(rows: Any) -> list[TaskSpec]:
     out: list[TaskSpec] = []
     append = out.append
     for row in _list(rows):
-        if type(row) is list and len(row) == 11:
-            id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = row
+        n = len(row) if type(row) is list else 0
+        if n == 11 or n == 14 and _plain_tenant(row) or n == 18 and _plain_flow(row):
+            id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = row[:11]
             if (
                 type(id) is str and type(name) is str and type(queue) is str
                 and type(payload) is bytes
@@ -195,19 +198,38 @@ def _specs(rows: Any) -> list[TaskSpec]:
                 and (prio | delay | eta | attempts | timeout | backoff | ttl) >> 53 == 0
             ):
                 append(TaskSpec(id, name, queue, prio, payload, delay, eta, attempts,
-                                timeout, backoff, ttl))
+                                timeout, backoff, ttl) if n == 11 else
+                       TaskSpec(id, name, queue, prio, payload, delay, eta, attempts,
+                                timeout, backoff, ttl, *row[11:]))
                 continue
         append(spec_from_plain(row))
     return out
 
 
+def _plain_tenant(row: list[Any]) -> bool:
+    """The 3 last fields of a 14-field spec (expiry and tenant) have their usual types."""
+    expires, expires_at, tenant = row[11:]
+    return type(expires) is int and type(expires_at) is int and type(tenant) is str \
+        and (expires | expires_at) >> 53 == 0
+
+
+def _plain_flow(row: list[Any]) -> bool:
+    """The 7 last fields of an 18-field spec have their usual types (and are >= 0)."""
+    expires, expires_at, tenant, rate_key, conc_key, unique_key, unique_for = row[11:]
+    return (type(expires) is int and type(expires_at) is int and type(unique_for) is int
+            and type(tenant) is str and type(rate_key) is str and type(conc_key) is str
+            and type(unique_key) is str and (expires | expires_at | unique_for) >> 53 == 0)
+
+
 def spec_from_plain(v: Any) -> TaskSpec:
     row = _list(v)
-    if len(row) not in (11, 13, 18):
-        raise DecodeError(f"a task spec has 11, 13 or 18 fields, not {len(row)}")
+    if len(row) not in (11, 13, 14, 18):
+        raise DecodeError(f"a task spec has 11, 13, 14 or 18 fields, not {len(row)}")
     id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = row[:11]
     expires, expires_at = row[11:13] or (0, 0)
-    tenant, rate_key, concurrency_key, unique_key, unique_for = row[13:] or ("", "", "", "", 0)
+    tenant, rate_key, concurrency_key, unique_key, unique_for = (
+        row[13:] if len(row) == 18 else [*row[13:14], "", "", "", 0] if len(row) == 14
+        else ("", "", "", "", 0))
     if not isinstance(payload, bytes):
         raise DecodeError("a task payload must be bytes")
     return TaskSpec(

@@ -273,7 +273,8 @@ class Indexes(Turns):
             raise AssertionError("illegal transition None -> queued")
         queued, clock, seq = self.by_status[QUEUED], self.clock_ms, self.next_seq
         first = tasks[0]
-        queue, name, prio, tenant, run = first.queue, first.name, first.priority, first.tenant, 0
+        queue, name, prio, tenant = first.queue, first.name, first.priority, first.tenant
+        run = in_line = 0
         level, line = self._line(lane(queue, name), prio, tenant)
         entries = line.entries
         if self.changes is not None:
@@ -281,14 +282,20 @@ class Indexes(Turns):
         for task in tasks:
             if task.status is not None:
                 raise AssertionError(f"illegal transition {task.status} -> queued for {task.id}")
-            if (task.queue != queue or task.priority != prio or task.tenant != tenant
+            if (task.tenant != tenant or task.queue != queue or task.priority != prio
                     or task.name != name):
-                self._queued_run(queue, name, prio, run)
-                self._grew(level, line, run)
-                queue, name, prio, tenant, run = (task.queue, task.name, task.priority,
-                                                  task.tenant, 0)
-                level, line = self._line(lane(queue, name), prio, tenant)
-                entries = line.entries
+                line.live += in_line  # what _grew does, inlined: per tenant, per task
+                if not line.ticket and not line.gate:
+                    self._join_ring(level, line)
+                in_line = 0
+                if task.queue != queue or task.priority != prio or task.name != name:
+                    self._queued_run(queue, name, prio, run)
+                    queue, name, prio, run = task.queue, task.name, task.priority, 0
+                    level, line = self._line(lane(queue, name), prio, task.tenant)
+                else:
+                    line = (level.lines.get(task.tenant)
+                            or self._line(lane(queue, name), prio, task.tenant)[1])
+                tenant, entries = task.tenant, line.entries
             task.status = QUEUED
             task.updated_ms = clock
             task.ready_at_ms = None
@@ -297,8 +304,9 @@ class Indexes(Turns):
             entries.append((seq, task.id))
             seq += 1
             run += 1
+            in_line += 1
         self._queued_run(queue, name, prio, run)
-        self._grew(level, line, run)
+        self._grew(level, line, in_line)
         self.next_seq = seq
 
     def _queued_run(self, queue: str, name: str, prio: int, n: int) -> None:

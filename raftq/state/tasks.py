@@ -42,7 +42,8 @@ class Tasks(Unique):
                     numbers.setdefault(spec.retry_backoff_ms, spec.retry_backoff_ms),
                     numbers.setdefault(spec.result_ttl_ms, spec.result_ttl_ms), clock,
                 )
-                if spec.tenant or spec.rate_key or spec.concurrency_key or spec.unique_key:
+                task.tenant = spec.tenant
+                if spec.rate_key or spec.concurrency_key or spec.unique_key:
                     self._flow_fields(task, spec)
                     if spec.unique_key:
                         self._unique_hold(task, spec)
