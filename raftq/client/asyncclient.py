@@ -20,8 +20,8 @@ from typing import Any
 from raftq import errors
 from raftq.client import access, batching, calls, failover
 from raftq.client.calls import Call, Json, JsonList
-from raftq.client.following import AsyncEventCalls
 from raftq.client.flow import AsyncFlowCalls
+from raftq.client.following import AsyncEventCalls
 from raftq.client.schedules import AsyncScheduleCalls
 from raftq.client.transport import Pool, tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList

@@ -26,8 +26,8 @@ from raftq.client import access, batching, calls, failover
 from raftq.client.asyncclient import AsyncClient, AsyncTaskHandle
 from raftq.client.batching import Pipeline
 from raftq.client.calls import Call, Json, JsonList
-from raftq.client.following import EventCalls
 from raftq.client.flow import FlowCalls
+from raftq.client.following import EventCalls
 from raftq.client.schedules import ScheduleCalls
 from raftq.client.syncwire import Pool
 from raftq.client.transport import tls_context
