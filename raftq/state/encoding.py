@@ -186,7 +186,9 @@ def _specs(rows: Any) -> list[TaskSpec]:
     append = out.append
     for row in _list(rows):
         n = len(row) if type(row) is list else 0
-        if n == 11 or n == 14 and _plain_tenant(row) or n == 18 and _plain_flow(row):
+        if n == 11 or n == 14 and type(row[13]) is str and type(row[11]) is int \
+                and type(row[12]) is int and (row[11] | row[12]) >> 53 == 0 \
+                or n == 18 and _plain_flow(row):
             id, name, queue, prio, payload, delay, eta, attempts, timeout, backoff, ttl = row[:11]
             if (
                 type(id) is str and type(name) is str and type(queue) is str
@@ -204,13 +206,6 @@ def _specs(rows: Any) -> list[TaskSpec]:
                 continue
         append(spec_from_plain(row))
     return out
-
-
-def _plain_tenant(row: list[Any]) -> bool:
-    """The 3 last fields of a 14-field spec (expiry and tenant) have their usual types."""
-    expires, expires_at, tenant = row[11:]
-    return type(expires) is int and type(expires_at) is int and type(tenant) is str \
-        and (expires | expires_at) >> 53 == 0
 
 
 def _plain_flow(row: list[Any]) -> bool:

@@ -70,6 +70,8 @@ class Level:
     """The tenants' lines of one queue and priority, and the ring of their turns."""
 
     __slots__ = ("queue", "priority", "lines", "ring", "used", "active")
+    # A claim from the front line counts in ``used``; at the line's weight its turn
+    # ends and it goes to the back (``Turns._pop_ready``). A line alone takes no turns.
 
     def __init__(self, queue: str, priority: int) -> None:
         self.queue = queue
@@ -96,17 +98,6 @@ class Level:
             if line.ticket == ticket:
                 return line
             ring.popleft()
-            self.used = 0
-
-    def took(self, line: Line, weight: int) -> None:
-        """The front line gave a task to a claim: its turn ends after ``weight`` of them."""
-        if self.active > 1:
-            self.used += 1
-            if self.used >= weight:
-                ring = self.ring
-                ring.append(ring.popleft())
-                self.used = 0
-        else:
             self.used = 0
 
     def turn_order(self) -> list[Line]:
@@ -202,39 +193,51 @@ class Turns:
         """The next task across ``lanes`` (``_lanes_of`` a claim's queues and names):
         the highest priority first, then across the lanes the oldest of the tasks whose
         tenant's turn it is in each. A task a limit holds back is set aside on the way
-        (``_wait``), at most ``budget`` of them. It costs O(lanes), whatever else is
-        queued."""
+        (``_blocked``), at most ``budget`` of them. The front line then counts the claim
+        in its turn (see ``Level``). It costs O(lanes), whatever else is queued."""
         ready, tasks = self.ready, self.tasks
         while True:
-            best: tuple[int, int, Level, Line] | None = None  # (priority, -seq, ...)
+            level = line = task = None
+            best_prio = best_seq = 0
             for queue in lanes:
                 levels = ready.get(queue)
                 if not levels:
                     continue
                 prio = max(levels)
-                level = levels[prio]
-                line = level.front()
-                entries = line.entries
+                if level is not None and prio < best_prio:
+                    continue
+                here = levels[prio]
+                ticket, front = here.ring[0]
+                if front.ticket != ticket:
+                    front = here.front()
+                entries = front.entries
                 while True:  # a live line has a live entry: drop the stale ones before it
                     seq, task_id = entries[0]
-                    task = tasks.get(task_id)
-                    if task is not None and task.status is QUEUED and task.seq == seq:
+                    head = tasks.get(task_id)
+                    if head is not None and head.status is QUEUED and head.seq == seq:
                         break
                     entries.popleft()
-                if best is None or (prio, -seq) > (best[0], best[1]):
-                    best = (prio, -seq, level, line)
-            if best is None:
+                if level is None or prio > best_prio or seq < best_seq:
+                    level, line, task, best_prio, best_seq = here, front, head, prio, seq
+            if level is None or line is None or task is None:
                 return None
-            _, _, level, line = best
-            task = tasks[line.entries[0][1]]
             if self.limits_on and self._blocked(task, level, line):
                 if self.budget <= 0:
                     return None
                 self.budget -= 1
                 continue
             line.entries.popleft()
-            weights = self.tenant_weights.get(lane_queue(level.queue))
-            level.took(line, weights.get(line.tenant, 1) if weights else 1)
+            if level.active > 1:
+                weights = (self.tenant_weights.get(lane_queue(level.queue))
+                           if self.tenant_weights else None)
+                used = level.used + 1
+                if used >= (weights.get(line.tenant, 1) if weights else 1):
+                    ring = level.ring
+                    ring.append(ring.popleft())
+                    used = 0
+                level.used = used
+            else:
+                level.used = 0
             return task
 
     # Hooks of flow control (``raftq.state.flow``), called only while a limit exists.
