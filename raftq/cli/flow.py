@@ -95,6 +95,29 @@ def limits_delete(key: str, concurrency: bool, nodes: str | None) -> None:
     click.echo(f"{key}: deleted")
 
 
+@limits.command("sync")
+@click.option("--app", "app", required=True, metavar="MODULE[,MODULE]",
+              help="Modules whose @task(rate_limit=...) declare rate limits.")
+@click.option("--burst", type=click.IntRange(1, 1_000_000), default=1, show_default=True)
+@NODES
+def limits_sync(app: str, burst: int, nodes: str | None) -> None:
+    """Put the rate limits task:NAME that @task(rate_limit=...) declares in MODULE."""
+    from raftq.client.task import default_registry
+    from raftq.worker.cli import import_app
+
+    import_app([m.strip() for m in app.split(",") if m.strip()])
+    declared = default_registry.rate_limits()
+    if not declared:
+        fail(f"--app: {app} declares no rate limit (@task(rate_limit=...))")
+    client = make_client(nodes)
+    for name, rate, per_ms in declared:
+        try:
+            client.set_rate_limit(f"task:{name}", rate, per_ms / 1000, burst)
+        except RaftqError as exc:
+            fail(f"task:{name}: {exc.message}")
+        click.echo(f"task:{name}: {rate} per {per_ms} ms")
+
+
 @click.command("queue", short_help="A queue's settings: --pause/--resume, --max-queued N, "
                "--weights JSON.")
 @click.argument("name")

@@ -40,6 +40,21 @@ class TaskOptions:
     max_attempts: int | None = None
     timeout: float | None = None
     retry_backoff: float | None = None
+    rate_limit: tuple[int, int] | None = None  # (starts, per ms), for the limit task:{name}
+
+
+_RATE_UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000}
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """``"100/s"``, ``"10/m"``, ``"5/h"`` or ``"3/10s"`` as (starts, per milliseconds)."""
+    count, _, per = text.partition("/")
+    unit = per[-1:]
+    amount = per[:-1] or "1"
+    if not count.isdigit() or int(count) < 1 or unit not in _RATE_UNITS \
+            or not amount.isdigit() or int(amount) < 1:
+        raise ValueError(f"rate_limit {text!r} is not like 100/s, 10/m, 5/h or 3/10s")
+    return int(count), int(amount) * _RATE_UNITS[unit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +192,11 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._tasks)
 
+    def rate_limits(self) -> list[tuple[str, int, int]]:
+        """``(task name, starts, per ms)`` of every task declared with ``rate_limit``."""
+        return [(name, *fn.options.rate_limit) for name, fn in sorted(self._tasks.items())
+                if fn.options.rate_limit is not None]
+
     def schedules(self) -> list[tuple[str, str, Periodic]]:
         """``(schedule id, task name, Periodic)`` of every task declared with a schedule."""
         return [(fn.periodic.id, name, fn.periodic) for name, fn in sorted(self._tasks.items())
@@ -271,6 +291,7 @@ def task(
     every: float | None = None,
     timezone: str | None = None,
     schedule: Mapping[str, Any] | None = None,
+    rate_limit: str | None = None,
 ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
 
@@ -289,6 +310,7 @@ def task(
     every: float | None = None,
     timezone: str | None = None,
     schedule: Mapping[str, Any] | None = None,
+    rate_limit: str | None = None,
 ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
     """Register a function as a task: ``@task`` or ``@task(name=..., queue=..., ...)``.
 
@@ -301,8 +323,13 @@ def task(
     options: ``id`` (default: the task's name), ``args``, ``kwargs``, and those of
     ``raftq.client.schedules.schedule_body`` (``overlap``, ``catchup``, ``jitter``,
     ``expires``, ...).
+
+    ``rate_limit="100/s"`` (or ``10/m``, ``5/h``, ``3/10s``) declares the rate limit
+    ``task:{name}``, cluster-wide, which ``raftq limits sync --app M`` (an admin's
+    call) puts to the cluster (see docs/flow-control.md).
     """
-    options = TaskOptions(queue, priority, max_attempts, timeout, retry_backoff)
+    options = TaskOptions(queue, priority, max_attempts, timeout, retry_backoff,
+                          parse_rate(rate_limit) if rate_limit is not None else None)
     target = registry if registry is not None else default_registry
     if (cron is None) == (every is None) and (cron, every, timezone, schedule) != (
             None, None, None, None):

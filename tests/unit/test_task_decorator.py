@@ -9,7 +9,7 @@ import pytest
 
 import raftq
 from raftq import errors
-from raftq.client.task import Defaults, Registry, TaskFunction, task
+from raftq.client.task import Defaults, Registry, TaskFunction, parse_rate, task
 
 
 class Recorder:
@@ -108,3 +108,19 @@ def test_async_client_is_per_event_loop() -> None:
 def test_public_names() -> None:
     for name in ("task", "Client", "AsyncClient", "TaskFailed", "configure"):
         assert hasattr(raftq, name)
+
+
+def test_a_rate_limit_is_declared_on_the_task_and_checked_at_once() -> None:
+    reg = Registry()
+
+    @task(name="mail", registry=reg, rate_limit="100/s")
+    def mail() -> None: ...
+
+    @task(name="report", registry=reg, rate_limit="3/10s")
+    def report() -> None: ...
+
+    assert reg.rate_limits() == [("mail", 100, 1_000), ("report", 3, 10_000)]
+    assert parse_rate("5/h") == (5, 3_600_000) and parse_rate("10/m") == (10, 60_000)
+    for bad in ("100", "0/s", "x/s", "1/d", "1/0s"):
+        with pytest.raises(ValueError):
+            parse_rate(bad)
