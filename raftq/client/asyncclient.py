@@ -176,8 +176,8 @@ class AsyncClient(AsyncScheduleCalls, AsyncEventCalls, AsyncFlowCalls):
         else:
             answer = await self._submit_one(spec)
         task, created = batching.submitted_fields(answer)
-        task_id = task.get("id") or answer.get("id") or spec["id"]  # a held unique key's task
-        return AsyncTaskHandle(self, task_id, task, created)
+        task_id = spec["id"] if created else str(task.get("id") or answer.get("id") or spec["id"])
+        return AsyncTaskHandle(self, task_id, task, created)  # not created: a unique key's holder
 
     async def _submit_one(self, spec: Json) -> batching.Submitted:
         answer: batching.Submitted = await self._call(calls.submit(spec))

@@ -208,9 +208,11 @@ class Client(ScheduleCalls, EventCalls, FlowCalls):
         if pipeline is not None:
             return pipeline.add(spec)
         body = self._call(calls.submit(spec))
-        task = body.get("task")
-        task_id = task["id"] if isinstance(task, dict) and "id" in task else spec["id"]
-        return TaskHandle(self, task_id, task, bool(body.get("created", True)))
+        task, created = body.get("task"), bool(body.get("created", True))
+        task_id = spec["id"]
+        if not created and isinstance(task, dict) and "id" in task:
+            task_id = task["id"]  # the holder of the spec's unique_key, or the spec's own
+        return TaskHandle(self, task_id, task, created)
 
     def submit_many(self, specs: Sequence[Mapping[str, Any]]) -> list[TaskHandle]:
         """Submit many tasks through the batch endpoint, 1,000 per request, in order."""
@@ -220,8 +222,9 @@ class Client(ScheduleCalls, EventCalls, FlowCalls):
             chunk = wire[start:start + calls.MAX_BATCH]
             results = self._call(calls.submit_batch(chunk))
             for spec, answer in zip(chunk, batching.batch_answers(chunk, results), strict=True):
-                task_id = str(answer.get("id") or spec["id"])  # a held unique key: the holder
-                handles.append(TaskHandle(self, task_id, *batching.submitted_fields(answer)))
+                task, created = batching.submitted_fields(answer)
+                task_id = spec["id"] if created else str(answer.get("id") or spec["id"])
+                handles.append(TaskHandle(self, task_id, task, created))
         return handles
 
     def get(self, id: str, *, wait: float | None = None) -> TaskInfo:
