@@ -51,7 +51,7 @@ def backlog_then_others(client: Client, kit: Workers, queue: str, backlog: int,
     and how many of the others there were."""
     submit_all(client, queue, [f"A-{i}" for i in range(backlog)], "A")
     others = [f"{t}-{i}" for t in "BCDEFGHIJK" for i in range(each)]
-    kit.start("--queues", queue, "--concurrency", str(concurrency))
+    kit.start("--queues", queue, "--concurrency", str(concurrency), "--prefetch", "0")
     wait_for(lambda: len(starts(kit)) >= 50, timeout=120, what="A running")
     before = len(starts(kit))
     for tenant in "BCDEFGHIJK":
