@@ -107,7 +107,11 @@ def test_add_remove_and_the_refusals(make_cluster: Callable[..., LocalCluster]) 
     shown = raftq(cluster, "cluster-status")
     assert shown.returncode == 0 and "node4" in shown.stdout, shown.stdout + shown.stderr
 
-    # Remove node1 (when it leads, it hands over first); it stops.
+    # Remove node1 (when it leads, it hands over first); it stops. Not before
+    # node4's catch-up is committed: until then a change is refused (above).
+    for i in (0, 1, 2, four):
+        wait_for(lambda u=cluster.nodes[i].url: http(u + "/v1/cluster/members")[1][
+            "catching_up"] is None, timeout=30, what=f"node{i + 1}: node4 caught up")
     gone = raftq(cluster, "cluster", "remove-node", "node1")
     assert gone.returncode == 0, gone.stderr
     cluster.nodes[0].process.wait(timeout=20)  # type: ignore[union-attr]
