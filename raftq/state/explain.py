@@ -6,7 +6,7 @@ paused queue, a limit it waits on (a rate key with no room until T, a
 concurrency key at its max, its tenant's line waiting on a tenant limit),
 tasks ahead of it at a higher priority in its queue, its tenant's turn (the
 tenants ahead in the ring and its own tasks ahead in its line), and whether
-any live worker claims from its queue.
+a live worker runs its name from its queue (``raftq.state.workers.no_runner``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from raftq.state.fair import lane
 from raftq.state.model import Status, Task
+from raftq.state.workers import no_runner
 
 MAX_SCAN = 100_000  # entries of a line looked at to count the tasks ahead
 
@@ -98,10 +99,9 @@ def explain(state: Any, task: Task) -> list[dict[str, Any]]:
         turn = _turn(state, task)
         if turn is not None:
             out.append(turn)
-    claimers = [w for w, info in state.workers.items() if task.queue in info[2]]
-    if not claimers:
-        out.append({"code": "no_worker", "message": f"no live worker claims from queue "
-                    f"{task.queue}"})
+    why_not = no_runner(state, task.name, task.queue)
+    if why_not is not None:
+        out.append({"code": "no_worker", "message": why_not})
     return out
 
 
