@@ -24,14 +24,11 @@ from raftq.chaos.history import Op
 
 
 @dataclass
-class TimeVerdict:
-    timers: dict[str, Any] = field(default_factory=dict)
-    """Per kind: count, the earliest and the latest firing relative to the due window."""
-    isolations: list[dict[str, Any]] = field(default_factory=list)
-    offsets: dict[str, int] = field(default_factory=dict)
-    """The least and the greatest clock offset from the leader the nodes reported."""
+class Expectations:
+    """Checks counted per expectation (how often each held and how often not, like
+    the checker's), with a line for each failure."""
+
     expectations: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Like the checker's: per expectation, how often it held and how often not."""
     failures: list[str] = field(default_factory=list)
 
     def expect(self, what: str, held: bool, failure: str) -> None:
@@ -39,6 +36,15 @@ class TimeVerdict:
         counts["held" if held else "failed"] += 1
         if not held:
             self.failures.append(failure)
+
+
+@dataclass
+class TimeVerdict(Expectations):
+    timers: dict[str, Any] = field(default_factory=dict)
+    """Per kind: count, the earliest and the latest firing relative to the due window."""
+    isolations: list[dict[str, Any]] = field(default_factory=list)
+    offsets: dict[str, int] = field(default_factory=dict)
+    """The least and the greatest clock offset from the leader the nodes reported."""
 
 
 def check_time(

@@ -19,29 +19,22 @@ workers record every claim and completion. Two things are judged:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from raftq.chaos.checker import DrainState, grants_of, result_token
 from raftq.chaos.history import OK, Op
+from raftq.chaos.timecheck import Expectations
 
 
 @dataclass
-class WorkflowVerdict:
+class WorkflowVerdict(Expectations):
     workflows: int = 0
     acknowledged: int = 0
     tasks: int = 0
     edges: int = 0
     children_granted: int = 0
     """Tasks with parents that a worker was granted (and so were judged for order)."""
-    expectations: dict[str, dict[str, int]] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-
-    def expect(self, what: str, held: bool, failure: str) -> None:
-        counts = self.expectations.setdefault(what, {"held": 0, "failed": 0})
-        counts["held" if held else "failed"] += 1
-        if not held:
-            self.failures.append(failure)
 
 
 ORDER = "workflows: every child granted after its parents' successes"
