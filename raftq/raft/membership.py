@@ -128,6 +128,11 @@ class PeerSet:
     # removed peers the leader still keeps (until a deadline).
     _wanted: list[str] | None = field(default=None, init=False)
     _leaving: dict[str, float] = field(default_factory=dict, init=False)
+    # A membership not saved yet because the write failed (a full disk): retried
+    # every tick. The file only speeds up a restart (the log and the snapshots
+    # hold the membership), so a failed save must not stop the node applying.
+    _unsaved: Membership | None = field(default=None, init=False)
+    _failed_epoch: int = field(default=-1, init=False)
 
     def follow(self, machine: Any, members: dict[str, list[str]], epoch: int) -> None:
         """Make ``machine``'s peers the members of ``members`` other than this node,
@@ -147,9 +152,9 @@ class PeerSet:
         self._wanted = wanted
         self.settle(machine)
         if epoch != self.saved_epoch:
-            self.saved_epoch = epoch
-            save(self.data_dir, Membership([(i, r[0], r[1]) for i, r in members.items()],
-                                           epoch, self.joined_epoch), self.durability)
+            self._unsaved = Membership([(i, r[0], r[1]) for i, r in members.items()],
+                                       epoch, self.joined_epoch)
+            self._save_unsaved()
         if self.node_id not in members and epoch > self.joined_epoch and not self.removed:
             self.removed = True
             log.warning("node %s was removed from the cluster (membership epoch %d)",
@@ -157,8 +162,24 @@ class PeerSet:
             if self.on_removed is not None:
                 self.on_removed()
 
+    def _save_unsaved(self) -> None:
+        pending = self._unsaved
+        if pending is None:
+            return
+        try:
+            save(self.data_dir, pending, self.durability)
+        except OSError as exc:
+            if self._failed_epoch != pending.epoch:  # once per epoch, not every tick
+                log.warning("could not save membership epoch %d in %s (%s); retrying",
+                            pending.epoch, self.data_dir, exc)
+                self._failed_epoch = pending.epoch
+            return
+        self.saved_epoch, self._unsaved = pending.epoch, None
+
     def settle(self, machine: Any) -> None:
-        """Drop the removed peers whose grace has passed (called on every tick)."""
+        """Drop the removed peers whose grace has passed, and retry a membership save
+        that failed (called on every tick)."""
+        self._save_unsaved()
         if self._wanted is None or machine is None:
             return
         now = time.monotonic()

@@ -107,3 +107,30 @@ def test_pysyncobj_membership_is_ours_and_peer_names_are_cached_seconds_only(
     # PySyncObj's own changes stay off (its dump's topology would override ours).
     assert conf.dynamicMembershipChange is False
     assert conf.dnsCacheTime <= 5.0 and conf.dnsFailCacheTime <= 1.0  # not 600 s and 30 s
+
+
+def test_a_membership_that_cannot_be_saved_is_retried_and_never_stops_the_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A full disk: the save raises; applying the change must go on (the peers
+    # follow it), and the save is retried on the ticks until it succeeds.
+    real_save, calls = membership.save, []
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        calls.append(args[1].epoch)
+        if len(calls) <= 2:
+            raise OSError(28, "No space left on device")
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(membership, "save", full)
+    machine = FakeSyncObj(["10.0.0.2:7101", "10.0.0.3:7101"])
+    peers = PeerSet("n1", "10.0.0.1:7101", str(tmp_path))
+    peers.follow(machine, members(1, 2, 3, 4), 2)  # does not raise
+    assert machine.peers == ["10.0.0.2:7101", "10.0.0.3:7101", "10.0.0.4:7101"]
+    assert membership.load(str(tmp_path)) is None
+    peers.settle(machine)  # a tick: still full
+    assert membership.load(str(tmp_path)) is None
+    peers.settle(machine)  # space again
+    saved = membership.load(str(tmp_path))
+    assert saved is not None and saved.epoch == 2
+    peers.settle(machine)
+    assert calls == [2, 2, 2]  # saved once, then left alone
