@@ -394,6 +394,12 @@ def complete_many(worker_id: str, items: JsonList) -> Call:
     return Call("POST", "/v1/completions", body=body, idempotency_key=_key(), unwrap="results")
 
 
+def progress(worker_id: str, items: JsonList) -> Call:
+    """Items ``{"id", "lease_token", "fraction", "message"}``; one result per item."""
+    body = {"worker_id": worker_id, "items": items}
+    return Call("POST", "/v1/progress", body=body, idempotency_key=_key(), unwrap="results")
+
+
 # -- answers ------------------------------------------------------------------
 
 

@@ -355,6 +355,12 @@ class Client(ScheduleCalls, EventCalls, FlowCalls):
         out: JsonList = self._call(calls.complete_many(worker_id, items))
         return out
 
+    def progress(self, worker_id: str, items: JsonList) -> JsonList:
+        """Report running tasks' progress: items ``{"id", "lease_token", "fraction",
+        "message"}`` (fraction 0-1); what a task's ``current_task().progress()`` sends."""
+        out: JsonList = self._call(calls.progress(worker_id, items))
+        return out
+
     # -- keys and audit (admin) ----------------------------------------------
 
     def create_key(self, name: str, role: str) -> Json:

@@ -37,6 +37,7 @@ from raftq.server.keys import KeysApi
 from raftq.server.members_api import MembersApi
 from raftq.server.metrics import Metrics
 from raftq.server.parking import Parking
+from raftq.server.progress_api import ProgressApi
 from raftq.server.schedules_api import SchedulesApi
 from raftq.server.status import StatusApi
 from raftq.server.views import claimed_json, task_json
@@ -122,6 +123,7 @@ class Api:
         replica.on_restored = self.event_log.restored
         self.events = EventsApi(self.event_log)
         self.worker_api = WorkersApi(self, raise_for)
+        self.progress = ProgressApi(self)
 
     # ------------------------------------------------------------ plumbing
 
@@ -182,7 +184,8 @@ class Api:
         task = state.tasks.get(task_id)
         if task is None:
             return None
-        return self.worker_api.note(task, task_json(task) | state.graph_view(task_id))
+        return self.worker_api.note(task, task_json(task) | state.graph_view(task_id) | {
+            "progress": state.progress_view(task_id)})
 
     async def maybe_barrier(self, request: Request) -> None:
         consistency = request.query.get("consistency", "local")

@@ -54,6 +54,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v1/tasks/{id}/complete", "complete", WORK),
     RouteSpec("POST", "/v1/tasks/{id}/fail", "fail", WORK),
     RouteSpec("POST", "/v1/completions", "completions", WORK),
+    RouteSpec("POST", "/v1/progress", "progress.report", WORK),
     RouteSpec("POST", "/v1/claims", "claim", WORK),
     RouteSpec("POST", "/v1/leases/extend", "extend", WORK),
     RouteSpec("POST", "/v1/leases/release", "release", WORK),

@@ -88,7 +88,11 @@ def _rows(changes: list[Any], state: State) -> list[Row]:
 def _row(task: Task, old: Status | None, new: Status, attempt: int, state: State) -> Row:
     """A change that may carry an error (or progress)."""
     extra: Any = None
-    if task.errors:
+    if old is new:
+        report = state.progress_view(task.id)
+        if report is not None:
+            extra = {"fraction": report["fraction"], "message": report["message"]}
+    elif task.errors:
         number, _at, error = task.errors[-1]
         if number == attempt:
             extra = {"type": error.get("type", ""), "message": error.get("message", "")}

@@ -54,6 +54,8 @@ class Op(IntEnum):
     # 45-49: workers the cluster knows (raftq.state.workers)
     WORKER_BEAT = 45  # a worker's announcement and heartbeat: its tasks and its figures
     WORKER_CONTROL = 46  # pause, resume, drain or resize a worker
+    # from 60: the console and the event stream (raftq.state.progress)
+    PROGRESS = 60
 
 
 @dataclass(slots=True)
@@ -134,6 +136,15 @@ class Outcome:
 class Finish:
     worker_id: str
     items: list[Outcome]
+
+
+@dataclass(slots=True)
+class Progress:
+    """How far running tasks are, as their worker reports it: ``(id, lease_token,
+    permille 0-1000, message)`` each."""
+
+    worker_id: str
+    items: list[tuple[str, int, int, str]]
 
 
 # ``actor``: the name of the API key that asked, for the audit log.
@@ -370,7 +381,8 @@ Body = (Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | 
         | Leave | CreateKey | RevokeKey | Linked | CancelWorkflow
         | PutSchedule | DeleteSchedule | PauseSchedule | Fire
         | SeedMembers | AddMember | RemoveMember | MemberReady
-        | PutRateLimit | PutConcurrency | DeleteLimit | PutQueue | WorkerBeat | WorkerControl)
+        | PutRateLimit | PutConcurrency | DeleteLimit | PutQueue | WorkerBeat | WorkerControl
+        | Progress)
 
 
 @dataclass(slots=True)

@@ -46,6 +46,7 @@ from raftq.state.commands import (
     Op,
     Outcome,
     PauseSchedule,
+    Progress,
     Purge,
     PutConcurrency,
     PutQueue,
@@ -99,6 +100,7 @@ _OP_OF: dict[type, int] = {
     PutQueue: Op.PUT_QUEUE,
     WorkerBeat: Op.WORKER_BEAT,
     WorkerControl: Op.WORKER_CONTROL,
+    Progress: Op.PROGRESS,
 }
 
 
@@ -144,6 +146,8 @@ def _body_to_plain(body: Body) -> list[Any]:
         return [body.id]
     if isinstance(body, PauseSchedule):
         return [body.id, body.paused]
+    if isinstance(body, Progress):
+        return [body.worker_id, [list(x) for x in body.items]]
     if isinstance(body, Fire):
         return [body.schedule_id, body.tick_ms, body.generation, spec_to_plain(body.task),
                 body.manual]
@@ -268,6 +272,15 @@ def _create_key(p: Any) -> CreateKey:
     return CreateKey(_str(name), _str(role), _str(key_hash), _str(actor), bootstrap)
 
 
+def _progress(p: Any) -> Progress:
+    worker_id, items = _list(p, 2)
+    out = []
+    for item in _list(items):
+        task_id, token, permille, message = _list(item, 4)
+        out.append((_str(task_id), _int(token), _int(permille), _str(message)))
+    return Progress(_str(worker_id), out)
+
+
 def _revoke_key(p: Any) -> RevokeKey:
     name, actor = _list(p, 2)
     return RevokeKey(_str(name), _str(actor))
@@ -302,6 +315,7 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     **FLOW_FROM_PLAIN,
     Op.WORKER_BEAT: worker_codec.beat,
     Op.WORKER_CONTROL: worker_codec.control,
+    Op.PROGRESS: _progress,
 }
 
 # Version 1 differs in the submit's specs and the tick's (empty) body.

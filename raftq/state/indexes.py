@@ -99,6 +99,9 @@ class Indexes(Turns):
         # raftq.state.workflows (which overrides the two hooks below)
         self.links: dict[str, Link] = {}  # task id -> its parents and children
         self.flows: dict[str, Flow] = {}  # workflow id -> its tasks
+        # task id -> [permille, message, at_ms]: the running attempt's last report
+        # (raftq.state.progress)
+        self.progress: dict[str, list[Any]] = {}
         # Status changes made by the entry being applied, when the edge asks for
         # them (it sets a list before ``apply`` and takes it after): ``(task,
         # old, new, attempts)`` each, in the order made. Not part of the state:
@@ -341,6 +344,8 @@ class Indexes(Turns):
             del self.by_status[task.status][task.id]
             self._count(task.queue, task.status, -1)
         del self.tasks[task.id]
+        if self.progress:
+            self.progress.pop(task.id, None)
         if task.id in self.links:
             self._unlink(task)
 

@@ -39,6 +39,8 @@ class Leases(Indexes):
             token = self.next_token
             self.next_token += 1
             task.attempts += 1
+            if self.progress:  # a new attempt starts from nothing
+                self.progress.pop(task.id, None)
             task.lease_token = token
             task.lease_worker = claim.worker_id
             task.lease_expires_ms = self.clock_ms + claim.lease_ms
@@ -79,9 +81,9 @@ class Leases(Indexes):
             if task is None:
                 out.append({"id": task_id, "ok": False, "code": "stale_lease"})
                 continue
-            task.attempts -= 1  # it never ran: the attempt is not spent
             self._clear_lease(task)
-            self._enqueue(task)
+            self._enqueue(task)  # recorded with the attempt handed back (State.changes)
+            task.attempts -= 1  # it never ran: the attempt is not spent
             out.append({"id": task_id, "ok": True})
         return {"leases": out}
 

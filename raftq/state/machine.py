@@ -39,7 +39,7 @@ limits and queue settings; ``unique``: unique tasks;
 ``workflows``: dependencies and workflows; ``workers``: what workers announce,
 their heartbeats and control;
 ``schedules``: the schedule table and the rule for fires; ``members``: the
-cluster's membership).
+cluster's membership; ``progress``: what running tasks report).
 This module applies entries, dispatches commands and lets time pass.
 """
 
@@ -66,6 +66,7 @@ from raftq.state.commands import (
     Linked,
     MemberReady,
     PauseSchedule,
+    Progress,
     Purge,
     PutConcurrency,
     PutQueue,
@@ -87,6 +88,7 @@ from raftq.state.keys import Keys
 from raftq.state.leases import Leases
 from raftq.state.members import Members
 from raftq.state.model import DEDUPE_CAPACITY, EXPIRING, WALL_SLEW_RATIO
+from raftq.state.progress import Reports
 from raftq.state.retries import Retries
 from raftq.state.schedules import Schedules
 from raftq.state.sharing import recalled, remembered
@@ -95,7 +97,8 @@ from raftq.state.workers import Workers
 from raftq.state.workflows import Workflows
 
 
-class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members, Flow, Workers):
+class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members, Flow, Workers,
+            Reports):
     """The queue state machine: ``apply`` one log entry at a time."""
 
     # ------------------------------------------------------------------ apply
@@ -176,6 +179,8 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members, Flow, W
                                  self._control(body))
         if isinstance(body, Fire):
             return self._fire(body, cmd.now_ms)
+        if isinstance(body, Progress):
+            return self._progress(body)
         if isinstance(body, PutSchedule):
             return self._put_schedule(body, cmd.now_ms)
         if isinstance(body, PauseSchedule):

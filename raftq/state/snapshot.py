@@ -5,7 +5,8 @@ of ticks, its wall offset and its timers' horizon), the counters, every task,
 the order of each status index, the dedupe table, the worker registry, the API
 keys, the audit log, the dependency graph (links and workflows; absent
 before them), the schedules, the membership, and what workers announced
-(their presence and the task definitions; absent before them). The ready
+(their presence and the task definitions; absent before them) and the
+running tasks' progress reports (absent before them). The ready
 queues and heaps are rebuilt from the tasks on restore; their lazily-deleted
 stale entries are not part of the state's meaning, so a restored state
 behaves exactly like the one that was saved. msgpack, never pickle.
@@ -63,6 +64,7 @@ def to_plain(state: State) -> dict[str, Any]:
         "flow": flow_snapshot.to_plain(state),
         "presence": [[w, record.to_plain()] for w, record in state.presence.items()],
         "task_defs": [worker_codec.task_def_to_plain(d) for d in state.task_defs.values()],
+        "progress": [[i, report] for i, report in state.progress.items()],
     }
 
 
@@ -105,6 +107,7 @@ def from_plain(plain: dict[str, Any]) -> State:
     # Snapshots made before workers announced themselves have neither.
     state.presence = {w: Presence.from_plain(row) for w, row in plain.get("presence", [])}
     state.task_defs = {d.name: d for d in map(worker_codec.task_def, plain.get("task_defs", []))}
+    state.progress = {i: report for i, report in plain.get("progress", [])}
     _rebuild_indexes(state, plain.get("flow"))
     return state
 

@@ -53,7 +53,8 @@ class Lease:
             args.insert(0, parents_argument(parents))
         return Job(self.id, str(self.claimed.get("name")), args,
                    dict(self.claimed.get("kwargs") or {}),
-                   timeout_ms / 1000 if timeout_ms else None)
+                   timeout_ms / 1000 if timeout_ms else None,
+                   int(self.claimed.get("attempt") or 0))
 
 
 def parents_argument(parents: list[Json]) -> Any:

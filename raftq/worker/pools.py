@@ -31,6 +31,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raftq import errors
+from raftq.client.context import TaskContext, ignore, running
 from raftq.client.task import Registry, default_registry
 
 log = logging.getLogger("raftq.worker")
@@ -58,6 +60,13 @@ class Job:
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
+    attempt: int = 0
+    # Where the task's progress reports go (thread-safe); not sent to a child process,
+    # which reports over its pipe.
+    report: Callable[[float, str], None] = ignore
+
+    def context(self) -> TaskContext:
+        return TaskContext(self.id, self.name, self.attempt, self.report)
 
 
 @dataclass(slots=True)
@@ -125,10 +134,11 @@ def execute(registry: Registry, job: Job) -> Outcome:
     if fn is None:
         return unknown(job.name, registry)
     try:
-        if fn.is_async:
-            result = asyncio.run(fn.fn(*job.args, **job.kwargs))
-        else:
-            result = fn.fn(*job.args, **job.kwargs)
+        with running(job.context()):
+            if fn.is_async:
+                result = asyncio.run(fn.fn(*job.args, **job.kwargs))
+            else:
+                result = fn.fn(*job.args, **job.kwargs)
     except BaseException as exc:  # noqa: BLE001 - a task's SystemExit is its failure too
         return Outcome.from_exception(exc)
     return Outcome.success(result)
@@ -210,7 +220,8 @@ class AsyncPool(ThreadPool):
         deadline = asyncio.timeout(job.timeout_s)
         try:
             async with deadline:
-                result = await fn.fn(*job.args, **job.kwargs)
+                with running(job.context()):
+                    result = await fn.fn(*job.args, **job.kwargs)
         except Exception as exc:
             if deadline.expired():
                 return Outcome.timeout(job.timeout_s, "it was cancelled")
@@ -236,7 +247,8 @@ def _child_main(modules: Sequence[str], conn: multiprocessing.connection.Connect
             data = json.loads(conn.recv_bytes())
         except EOFError:
             return
-        job = Job(data["id"], data["name"], data["args"], data["kwargs"])
+        job = Job(data["id"], data["name"], data["args"], data["kwargs"],
+                  attempt=data.get("attempt", 0), report=_piped(conn))
         answer = execute(default_registry, job).to_json()
         answer["rss_kb"] = _own_rss_kb()  # after the task: the parent retires a child grown too big
         conn.send_bytes(json.dumps(answer).encode())
@@ -250,6 +262,13 @@ def _own_rss_kb() -> int:
         import resource
 
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _piped(conn: multiprocessing.connection.Connection) -> Callable[[float, str], None]:
+    """A child's progress reports go to the parent over the job's pipe."""
+    def report(fraction: float, message: str) -> None:
+        conn.send_bytes(json.dumps({"progress": [fraction, message]}).encode())
+    return report
 
 
 class _Child:
@@ -273,11 +292,17 @@ class _Child:
         self.rss_kb = 0  # after the latest
     def call(self, job: Job) -> tuple[Outcome, bool]:
         """Run one job; the outcome and whether this child can be reused."""
+        deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
         try:
             self.conn.send_bytes(json.dumps(
-                {"id": job.id, "name": job.name, "args": job.args, "kwargs": job.kwargs}).encode())
-            if self.conn.poll(job.timeout_s):
+                {"id": job.id, "name": job.name, "args": job.args, "kwargs": job.kwargs,
+                 "attempt": job.attempt}).encode())
+            while self.conn.poll(None if deadline is None
+                                 else max(0.0, deadline - time.monotonic())):
                 answer = json.loads(self.conn.recv_bytes())
+                if "progress" in answer:
+                    job.report(*answer["progress"])
+                    continue
                 self.tasks += 1
                 self.rss_kb = int(answer.get("rss_kb") or 0)
                 return Outcome.from_json(answer), True

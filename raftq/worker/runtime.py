@@ -48,6 +48,7 @@ from raftq.worker.outbox import Lease, Outbox, keep_leases
 from raftq.worker.pools import Outcome, Pool, make_pool
 from raftq.worker.prefetch import AutoPrefetch
 from raftq.worker.presence import Heartbeat
+from raftq.worker.progress import ProgressSender
 
 log = logging.getLogger("raftq.worker")
 
@@ -109,6 +110,7 @@ class Worker:
         self._halt = asyncio.Event()
         self._changed = asyncio.Event()  # a slot freed, an outcome queued, a stop asked
         self.outbox = Outbox(self.id, self._changed, self._answered)  # finished, not delivered
+        self.progress = ProgressSender(self.id, lambda: self.client)
         self._running: set[asyncio.Task[None]] = set()
         self._starting = 0
         self.host, self.pid = socket.gethostname(), os.getpid()
@@ -340,6 +342,7 @@ class Worker:
             job.timeout_s = min(job.timeout_s or fn.options.timeout, fn.options.timeout)
         started = time.monotonic()
         try:
+            job.report = self.progress.reporter(lease)
             outcome = await self.pool.run(job)
         except Exception as exc:  # a bug in the pool must not strand the lease
             log.exception("pool failed running task %s", lease.id)

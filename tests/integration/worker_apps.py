@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from raftq import task
+from raftq import current_task, task
 
 
 def _log(key: str, event: str = "run") -> None:
@@ -77,3 +77,13 @@ def stuck_first_time(key: str) -> int:
 @task
 def noop() -> None:
     pass
+
+
+@task
+def stepped(steps: int, seconds: float = 0.3) -> int:
+    """Reports its progress after each step (``current_task().progress``)."""
+    ctx = current_task()
+    for i in range(steps):
+        time.sleep(seconds)
+        ctx.progress((i + 1) / steps, f"step {i + 1} of {steps} (attempt {ctx.attempt})")
+    return steps

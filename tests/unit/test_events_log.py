@@ -114,3 +114,27 @@ def test_rates_count_per_second_over_the_window() -> None:
     assert series["submitted"][4] == 2 and series["started"][5] == 1 and series["failed"][9] == 1
     rates.count(120_000, [row])  # the window moves; the old seconds go
     assert sum(rates.series()["submitted"]) == 1
+
+
+def test_progress_is_fenced_kept_until_the_next_attempt_and_snapshotted() -> None:
+    h = Recorder()
+    h.submit(spec("a"))
+    token = h.claim_one()
+    assert h.run(c.Progress("w1", [("a", token + 1, 500, "no")])) == {
+        "results": [{"id": "a", "ok": False, "code": "stale_lease"}]}
+    assert h.run(c.Progress("w1", [("a", token, 400, "step 2 of 5")])) == {
+        "results": [{"id": "a", "ok": True}]}
+    view = h.state.progress_view("a")
+    assert view is not None and view["fraction"] == 0.4 and view["message"] == "step 2 of 5"
+    assert [(t, r[6]) for e in h.events.after(0) or [] for r in e.rows
+            for t in [r[0]] if t == "progress"] == [
+        ("progress", {"fraction": 0.4, "message": "step 2 of 5"})]
+    restored = snapshot.loads(snapshot.dumps(h.state))
+    assert restored.progress_view("a") == view
+    assert snapshot.digest(restored) == snapshot.digest(h.state)
+    data = encoding.encode(c.Command(c.Progress("w", [("a", 1, 1000, "m")]), "r", 5))
+    assert encoding.decode(data) == c.Command(c.Progress("w", [("a", 1, 1000, "m")]), "r", 5)
+    h.fail("a", token)
+    h.tick(5_000)
+    h.claim_one()  # the next attempt starts from nothing
+    assert h.state.progress_view("a") is None
