@@ -6,7 +6,8 @@ of each task is kept. One ``POST /v1/progress`` carries every task's latest
 report, at most every ``PERIOD_S``, so a task that reports in a tight loop
 does not flood the Raft log. A report that cannot be sent is dropped (the
 next one says more); one for a task that finished in the meantime is
-refused as a stale lease, which is harmless.
+refused as a stale lease, which is harmless. A task's last report goes out
+before its outcome (``flush``), so the task view keeps it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,20 @@ class ProgressSender:
         if self._sending is None:
             self._sending = asyncio.get_running_loop().create_task(self._send())
 
+    async def flush(self, lease: Lease) -> None:
+        """Send ``lease``'s last report now, before its outcome (a report sent after the
+        outcome would find the lease gone)."""
+        pending = self.latest.pop(lease.id, None)
+        if pending is not None and not lease.lost:
+            await self._post([{"id": lease.id, "lease_token": lease.token,
+                               "fraction": pending[1], "message": pending[2]}])
+
+    async def _post(self, items: list[dict[str, object]]) -> None:
+        try:
+            await self.client().progress(self.worker_id, items)
+        except Exception as exc:  # progress is best effort
+            log.info("could not report the progress of %d tasks: %s", len(items), exc)
+
     async def _send(self) -> None:
         try:
             while self.latest:
@@ -53,11 +68,7 @@ class ProgressSender:
                           "message": message}
                          for lease, fraction, message in batch.values()
                          if not lease.lost and lease.outcome is None]
-                if not items:
-                    continue
-                try:
-                    await self.client().progress(self.worker_id, items)
-                except Exception as exc:  # progress is best effort
-                    log.info("could not report the progress of %d tasks: %s", len(items), exc)
+                if items:
+                    await self._post(items)
         finally:
             self._sending = None

@@ -344,6 +344,7 @@ class Worker:
         try:
             job.report = self.progress.reporter(lease)
             outcome = await self.pool.run(job)
+            await self.progress.flush(lease)
         except Exception as exc:  # a bug in the pool must not strand the lease
             log.exception("pool failed running task %s", lease.id)
             outcome = Outcome.from_exception(exc)

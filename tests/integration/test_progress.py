@@ -18,7 +18,7 @@ def test_progress_shows_in_the_task_and_the_events(
     queue = f"progress-{pool}"
     start = client.node()["applied_index"]
     shared_workers.start("--queues", queue, "--pool", pool, "--concurrency", "1")
-    handle = client.submit("worker_apps.stepped", args=[3], queue=queue, id=f"p-{pool}")
+    handle = client.submit("stepped", args=[3], queue=queue, id=f"p-{pool}")
     # Seen while it runs, not only at the end.
     running = wait_for(lambda: (t := client.get(handle.id)).get("progress") and
                        t["status"] == "leased" and t, what="progress while running")
