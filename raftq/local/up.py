@@ -128,7 +128,7 @@ def run_up(config_dir: Path, with_worker: bool) -> None:
                                        EXAMPLES_APP, "--nodes", nodes],
                             logs / "worker.log", env=env))
             print(f"  worker: example tasks from {EXAMPLES_APP} (log {logs}/worker.log)")
-        print(f"\ndashboard:  {urls[0]}/")
+        print(f"\nconsole:    {urls[0]}/  (sign in with the admin key below)")
         admin_key = key_files.get("admin_key_file")
         if admin_key is not None:
             print(f"api key:    export RAFTQ_API_KEY=$(cat {admin_key})   (the admin key; "

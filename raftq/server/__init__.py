@@ -1,1 +1,1 @@
-"""One node process: config, HTTP server, API handlers, validation, views, metrics, dashboard."""
+"""One node process: config, HTTP server, API handlers, validation, views, metrics, the console."""

@@ -26,19 +26,21 @@ from raftq.errors import (
 )
 from raftq.raft.replica import Replica
 from raftq.server import validate as v
-from raftq.server.auth import ROUTES, Auth, roles_of
+from raftq.server.auth import ROUTES, Auth, RouteSpec, roles_of
 from raftq.server.clock import Clock
 from raftq.server.config import NodeConfig
-from raftq.server.dashboard import dashboard
+from raftq.server.console import Console
 from raftq.server.events import EventLog, EventsApi
 from raftq.server.flow_api import FlowApi
-from raftq.server.http import Handler, Request, Response, json_response
+from raftq.server.http import UNREAD, Handler, Request, Response, json_response
 from raftq.server.keys import KeysApi
 from raftq.server.members_api import MembersApi
 from raftq.server.metrics import Metrics
+from raftq.server.openapi import OpenApi
 from raftq.server.parking import Parking
 from raftq.server.progress_api import ProgressApi
 from raftq.server.schedules_api import SchedulesApi
+from raftq.server.schema import query
 from raftq.server.status import StatusApi
 from raftq.server.views import claimed_json, task_json
 from raftq.server.workers_api import WorkersApi, task_names
@@ -111,7 +113,7 @@ class Api:
         self.status = StatusApi(config, replica, metrics)
         self.auth = Auth(config, replica)
         self.keys = KeysApi(replica, self.body, self.propose, raise_for)
-        self.dashboard = dashboard
+        self.console = Console(config, self.auth)
         self.workflows = WorkflowsApi(self)
         self.parking = Parking(replica.add_to_next_entry, self.clock.wall_ms)
         replica.before_flush = self.parking.before_flush
@@ -124,6 +126,7 @@ class Api:
         self.events = EventsApi(self.event_log)
         self.worker_api = WorkersApi(self, raise_for)
         self.progress = ProgressApi(self)
+        self.openapi = OpenApi(config)
 
     # ------------------------------------------------------------ plumbing
 
@@ -135,8 +138,35 @@ class Api:
             for name in spec.handler.split("."):
                 owner = getattr(owner, name)
             routes.append((spec.method, spec.path,
-                           self.auth.guard(roles_of(spec, self.config), owner)))
+                           self.auth.guard(roles_of(spec, self.config),
+                                           self.checked(spec, owner))))
         return routes
+
+    def checked(self, spec: RouteSpec, handler: Handler) -> Handler:
+        """``handler``, run once the request's query and body fit the route's contract."""
+        body = spec.body if spec.check_body else None
+        if spec.query is None and body is None:
+            return handler
+        params = spec.query
+
+        async def run(request: Request) -> Response:
+            if params is not None:
+                query(params, request.query)
+            if body is not None:
+                body.check(self.body(request), "")
+            return await handler(request)
+
+        return run
+
+    def body(self, request: Request) -> Any:
+        """The request's JSON body, decoded once."""
+        if request.data is not UNREAD:
+            return request.data
+        if request.content_type not in ("application/json", "", "application/octet-stream"):
+            raise InvalidRequest(f"Content-Type must be application/json, not "
+                                 f"{request.content_type}", field="Content-Type")
+        request.data = v.json_body(request.body)
+        return request.data
 
     async def middleware(self, request: Request, handler: Handler) -> Response:
         started = time.perf_counter()
@@ -159,11 +189,6 @@ class Api:
 
     raise_for = staticmethod(raise_for)
 
-    def body(self, request: Request) -> Any:
-        if request.content_type not in ("application/json", "", "application/octet-stream"):
-            raise InvalidRequest(f"Content-Type must be application/json, not "
-                                 f"{request.content_type}", field="Content-Type")
-        return v.json_body(request.body)
 
     def stamp(self, request: Request) -> tuple[str, int]:
         """The request id (the Idempotency-Key, else a new one) and the time."""

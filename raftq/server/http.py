@@ -43,13 +43,14 @@ MAX_HEADER_BYTES = 65536
 MAX_PIPELINED = 64
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+UNREAD: Any = object()
 
 
 class Request:
     """One parsed request; the body is complete before the handler runs."""
 
     __slots__ = ("method", "path", "query_string", "headers", "body", "match_info",
-                 "route", "transport", "keep_alive", "actor", "_query")
+                 "route", "transport", "keep_alive", "actor", "data", "_query")
 
     def __init__(self, method: str, path: str, query_string: str, headers: dict[str, str],
                  body: bytes, transport: asyncio.Transport, keep_alive: bool) -> None:
@@ -63,6 +64,7 @@ class Request:
         self.transport = transport
         self.keep_alive = keep_alive
         self.actor = ""  # the name of the API key that made the request (set by auth)
+        self.data: Any = UNREAD  # the body decoded (by the API, once)
         self._query: dict[str, str] | None = None
 
     @property

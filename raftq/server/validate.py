@@ -17,6 +17,7 @@ from typing import Any
 import msgpack
 
 from raftq.errors import InvalidRequest, PayloadTooLarge
+from raftq.server import contract as c
 from raftq.state import listing
 from raftq.state.commands import Outcome, TaskSpec
 from raftq.state.model import (
@@ -30,19 +31,18 @@ from raftq.state.model import (
     Status,
 )
 
-MAX_BATCH = 1000
-MAX_CLAIM = 1000
-MAX_WAIT_MS = 60_000
-MAX_ID_LEN = 200
-NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-/]{1,200}$")
-DAY_MS = 86_400_000
-
-TASK_FIELDS = frozenset({
-    "id", "name", "args", "kwargs", "queue", "priority", "delay_ms", "eta_ms", "max_attempts",
-    "timeout_ms", "retry_backoff_ms", "result_ttl_ms", "expires_ms", "expires_at_ms",
-    "tenant", "rate_key", "concurrency_key", "unique_key", "unique_for_ms",
-})
-KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")  # a limit key or tenant: no "/"
+# The limits and the task spec's fields are the API contract's (raftq.server.contract),
+# which GET /openapi.json describes.
+MAX_BATCH = c.MAX_BATCH
+MAX_CLAIM = c.MAX_CLAIM
+MAX_WAIT_MS = c.MAX_WAIT_MS
+MAX_ID_LEN = c.MAX_ID_LEN
+NAME_RE = c.NAME_RE
+DAY_MS = c.DAY_MS
+TASK_FIELDS = frozenset(c.TASK_FIELDS)
+_ATTEMPTS, _TIMEOUT, _BACKOFF = c.MAX_ATTEMPTS, c.TIMEOUT_MS, c.RETRY_BACKOFF_MS
+_TTL, _DELAY, _EXPIRES = c.RESULT_TTL_MS, c.DELAY_MS, c.EXPIRES_MS
+KEY_RE = c.KEY_RE  # a limit key or tenant: no "/"
 
 
 class _NotFinite(ValueError):
@@ -258,10 +258,10 @@ def _plain_task_spec(
         type(name) is str and _good_name(name) and type(queue) is str and _good_name(queue)
         and type(args) is list and type(kwargs) is dict
         and type(prio) is int and 0 <= prio <= 255
-        and type(attempts) is int and 1 <= attempts <= 1000
-        and type(timeout) is int and 1 <= timeout <= 7 * DAY_MS
-        and type(backoff) is int and 0 <= backoff <= DAY_MS
-        and type(ttl) is int and 1 <= ttl <= 365 * DAY_MS
+        and type(attempts) is int and _ATTEMPTS.lo <= attempts <= _ATTEMPTS.hi
+        and type(timeout) is int and _TIMEOUT.lo <= timeout <= _TIMEOUT.hi
+        and type(backoff) is int and _BACKOFF.lo <= backoff <= _BACKOFF.hi
+        and type(ttl) is int and _TTL.lo <= ttl <= _TTL.hi
         and "delay_ms" not in body and "eta_ms" not in body
         and "expires_ms" not in body and "expires_at_ms" not in body
         and (tenant == "" or type(tenant) is str and _good_key(tenant))
@@ -309,7 +309,7 @@ def _task_spec(
         raise InvalidRequest("give delay_ms or eta_ms, not both", field=_f(where, "eta_ms"))
     delay = eta = 0
     if "delay_ms" in body:
-        delay = integer(body, "delay_ms", where, hi=365 * DAY_MS)
+        delay = integer(body, "delay_ms", where, lo=_DELAY.lo, hi=_DELAY.hi)
     elif body.get("eta_ms") is not None:
         eta = integer(body, "eta_ms", where)
     return TaskSpec(
@@ -321,14 +321,16 @@ def _task_spec(
         delay_ms=delay,
         eta_ms=eta,
         max_attempts=integer(body, "max_attempts", where, default=DEFAULT_MAX_ATTEMPTS,
-                             lo=1, hi=1000),
-        timeout_ms=integer(body, "timeout_ms", where, default=DEFAULT_TIMEOUT_MS, lo=1,
-                           hi=7 * DAY_MS),
+                             lo=_ATTEMPTS.lo, hi=_ATTEMPTS.hi),
+        timeout_ms=integer(body, "timeout_ms", where, default=DEFAULT_TIMEOUT_MS,
+                           lo=_TIMEOUT.lo, hi=_TIMEOUT.hi),
         retry_backoff_ms=integer(body, "retry_backoff_ms", where,
-                                 default=DEFAULT_RETRY_BACKOFF_MS, hi=DAY_MS),
-        result_ttl_ms=integer(body, "result_ttl_ms", where, default=result_ttl_ms, lo=1,
-                              hi=365 * DAY_MS),
-        expires_ms=integer(body, "expires_ms", where, default=0, lo=1, hi=365 * DAY_MS)
+                                 default=DEFAULT_RETRY_BACKOFF_MS, lo=_BACKOFF.lo,
+                                 hi=_BACKOFF.hi),
+        result_ttl_ms=integer(body, "result_ttl_ms", where, default=result_ttl_ms,
+                              lo=_TTL.lo, hi=_TTL.hi),
+        expires_ms=integer(body, "expires_ms", where, default=0, lo=_EXPIRES.lo,
+                           hi=_EXPIRES.hi)
         if body.get("expires_ms") is not None else 0,
         expires_at_ms=integer(body, "expires_at_ms", where, lo=1)
         if body.get("expires_at_ms") is not None else 0,

@@ -130,8 +130,15 @@ class Fixtures:
             name = self.unique("k")
             self.ok("POST", "/v1/keys", {"name": name, "role": "reader"})
             return p.replace("{name}", name), None
-        if p in ("/v1/completions", "/v1/leases/extend", "/v1/leases/release"):
+        if p == "/ui/{page}":
+            return "/ui/tasks", None
+        if p == "/ui/static/{name}":
+            return "/ui/static/console.js", None
+        if p in ("/v1/completions", "/v1/leases/extend", "/v1/leases/release", "/v1/progress"):
             task_id, token = self.leased()
+            if p == "/v1/progress":
+                return p, {"worker_id": "fixture", "items": [
+                    {"id": task_id, "lease_token": token, "fraction": 0.5, "message": "half"}]}
             if p == "/v1/completions":
                 return p, {"items": [{"id": task_id, "lease_token": token, "result": 1}]}
             return p, {"worker_id": "fixture", "leases": [{"id": task_id, "lease_token": token}]}

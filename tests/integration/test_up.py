@@ -44,7 +44,7 @@ def test_up_runs_a_cluster_and_a_worker_and_stops_on_ctrl_c(tmp_path: Path,
     up = Up(tmp_path)
     try:
         up.wait_line("Ctrl-C stops everything")
-        assert "dashboard:" in up.output and "submit one:" in up.output, up.output
+        assert "console:" in up.output and "submit one:" in up.output, up.output
         secret = tmp_path / "nodes" / "cluster.secret"
         assert secret.exists() and len(secret.read_text().strip()) >= 32
         # raftq up made an admin and a worker key, and says how to use the admin key.
