@@ -85,6 +85,10 @@ async function load() {
     return;
   }
   render();
+  if (!["succeeded", "cancelled", "expired"].includes(task.status)) {
+    const why = await api("GET", `/v1/tasks/${enc(id)}/explain`, undefined, true).catch(() => null);
+    if (why && why.reasons && why.reasons.length) $("#why").textContent = why.reasons.map(r => r.message).join(" ");
+  }
 }
 
 async function act(method, path, what) {
