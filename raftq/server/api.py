@@ -7,25 +7,20 @@ local replica unless ``?consistency=leader`` asks to commit a barrier first.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import secrets
 import time
 from typing import Any
 
 from raftq.errors import (
-    AlreadyFinished,
-    Conflict,
     InvalidRequest,
     NotFound,
-    QueueFull,
     RaftqError,
-    StaleLease,
-    Unauthorized,
-    Unavailable,
 )
 from raftq.raft.replica import Replica
 from raftq.server import validate as v
+from raftq.server.answers import Ids as Ids
+from raftq.server.answers import error_response as error_response
+from raftq.server.answers import raise_for as raise_for
 from raftq.server.auth import ROUTES, Auth, RouteSpec, roles_of
 from raftq.server.clock import Clock
 from raftq.server.config import NodeConfig
@@ -63,44 +58,6 @@ from raftq.state.workers import unrun
 
 log = logging.getLogger(__name__)
 Route = tuple[str, str, Handler]
-
-_ERRORS: dict[str, type[RaftqError]] = {
-    "not_found": NotFound,
-    "stale_lease": StaleLease,
-    "already_finished": AlreadyFinished,
-    "conflict": Conflict,
-    "invalid": InvalidRequest,
-    "queue_full": QueueFull,
-}
-
-
-def raise_for(result: Any) -> Any:
-    """Turn a state-machine rejection into the matching exception."""
-    if isinstance(result, dict) and "error" in result:
-        cls = _ERRORS.get(result["error"], RaftqError)
-        raise cls(str(result.get("message", result["error"])))
-    return result
-
-
-def error_response(exc: RaftqError) -> Response:
-    headers = None
-    if isinstance(exc, Unavailable | QueueFull):
-        headers = {"Retry-After": str(exc.retry_after_s)}
-    elif isinstance(exc, Unauthorized):
-        headers = {"WWW-Authenticate": 'Bearer realm="raftq"'}
-    return json_response(exc.to_json(), status=exc.status, headers=headers)
-
-
-class Ids:
-    """Unique ids without a syscall each: a random per-process prefix and a counter."""
-
-    def __init__(self) -> None:
-        self.prefix = secrets.token_hex(12)
-        self.counter = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"{self.prefix}{next(self.counter):08x}"
-
 
 class Api:
     def __init__(self, config: NodeConfig, replica: Replica, metrics: Metrics, *,
