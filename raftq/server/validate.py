@@ -266,6 +266,7 @@ def _plain_task_spec(
         and "expires_ms" not in body and "expires_at_ms" not in body
         and (tenant == "" or type(tenant) is str and _good_key(tenant))
         and "rate_key" not in body and "concurrency_key" not in body and "unique_key" not in body
+        and "unique_for_ms" not in body
     ):
         return None
     if args or kwargs:
