@@ -118,7 +118,8 @@ QUEUES = Arr(NAME, 1, 50)
 CLAIM = Obj({"worker_id": ID, "queues": QUEUES, "max": Int(1, MAX_CLAIM),
              "lease_ms": Int(100, DAY_MS), "wait_ms": Int(0, MAX_WAIT_MS),
              "host": Str(min_len=0, max_len=200), "pid": Int(),
-             "steal_from": Arr(NAME, 0, 50)},
+             "steal_from": Arr(NAME, 0, 50),
+             "names": Arr(NAME, 0, 1000, description="only tasks of these names (absent: any)")},
             frozenset({"worker_id"}),
             defaults={"queues": ["default"], "max": 1, "lease_ms": DEFAULT_LEASE_MS,
                       "wait_ms": 0, "host": "", "pid": 0})
