@@ -106,7 +106,8 @@ def test_an_operator_finds_opens_and_acts(browser: Any, ui_cluster: LocalCluster
         workers.start("--queues", "ui-work", "--concurrency", "4")
         for i in range(40):
             client.submit("record", args=[f"ui-{i}"], queue="ui-work")
-        page.wait_for_selector("#workers tbody tr:has-text('live')", timeout=30_000)
+        page.wait_for_selector("#workers tbody tr:has-text('ui-work'):has-text('active')",
+                               timeout=30_000)
         ui.shot("workers")
         ui.go("/")
         for i in range(40, 80):
