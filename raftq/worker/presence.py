@@ -63,7 +63,9 @@ class Meter:
 
     def __init__(self) -> None:
         self._last_wall = time.monotonic()
-        self._last_cpu: dict[int, float] = {}
+        # From now: the first reading must not count the CPU spent before (imports,
+        # start-up) over the moments since (it read 20,000 %).
+        self._last_cpu: dict[int, float] = {0: time.process_time()}
 
     def read(self, children: Iterable[int] = ()) -> tuple[float, int]:
         now = time.monotonic()
