@@ -102,7 +102,9 @@ class Fixtures:
                 wid = self.unique("wf")
                 self.ok("POST", "/v1/workflows", {"id": wid, "tasks": [
                     {"key": "a", "name": "t", "queue": "matrix"}]})
-                return p.replace("{id}", wid), None
+                # read right after it is made, maybe on a follower: ask the leader
+                query = "?consistency=leader" if m == "GET" else ""
+                return p.replace("{id}", wid) + query, None
             if p.startswith("/v1/schedules/"):
                 sid = self.unique("sched")
                 schedule = {"task": {"name": "t"}, "every_ms": 3_600_000}
