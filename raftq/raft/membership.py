@@ -35,7 +35,14 @@ import msgpack
 from pysyncobj import FAIL_REASON
 from pysyncobj.node import TCPNode
 
-from raftq.raft.durable import CorruptDataError, Durability, FileOps, read_framed, write_framed
+from raftq.raft.durable import (
+    CorruptDataError,
+    Durability,
+    FileOps,
+    StorageFullError,
+    read_framed,
+    write_framed,
+)
 from raftq.state.commands import (
     AddMember,
     Command,
@@ -168,7 +175,9 @@ class PeerSet:
             return
         try:
             save(self.data_dir, pending, self.durability)
-        except OSError as exc:
+        except (OSError, StorageFullError) as exc:
+            # Not the storage's 507 either: the journal's own space check says
+            # when client writes must be refused; this file can wait.
             if self._failed_epoch != pending.epoch:  # once per epoch, not every tick
                 log.warning("could not save membership epoch %d in %s (%s); retrying",
                             pending.epoch, self.data_dir, exc)

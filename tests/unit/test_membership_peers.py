@@ -10,7 +10,7 @@ import pytest
 from pysyncobj.node import TCPNode
 
 from raftq.raft import membership
-from raftq.raft.durable import CorruptDataError
+from raftq.raft.durable import CorruptDataError, StorageFullError
 from raftq.raft.membership import Membership, PeerSet
 
 
@@ -117,8 +117,10 @@ def test_a_membership_that_cannot_be_saved_is_retried_and_never_stops_the_node(
 
     def full(*args: Any, **kwargs: Any) -> None:
         calls.append(args[1].epoch)
-        if len(calls) <= 2:
-            raise OSError(28, "No space left on device")
+        if len(calls) == 1:  # what write_framed raises for ENOSPC
+            raise StorageFullError(str(tmp_path / "members"), "writing it")
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
         real_save(*args, **kwargs)
 
     monkeypatch.setattr(membership, "save", full)
