@@ -247,8 +247,11 @@ class Replica:
     def _periodic_tick(self) -> None:
         """Heartbeats, election timeouts and reconnects need time to pass."""
         self._tick()
-        self.storage.watch()
-        self.peers.settle(self._machine)
+        try:
+            self.storage.watch()
+            self.peers.settle(self._machine)
+        except Exception as exc:  # handled like a tick's: the ticks must go on
+            self._on_raft_error(exc)
         if self._loop is not None and self._machine is not None:
             self._periodic = self._loop.call_later(TICK_PERIOD_S, self._periodic_tick)
 
