@@ -246,21 +246,22 @@ def _task_rows(tasks: list[dict[str, Any]]) -> list[list[Any]]:
 @click.option("--status", "status_", default=None, help="Only tasks with this status.")
 @click.option("--queue", default=None, help="Only tasks of this queue.")
 @click.option("--name", default=None, help="Only tasks with this task name.")
+@click.option("--tenant", default=None, help="Only tasks of this tenant.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True,
               help="Tasks per page.")
 @click.option("--cursor", default=None,
               help="Start after the page that printed this cursor (see the end of the list).")
 @NODES
 @OUTPUT
-def list_(status_: str | None, queue: str | None, name: str | None, limit: int,
-          cursor: str | None, nodes: str | None, output: str) -> None:
+def list_(status_: str | None, queue: str | None, name: str | None, tenant: str | None,
+          limit: int, cursor: str | None, nodes: str | None, output: str) -> None:
     """List tasks, newest first, a page at a time."""
     try:
         page = make_client(nodes).list_page(status=status_, queue=queue, name=name,
-                                            limit=limit, cursor=cursor)
+                                            tenant=tenant, limit=limit, cursor=cursor)
     except RaftqError as exc:
-        fail(f"--{exc.field}: {exc.message}" if exc.field in ("status", "cursor", "name")
-             else exc.message)
+        flags = ("status", "queue", "cursor", "name", "tenant")
+        fail(f"--{exc.field}: {exc.message}" if exc.field in flags else exc.message)
     tasks = page["tasks"]
     emit(tasks, output, TASK_HEAD, _task_rows(tasks))
     if page["next_cursor"]:

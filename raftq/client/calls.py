@@ -222,9 +222,10 @@ def get_task(task_id: str, wait_ms: int = 0) -> Call:
 
 
 def list_tasks(status: str | None, queue: str | None, limit: int, name: str | None = None,
-               cursor: str | None = None) -> Call:
+               cursor: str | None = None, tenant: str | None = None) -> Call:
     """One page, newest first: ``{"tasks": [...], "next_cursor": ...}``."""
-    query = {"status": status, "queue": queue, "name": name, "limit": limit, "cursor": cursor}
+    query = {"status": status, "queue": queue, "name": name, "tenant": tenant, "limit": limit,
+             "cursor": cursor}
     return Call("GET", "/v1/tasks", query)
 
 

@@ -247,16 +247,19 @@ class Client(ScheduleCalls, EventCalls, FlowCalls):
                 raise calls.not_done(id, str(task.get("status")), timeout)
 
     def list(self, status: str | None = None, queue: str | None = None,
-             limit: int = 100, *, name: str | None = None) -> TaskList:
+             limit: int = 100, *, name: str | None = None,
+             tenant: str | None = None) -> TaskList:
         """The newest ``limit`` tasks matching the filters (``list_page`` goes further)."""
-        page: TaskPage = self._call(calls.list_tasks(status, queue, limit, name))
+        page: TaskPage = self._call(calls.list_tasks(status, queue, limit, name,
+                                                    tenant=tenant))
         return page["tasks"]
 
     def list_page(self, status: str | None = None, queue: str | None = None,
                   limit: int = 100, *, name: str | None = None,
-                  cursor: str | None = None) -> TaskPage:
+                  cursor: str | None = None, tenant: str | None = None) -> TaskPage:
         """One page of tasks, newest first; pass its ``next_cursor`` for the next one."""
-        page: TaskPage = self._call(calls.list_tasks(status, queue, limit, name, cursor))
+        page: TaskPage = self._call(calls.list_tasks(status, queue, limit, name, cursor,
+                                                    tenant))
         return page
 
     def cancel(self, id: str) -> TaskInfo:

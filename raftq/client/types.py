@@ -44,6 +44,7 @@ class TaskInfo(TypedDict):
     errors: list[TaskError]
     finished_ms: int | None
     expires_at_ms: int | None  # on the replicated clock; a task not started by then expires
+    tenant: str  # whose task it is ("": nobody's)
 
 
 class TaskPage(TypedDict):

@@ -164,7 +164,8 @@ CONSISTENCY = Param("consistency", Str(enum=("local", "leader")),
 LIMIT = Param("limit", Int(1, 1000))
 WAIT = Param("wait_ms", Int(0, MAX_WAIT_MS), "wait up to this long for the task to finish")
 LIST_QUERY = (Param("status", Str(enum=tuple(Status))), Param("queue", NAME),
-              Param("name", NAME), LIMIT, Param("cursor", Str(max_len=400)), CONSISTENCY)
+              Param("name", NAME), Param("tenant", KEY), LIMIT,
+              Param("cursor", Str(max_len=400)), CONSISTENCY)
 EVENTS_QUERY = (Param("since", Int(), "start after this log index (absent: from now)"),
                 Param("queue", Str()), Param("name", Str()), Param("task", Str()),
                 Param("follow", Bool(), "false: end once the backlog is out"))
@@ -180,6 +181,7 @@ TASK_VIEW = Obj({
     "created_ms": _INT, "updated_ms": _INT, "ready_at_ms": _MAYBE_INT,
     "finished_ms": _MAYBE_INT, "expires_at_ms": _MAYBE_INT, "result": Anything(),
     "errors": Anything("array"), "lease": OneOf([Anything("object"), Anything("null")]),
+    "tenant": Str(min_len=0, max_len=10_000, description="whose task it is (\"\": nobody's)"),
 }, frozenset({"id", "name", "queue", "status"}), open=True)
 ERROR = Obj({"error": Obj({"code": Str(max_len=100), "message": Str(min_len=0,
                                                                     max_len=1_000_000),

@@ -370,7 +370,8 @@ def wait_ms(value: Any, name: str = "wait_ms") -> int:
 
 def list_query(q: Mapping[str, str]) -> dict[str, Any]:
     """``GET /v1/tasks``'s query: the keyword arguments of ``listing.page``."""
-    unknown = sorted(set(q) - {"status", "queue", "name", "limit", "cursor", "consistency"})
+    unknown = sorted(set(q) - {"status", "queue", "name", "tenant", "limit", "cursor",
+                              "consistency"})
     if unknown:
         raise InvalidRequest(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
     status = None
@@ -390,8 +391,8 @@ def list_query(q: Mapping[str, str]) -> dict[str, Any]:
         except listing.BadCursor:
             raise InvalidRequest("cursor must be the next_cursor of an earlier page",
                                  field="cursor") from None
-    return {"status": status, "queue": q.get("queue"), "name": q.get("name"), "limit": limit,
-            "cursor": cursor}
+    return {"status": status, "queue": q.get("queue"), "name": q.get("name"),
+            "tenant": q.get("tenant"), "limit": limit, "cursor": cursor}
 
 
 def leases(body: dict[str, Any]) -> list[tuple[str, int]]:

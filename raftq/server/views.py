@@ -42,6 +42,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "errors": [{"attempt": a, "at_ms": at, "error": e} for a, at, e in task.errors],
         "finished_ms": task.finished_ms,
         "expires_at_ms": task.expires_at_ms,
+        "tenant": task.tenant,
     }
 
 

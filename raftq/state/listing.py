@@ -61,7 +61,7 @@ def _after(state: Indexes, cursor: Cursor | None) -> Iterator[str]:
 
 
 def page(state: Indexes, *, status: Status | None = None, queue: str | None = None,
-         name: str | None = None, limit: int = 100,
+         name: str | None = None, tenant: str | None = None, limit: int = 100,
          cursor: str | None = None) -> tuple[list[str], str | None]:
     """Up to ``limit`` task ids matching the filters, newest first, and the
     cursor of the next page (``None`` when this is the last)."""
@@ -77,7 +77,8 @@ def page(state: Indexes, *, status: Status | None = None, queue: str | None = No
         run_ms = task.created_ms
         if ((status is None or task.status is status)
                 and (queue is None or task.queue == queue)
-                and (name is None or task.name == name)):
+                and (name is None or task.name == name)
+                and (tenant is None or task.tenant == tenant)):
             if len(out) == limit:
                 return out, encode_cursor(last[0], last[1], out[-1])
             out.append(task_id)

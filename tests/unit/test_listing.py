@@ -80,3 +80,20 @@ def test_pages_within_one_millisecond_cover_every_task_once(per_ms: int) -> None
 def test_bad_cursors_are_refused(bad: str) -> None:
     with pytest.raises(listing.BadCursor):
         listing.decode_cursor(bad)
+
+
+def test_filters_by_tenant_alone_and_with_status_and_queue() -> None:
+    h = Harness()
+    for i in range(12):
+        s = spec(f"t{i}", queue="q2" if i % 2 else "default")
+        s.tenant = ("acme", "zeta", "")[i % 3]
+        h.submit(s)
+    h.cancel("t6")
+    acme = [f"t{i}" for i in range(11, -1, -1) if i % 3 == 0]
+    assert [i for p in all_pages(h, tenant="acme", limit=2) for i in p] == acme
+    assert listing.page(h.state, tenant="acme", queue="q2") == (["t9", "t3"], None)
+    assert listing.page(h.state, tenant="acme", status=Status.CANCELLED) == (["t6"], None)
+    assert listing.page(h.state, tenant="acme", status=Status.QUEUED, queue="default") == (
+        ["t0"], None)
+    assert listing.page(h.state, tenant="nobody") == ([], None)
+    assert h.state.tasks["t6"].tenant == "acme"  # the filter reads the task's own tenant

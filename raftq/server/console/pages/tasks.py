@@ -1,4 +1,5 @@
-"""Tasks: find one by id, or search by name, status and queue, newest first, a page at a time."""
+"""Tasks: find one by id, or search by name, status, queue and tenant, newest first, a page
+at a time."""
 
 from raftq.server.console.pages import Page
 
@@ -11,6 +12,7 @@ BODY = """
 <input name="name" placeholder="name" size="18">
 <select name="status"><option value="">any status</option></select>
 <input name="queue" placeholder="queue" size="14">
+<input name="tenant" placeholder="tenant" size="14">
 <select name="limit"><option>25</option><option selected>50</option><option>100</option></select>
 <button class="primary" type="submit">Search</button>
 <span id="fresh" class="muted"></span></form>
@@ -37,8 +39,8 @@ async function load(from) {
   cursor = page.next_cursor;
   $("#next").disabled = !cursor;
   fresh = 0; $("#fresh").textContent = "";
-  table("#tasks", ["id", "name", "queue", "status", "#attempts", "created", "updated"],
-    page.tasks.map(t => [taskLink(t.id), esc(t.name), esc(t.queue), status(t.status),
+  table("#tasks", ["id", "name", "queue", "tenant", "status", "#attempts", "created", "updated"],
+    page.tasks.map(t => [taskLink(t.id), esc(t.name), esc(t.queue), esc(t.tenant || ""), status(t.status),
       `${t.attempts}/${t.max_attempts}`, esc(ago(t.created_ms)), esc(ago(t.updated_ms))]), "no task matches");
 }
 
@@ -56,7 +58,7 @@ RQ.page = async () => {
   const sel = $("#search select[name=status]");
   sel.innerHTML += STATUSES.map(s => `<option>${s}</option>`).join("");
   const params = new URLSearchParams(location.search);
-  for (const k of ["name", "status", "queue"]) if (params.get(k)) $(`#search [name=${k}]`).value = params.get(k);
+  for (const k of ["name", "status", "queue", "tenant"]) if (params.get(k)) $(`#search [name=${k}]`).value = params.get(k);
   $("#find").onsubmit = e => { e.preventDefault(); const id = $("#find-id").value.trim(); if (id) location.href = "/ui/task?id=" + enc(id); };
   $("#search").onsubmit = e => {
     e.preventDefault();
