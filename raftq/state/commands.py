@@ -61,6 +61,7 @@ class Op(IntEnum):
     WORKER_CONTROL = 46  # pause, resume, drain or resize a worker
     # from 60: the console and the event stream (raftq.state.progress)
     PROGRESS = 60
+    RETRY_NOW = 61
 
 
 @dataclass(slots=True)
@@ -163,6 +164,14 @@ class Cancel:
 
 @dataclass(slots=True)
 class Requeue:
+    id: str
+    actor: str = ""
+
+
+@dataclass(slots=True)
+class RetryNow:
+    """A task waiting out its retry backoff is due now; its attempts stand."""
+
     id: str
     actor: str = ""
 
@@ -340,8 +349,8 @@ class PutQueue:
     actor: str = ""
 
 
-Body = (Submit | Claim | Extend | Release | Finish | Cancel | Requeue | Purge | Tick | Barrier
-        | Leave | CreateKey | RevokeKey | Linked | CancelWorkflow
+Body = (Submit | Claim | Extend | Release | Finish | Cancel | Requeue | RetryNow | Purge | Tick
+        | Barrier | Leave | CreateKey | RevokeKey | Linked | CancelWorkflow
         | PutSchedule | DeleteSchedule | PauseSchedule | Fire
         | SeedMembers | AddMember | RemoveMember | MemberReady
         | PutRateLimit | PutConcurrency | DeleteLimit | PutQueue | WorkerBeat | WorkerControl

@@ -55,6 +55,7 @@ from raftq.state.commands import (
     Release,
     RemoveMember,
     Requeue,
+    RetryNow,
     RevokeKey,
     ScheduleSpec,
     SeedMembers,
@@ -78,6 +79,7 @@ _OP_OF: dict[type, int] = {
     Finish: Op.FINISH,
     Cancel: Op.CANCEL,
     Requeue: Op.REQUEUE,
+    RetryNow: Op.RETRY_NOW,
     Purge: Op.PURGE,
     Tick: Op.TICK,
     Barrier: Op.BARRIER,
@@ -128,7 +130,7 @@ def _body_to_plain(body: Body) -> list[Any]:
             body.worker_id,
             [[o.id, o.lease_token, o.result, o.error, o.retry] for o in body.items],
         ]
-    if isinstance(body, Cancel | Requeue | CancelWorkflow):
+    if isinstance(body, Cancel | Requeue | RetryNow | CancelWorkflow):
         return [body.id, body.actor]
     if isinstance(body, Purge):
         return [body.id, body.queue, body.actor]
@@ -316,6 +318,7 @@ _BODY_FROM_PLAIN: dict[int, Callable[[Any], Body]] = {
     Op.WORKER_BEAT: worker_codec.beat,
     Op.WORKER_CONTROL: worker_codec.control,
     Op.PROGRESS: _progress,
+    Op.RETRY_NOW: lambda p: RetryNow(*_id_actor(p)),
 }
 
 # Version 1 differs in the submit's specs and the tick's (empty) body.

@@ -75,6 +75,7 @@ from raftq.state.commands import (
     Release,
     RemoveMember,
     Requeue,
+    RetryNow,
     RevokeKey,
     SeedMembers,
     Submit,
@@ -146,6 +147,8 @@ class State(Schedules, Tasks, Leases, Retries, Keys, Workflows, Members, Flow, W
             return self._audited(body.actor, "cancel", body.id, self._cancel(body.id))
         if isinstance(body, Requeue):
             return self._audited(body.actor, "requeue", body.id, self._requeue(body.id))
+        if isinstance(body, RetryNow):
+            return self._audited(body.actor, "retry_now", body.id, self._retry_now(body.id))
         if isinstance(body, Purge):
             target = body.id if body.id is not None else f"queue:{body.queue or '*'}"
             return self._audited(body.actor, "purge", target, self._purge(body))

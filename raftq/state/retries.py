@@ -2,7 +2,8 @@
 
 A completion stores the result; a failure is recorded in the task's errors
 and retried after an exponential backoff (with deterministic jitter) until
-its attempts are spent, then the task is dead. Dead letters can be requeued
+its attempts are spent, then the task is dead. A task waiting out its backoff
+can be retried now (its attempts stand). Dead letters can be requeued
 (attempts start again) or purged. Finishing a task that is already finished
 is refused (``already_finished``); a retry of the request that finished it
 gets its first answer from the dedupe table.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import zlib
 
 from raftq.state.commands import Outcome, Purge
-from raftq.state.indexes import DEAD, LEASED, SUCCEEDED, Indexes, Result, reject
+from raftq.state.indexes import DEAD, LEASED, SCHEDULED, SUCCEEDED, Indexes, Result, reject
 from raftq.state.model import MAX_RETRY_BACKOFF_MS, TERMINAL
 
 
@@ -58,6 +59,19 @@ class Retries(Indexes):
             return reject("not_found", f"no dead letter {task_id}")
         task.attempts = 0
         task.finished_ms = None
+        self._enqueue(task)
+        return {"id": task_id, "status": str(task.status)}
+
+    def _retry_now(self, task_id: str) -> Result:
+        """Make a task waiting out its backoff after a failed attempt due now: it joins
+        its queue by the replicated clock as if its backoff had passed (no time is read
+        here). A delayed task that never ran is not waiting for a retry."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            return reject("not_found", f"no task {task_id}")
+        if task.status is not SCHEDULED or not task.attempts:
+            return reject("conflict", f"task {task_id} is {task.status}, not waiting for a "
+                                      "retry")
         self._enqueue(task)
         return {"id": task_id, "status": str(task.status)}
 

@@ -210,6 +210,8 @@ class Model(ScheduleModel, FlowModel, WorkerModel):
             return self.cancel(body.id)
         if isinstance(body, c.Requeue):
             return self.requeue(body.id)
+        if isinstance(body, c.RetryNow):
+            return self.retry_now(body.id)
         if isinstance(body, c.Purge):
             return self.purge(body.id, body.queue)
         if isinstance(body, c.Tick):
@@ -331,6 +333,15 @@ class Model(ScheduleModel, FlowModel, WorkerModel):
             return {"error": "not_found"}
         task.attempts = 0
         task.finished_ms = None
+        self._enqueue(task)
+        return {"id": task_id, "status": str(task.status)}
+
+    def retry_now(self, task_id: str) -> Any:
+        task = self.tasks.get(task_id)
+        if task is None:
+            return {"error": "not_found"}
+        if task.status is not Status.SCHEDULED or not task.attempts:
+            return {"error": "conflict"}  # not in a retry's backoff
         self._enqueue(task)
         return {"id": task_id, "status": str(task.status)}
 

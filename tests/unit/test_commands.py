@@ -70,6 +70,7 @@ EXAMPLES: list[c.Body] = [
     c.WorkerControl("w1", "pause", 0, "admin"),
     c.WorkerControl("w1", "concurrency", 4),
     c.Progress("w1", [("a", 3, 400, "step 2 of 5"), ("b", 4, 1000, "")]),
+    c.RetryNow("a", "admin"),
 ]
 
 

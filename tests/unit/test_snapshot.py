@@ -45,6 +45,7 @@ bodies: st.SearchStrategy[c.Body] = st.one_of(
     st.builds(c.Finish, st.sampled_from(WORKERS), st.lists(outcomes, min_size=1, max_size=3)),
     st.builds(c.Cancel, st.sampled_from(IDS)),
     st.builds(c.Requeue, st.sampled_from(IDS)),
+    st.builds(c.RetryNow, st.sampled_from(IDS)),
     st.builds(c.Purge, st.none() | st.sampled_from(IDS), st.none() | st.sampled_from(QUEUES)),
     st.just(c.Tick()),
     st.builds(

@@ -338,6 +338,13 @@ class StateMachine(RuleBasedStateMachine):
         task_id = data.draw(st.sampled_from(dead) if dead else st.sampled_from(IDS))
         self.send(self.stamp(c.Requeue(task_id), late))
 
+    @rule(data=st.data(), late=lateness)
+    def retry_now(self, data: st.DataObject, late: int) -> None:
+        waiting = [i for i in self.tasks_in(Status.SCHEDULED) if self.model.tasks[i].attempts]
+        task_id = data.draw(st.sampled_from(waiting) if waiting else st.sampled_from(IDS))
+        result = self.send(self.stamp(c.RetryNow(task_id), late))
+        event(f"retry_now: {result.get('status') or result['error']}")
+
     @rule(data=st.data(), one=st.booleans(), queue=st.sampled_from([None, *QUEUES]))
     def purge(self, data: st.DataObject, one: bool, queue: str | None) -> None:
         if one:
