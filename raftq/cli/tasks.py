@@ -1,4 +1,5 @@
-"""Task commands: ``raftq submit``, ``raftq status``, ``raftq list``, ``raftq cancel``."""
+"""Task commands: ``raftq submit``, ``raftq status``, ``raftq list``, ``raftq cancel``,
+``raftq retry-now``."""
 
 from __future__ import annotations
 
@@ -283,4 +284,16 @@ def cancel(task_id: str, nodes: str | None) -> None:
     click.echo(f"{task_id}: {task.get('status', 'cancelled')}")
 
 
-COMMANDS = [submit, status, list_, cancel]
+@click.command("retry-now")
+@click.argument("task_id")
+@NODES
+def retry_now(task_id: str, nodes: str | None) -> None:
+    """Run a task waiting out its retry backoff now (its attempts stand; admin key)."""
+    try:
+        task = make_client(nodes).retry_now(task_id)
+    except RaftqError as exc:
+        fail(exc.message)
+    click.echo(f"{task_id}: {task.get('status', 'queued')}")
+
+
+COMMANDS = [submit, status, list_, cancel, retry_now]

@@ -241,6 +241,11 @@ class AsyncClient(AsyncScheduleCalls, AsyncEventCalls, AsyncFlowCalls):
         task: TaskInfo = await self._call(calls.requeue(id))
         return task
 
+    async def retry_now(self, id: str) -> TaskInfo:
+        """Make a task waiting out its retry backoff due now (an admin key)."""
+        task: TaskInfo = await self._call(calls.retry_now(id))
+        return task
+
     async def purge(self, id: str | None = None, queue: str | None = None) -> PurgeResult:
         """Delete one dead letter (``id``) or all (of ``queue``): how many went."""
         body: PurgeResult = await self._call(calls.purge(id, queue))

@@ -243,6 +243,11 @@ def requeue(task_id: str) -> Call:
     return Call("POST", path, body={}, idempotency_key=_key(), unwrap="task")
 
 
+def retry_now(task_id: str) -> Call:
+    path = f"/v1/tasks/{quote(task_id, safe='')}/retry-now"
+    return Call("POST", path, body={}, idempotency_key=_key(), unwrap="task")
+
+
 def purge(task_id: str | None, queue: str | None) -> Call:
     if task_id is not None:
         path = f"/v1/dead-letters/{quote(task_id, safe='')}"

@@ -275,6 +275,11 @@ class Client(ScheduleCalls, EventCalls, FlowCalls):
         task: TaskInfo = self._call(calls.requeue(id))
         return task
 
+    def retry_now(self, id: str) -> TaskInfo:
+        """Make a task waiting out its retry backoff due now (an admin key)."""
+        task: TaskInfo = self._call(calls.retry_now(id))
+        return task
+
     def purge(self, id: str | None = None, queue: str | None = None) -> PurgeResult:
         """Delete one dead letter (``id``) or all (of ``queue``): how many went."""
         body: PurgeResult = self._call(calls.purge(id, queue))

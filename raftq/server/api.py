@@ -52,6 +52,7 @@ from raftq.state.commands import (
     Purge,
     Release,
     Requeue,
+    RetryNow,
 )
 from raftq.state.model import TERMINAL, Status
 from raftq.state.workers import unrun
@@ -145,7 +146,6 @@ class Api:
         return response
 
     raise_for = staticmethod(raise_for)
-
 
     def stamp(self, request: Request) -> tuple[str, int]:
         """The request id (the Idempotency-Key, else a new one) and the time."""
@@ -372,6 +372,11 @@ class Api:
     async def requeue(self, request: Request) -> Response:
         task_id = request.match_info["id"]
         raise_for(await self.propose(request, Requeue(task_id, request.actor)))
+        return json_response({"task": self.task_view(task_id)})
+
+    async def retry_now(self, request: Request) -> Response:
+        task_id = request.match_info["id"]
+        raise_for(await self.propose(request, RetryNow(task_id, request.actor)))
         return json_response({"task": self.task_view(task_id)})
 
     async def purge_one(self, request: Request) -> Response:

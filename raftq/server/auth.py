@@ -70,6 +70,8 @@ ROUTES: tuple[RouteSpec, ...] = (
               "Why a task waits", query=(c.CONSISTENCY,), reply=c.ANY_OBJECT),
     RouteSpec("DELETE", "/v1/tasks/{id}", "cancel", PRODUCE, "Cancel a task that has not "
               "started", reply=c.ONE_TASK),
+    RouteSpec("POST", "/v1/tasks/{id}/retry-now", "retry_now", ADMIN,
+              "Make a task waiting out its retry backoff due now", reply=c.ONE_TASK),
     RouteSpec("POST", "/v1/tasks/{id}/complete", "complete", WORK, "Complete a leased task",
               c.COMPLETE, reply=c.ONE_TASK),
     RouteSpec("POST", "/v1/tasks/{id}/fail", "fail", WORK, "Fail a leased task", c.FAIL,

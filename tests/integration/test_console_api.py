@@ -1,4 +1,5 @@
-"""What the console's pages call, against a real node: tasks searched by tenant."""
+"""What the console's pages call, against a real node: tasks searched by tenant, a task
+in its retry backoff retried now."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from clusterkit import http, port_block
 
 from raftq import Client
+from raftq.errors import Conflict
 from raftq.local.cluster import LocalCluster
 
 
@@ -70,3 +72,39 @@ def test_tasks_are_searched_by_tenant_alone_and_with_status_and_queue(
     assert '"ten-2"' in out.stdout and '"ten-0"' in out.stdout and "ten-4" not in out.stdout
     out = raftq(node, "list", "--tenant", "a/b")
     assert out.returncode != 0 and out.stderr.startswith("error: --tenant: "), out.stderr
+
+
+def test_a_task_in_a_long_backoff_is_retried_now(node: LocalCluster) -> None:
+    url = node.http_urls[0]
+    client = Client(node.http_urls)
+    client.submit("flaky", id="rn-1", queue="rn", retry_backoff=3600, max_attempts=3)
+    client.submit("later", id="rn-delayed", queue="rn-other", delay=3600)
+    (lease,) = client.claim("rn-worker", ["rn"])
+    client.fail("rn-1", lease["lease_token"], "boom", retry=True)
+    waiting = client.get("rn-1")
+    assert waiting["status"] == "scheduled" and waiting["attempts"] == 1
+    assert waiting["ready_at_ms"] - waiting["updated_ms"] > 2_000_000  # about an hour away
+    assert client.claim("rn-worker", ["rn"]) == []
+
+    status, answer = http(url + "/v1/tasks/rn-1/retry-now", "POST", {})
+    assert status == 200 and answer["task"]["status"] == "queued", answer
+    assert answer["task"]["attempts"] == 1 and len(answer["task"]["errors"]) == 1
+    (again,) = client.claim("rn-worker", ["rn"])  # at once: no backoff left
+    assert again["id"] == "rn-1" and again["attempt"] == 2
+
+    # Running (leased), delayed but never run, no such task.
+    for task_id, want, code in (("rn-1", 409, "conflict"), ("rn-delayed", 409, "conflict"),
+                                ("rn-none", 404, "not_found")):
+        status, answer = http(f"{url}/v1/tasks/{task_id}/retry-now", "POST", {})
+        assert status == want and answer["error"]["code"] == code, (task_id, answer)
+    assert client.get("rn-delayed")["status"] == "scheduled"
+    assert client.audit()[-1]["action"] == "retry_now"
+    with pytest.raises(Conflict, match="not waiting for a retry"):
+        client.retry_now("rn-delayed")
+
+    client.fail("rn-1", again["lease_token"], "boom again", retry=True)
+    assert client.get("rn-1")["status"] == "scheduled"
+    out = raftq(node, "retry-now", "rn-1")
+    assert out.returncode == 0 and out.stdout.strip() == "rn-1: queued", out.stderr
+    out = raftq(node, "retry-now", "rn-delayed")
+    assert out.returncode == 1 and "not waiting for a retry" in out.stderr, out.stderr

@@ -137,6 +137,24 @@ def test_an_operator_finds_opens_and_acts(browser: Any, ui_cluster: LocalCluster
     page.wait_for_selector("#task-status:has-text('cancelled')")
     ui.shot("task")
 
+    # Search by tenant; retry a task in its hour-long backoff now, from its page.
+    client.submit("ui.flaky", queue="ui-retry", id="ui-retry-1", tenant="ui-acme",
+                  retry_backoff=3600)
+    client.submit("ui.flaky", queue="ui-other", id="ui-other-1", tenant="ui-zeta")
+    ui.go("/ui/tasks?tenant=ui-acme")
+    page.wait_for_selector("#tasks a:has-text('ui-retry-1')")
+    assert page.locator("#tasks a:has-text('ui-other-1')").count() == 0
+    assert page.input_value("#search [name=tenant]") == "ui-acme"
+    (leased,) = client.claim("ui-test", ["ui-retry"], max=1)
+    client.fail("ui-retry-1", leased["lease_token"], "flaky", retry=True)
+    ui.go("/ui/task?id=ui-retry-1")
+    page.wait_for_selector("#task-status:has-text('scheduled')")
+    page.click("#retry-now")
+    ui.confirm()
+    page.wait_for_selector("#task-status:has-text('queued')")
+    assert page.locator("#retry-now").is_hidden()
+    assert client.get("ui-retry-1")["attempts"] == 1
+
     # Requeue one dead letter.
     dead_letter(client, "ui-dead-1", "ui-dead")
     ui.go("/ui/task?id=ui-dead-1")

@@ -6,6 +6,7 @@ BODY = """
 <h1>Task <span id="task-id"></span> <span id="task-status"></span></h1>
 <div class="actions" id="actions">
 <button id="cancel" class="danger" data-can="DELETE /v1/tasks/{id}" hidden>Cancel</button>
+<button id="retry-now" class="primary" data-can="POST /v1/tasks/{id}/retry-now" hidden>Retry now</button>
 <button id="requeue" class="primary" data-can="POST /v1/dead-letters/{id}/requeue" hidden>Requeue</button>
 <button id="purge" class="danger" data-can="DELETE /v1/dead-letters/{id}" hidden>Purge</button>
 </div>
@@ -66,6 +67,7 @@ function render() {
   $("#graph").innerHTML = graph.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
   const show = (sel, on) => { const el = $(sel); if (el) el.hidden = !on; };
   show("#cancel", ["queued", "scheduled", "waiting"].includes(t.status));
+  show("#retry-now", t.status === "scheduled" && t.attempts > 0);
   show("#requeue", t.status === "dead");
   show("#purge", t.status === "dead");
 }
@@ -98,7 +100,8 @@ async function act(method, path, what) {
 }
 
 RQ.page = async () => {
-  const c = $("#cancel"), r = $("#requeue"), p = $("#purge");
+  const c = $("#cancel"), r = $("#requeue"), p = $("#purge"), n = $("#retry-now");
+  if (n) n.onclick = () => act("POST", `/v1/tasks/${enc(id)}/retry-now`, "Retry now");
   if (c) c.onclick = () => act("DELETE", "/v1/tasks/" + enc(id), "Cancel");
   if (r) r.onclick = () => act("POST", `/v1/dead-letters/${enc(id)}/requeue`, "Requeue");
   if (p) p.onclick = () => act("DELETE", "/v1/dead-letters/" + enc(id), "Purge");
