@@ -284,7 +284,7 @@ def cancel(task_id: str, nodes: str | None) -> None:
     click.echo(f"{task_id}: {task.get('status', 'cancelled')}")
 
 
-@click.command("retry-now")
+@click.command("retry-now", short_help="Run a task in its retry backoff now.")
 @click.argument("task_id")
 @NODES
 def retry_now(task_id: str, nodes: str | None) -> None:

@@ -67,9 +67,9 @@ class Fixtures:
         answer = self.ok("POST", "/v1/tasks", {"name": "t", "queue": queue})
         return str(answer["task"]["id"])
 
-    def leased(self) -> tuple[str, int]:
+    def leased(self, **spec: Any) -> tuple[str, int]:
         queue = self.unique("q")
-        self.ok("POST", "/v1/tasks", {"name": "t", "queue": queue, "max_attempts": 1})
+        self.ok("POST", "/v1/tasks", {"name": "t", "queue": queue, "max_attempts": 1, **spec})
         (task,) = self.ok("POST", "/v1/claims", {"worker_id": "fixture", "queues": [queue]})[
             "tasks"]
         return task["id"], task["lease_token"]
@@ -112,6 +112,11 @@ class Fixtures:
                     return p.replace("{id}", sid), schedule
                 self.ok("PUT", f"/v1/schedules/{sid}", schedule)
                 return p.replace("{id}", sid), {} if m == "POST" else None
+            if p.endswith("/retry-now"):  # a task waiting out an hour's backoff
+                task_id, token = self.leased(max_attempts=2, retry_backoff_ms=3_600_000)
+                self.ok("POST", f"/v1/tasks/{task_id}/fail",
+                        {"lease_token": token, "error": "boom", "retry": True})
+                return p.replace("{id}", task_id), {}
             if p.endswith(("/complete", "/fail")):
                 task_id, token = self.leased()
                 body: dict[str, Any] = {"lease_token": token, "result": 1}
