@@ -17,7 +17,7 @@ from raftq.state.fair import lane
 from raftq.state.model import Status, Task
 from raftq.state.workers import no_runner
 
-MAX_SCAN = 100_000  # entries of a line looked at to count the tasks ahead
+MAX_SCAN = 100_000  # tasks of a line looked at to count the tasks ahead
 
 
 def _limit(state: Any, key: str) -> dict[str, Any]:
@@ -55,12 +55,10 @@ def _turn(state: Any, task: Task) -> dict[str, Any] | None:
         return None
     order = level.turn_order()
     ahead_tenants = next((i for i, ln in enumerate(order) if ln is line), len(order))
-    ahead = 0
-    for n, (seq, task_id) in enumerate(line.entries):
-        if task_id == task.id or n >= MAX_SCAN:
-            break
-        other = state.tasks.get(task_id)
-        ahead += other is not None and other.status is Status.QUEUED and other.seq == seq
+    ahead, other = 0, line.head
+    while other is not None and other is not task and ahead < MAX_SCAN:
+        ahead += 1
+        other = other.nxt
     who = f"tenant {task.tenant}" if task.tenant else "tasks without a tenant"
     return {"code": "turn", "tenants_ahead": ahead_tenants, "ahead_in_line": ahead,
             "message": f"{who}: {ahead_tenants} tenant(s) take their turn first, "

@@ -166,15 +166,13 @@ class Flow(Indexes):
         if waiters is None:
             waiters = self.waiters[key] = deque()
         if task.tenant and key == "tenant:" + task.tenant:
-            level.ring.popleft()  # the line is at the front: its turn ends
-            level.used = 0
+            level.used = 0  # the line is at the front: its turn ends
             line.gate = key
             self._leave_ring(level, line)
             waiters.append(("l", level.queue, level.priority, line.tenant))
         else:
-            line.entries.popleft()
+            self._unline(task, line)
             self.held[task.id] = key
-            self._line_gone(level, line)
             waiters.append(("t", task.id, task.seq, ""))
         self._arm(key)
 
@@ -236,8 +234,8 @@ class Flow(Indexes):
                 del self.held[a]
                 level, line = self._line(lane(task.queue, task.name), task.priority,
                                          task.tenant)
-                line.put_back(b, a)
-                if not line.ticket and not line.gate:
+                line.put_back(task)
+                if not line.in_ring and not line.gate:
                     self._join_ring(level, line)
             else:
                 found = self.levels.get((a, b))

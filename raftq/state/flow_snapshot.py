@@ -40,7 +40,7 @@ def to_plain(state: State) -> dict[str, Any]:
     levels = []
     for level in state.levels.values():
         ring = level.ring
-        used = level.used if ring and ring[0][1].ticket == ring[0][0] else 0
+        used = level.used if ring and not ring[0].stale else 0
         gates = sorted([t, line.gate] for t, line in level.lines.items() if line.gate)
         levels.append([level.queue, level.priority, used,
                        [line.tenant for line in level.turn_order()], gates])
@@ -97,10 +97,9 @@ def turns_from_plain(state: State, flow: dict[str, Any] | None, queued: list[Tas
     for task in queued:
         if task.id not in state.held:
             level, line = state._line(lane(task.queue, task.name), task.priority, task.tenant)
-            line.entries.append((task.seq, task.id))
-            line.live += 1
+            line.push(task)
     for level in list(state.levels.values()):
-        for tenant in [t for t, line in level.lines.items() if not line.live]:
+        for tenant in [t for t, line in level.lines.items() if line.head is None]:
             del level.lines[tenant]
     for queue, prio, used, ring, gates in stored:
         level = state.levels[(queue, prio)]
@@ -111,7 +110,7 @@ def turns_from_plain(state: State, flow: dict[str, Any] | None, queued: list[Tas
         level.used = used
     for level in list(state.levels.values()):  # before format 4: by their oldest task
         for line in level.lines.values():
-            if not line.ticket and not line.gate:
+            if not line.in_ring and not line.gate:
                 state._join_ring(level, line)
         if not level.lines:
             del state.levels[(level.queue, level.priority)]

@@ -6,7 +6,8 @@ workers announce) and the derived indexes: the ready tasks per lane (a queue
 and a task name) and priority in fair turns between tenants
 (``raftq.state.fair``), the delayed heap, the lease heap, the expiry heap and
 which workers run each task name.
-Derived entries are deleted lazily: an entry is skipped when the task no
+Derived entries are deleted lazily (except a queued task's place in its
+tenant's line, ``raftq.state.fair``): an entry is skipped when the task no
 longer matches it (its ``seq``, token or expiry moved on).
 
 Every status change goes through ``_move``, which checks it against
@@ -72,7 +73,6 @@ class Indexes(Turns):
         self.levels: dict[tuple[str, int], Level] = {}
         self.ready: dict[str, dict[int, Level]] = {}
         self.lanes: dict[str, dict[str, None]] = {}
-        self.next_ticket = 1  # ring tickets; only their equality counts (not snapshotted)
         # flow control (raftq.state.flow) as the claims see it: the queues not claimed
         # from, each queue's tenant weights, tasks set aside by a limit (id -> key)
         # and whether any limit exists
@@ -260,15 +260,16 @@ class Indexes(Turns):
         self.next_seq = seq + 1
         task.ready_at_ms = None
         level, line = self._line(lane(task.queue, task.name), task.priority, task.tenant)
-        line.entries.append((seq, task.id))
-        self._grew(level, line, 1)
+        line.push(task)
+        self._grew(level, line)
 
     def _enqueue_new(self, tasks: list[Task]) -> None:
         """``_enqueue`` for tasks just created, in order, as one batch submit makes them.
 
         Every task makes the same move, None -> QUEUED: the table is consulted
-        once, each task is checked to be new, and the counters are updated
-        once per run of tasks with the same queue, name, priority and tenant.
+        once, each task is checked to be new, the counters are updated once per
+        run of tasks with the same queue, name and priority, and the line's
+        tail once per run with the same tenant too.
         """
         if not tasks:
             return
@@ -276,10 +277,12 @@ class Indexes(Turns):
             raise AssertionError("illegal transition None -> queued")
         queued, clock, seq = self.by_status[QUEUED], self.clock_ms, self.next_seq
         first = tasks[0]
-        queue, name, prio, tenant = first.queue, first.name, first.priority, first.tenant
-        run = in_line = 0
-        level, line = self._line(lane(queue, name), prio, tenant)
-        entries = line.entries
+        queue, name, prio = first.queue, first.name, first.priority
+        run = 0
+        level = self._level(lane(queue, name), prio)
+        line = level.lines.get(first.tenant) or self._new_line(level, first.tenant)
+        tenant = first.tenant = line.tenant
+        tail = line.tail  # linked in here, as Line.push does, and stored at each change
         if self.changes is not None:
             self.changes.extend((task, None, QUEUED, 0) for task in tasks)
         for task in tasks:
@@ -287,29 +290,32 @@ class Indexes(Turns):
                 raise AssertionError(f"illegal transition {task.status} -> queued for {task.id}")
             if (task.tenant != tenant or task.queue != queue or task.priority != prio
                     or task.name != name):
-                line.live += in_line  # what _grew does, inlined: per tenant, per task
-                if not line.ticket and not line.gate:
-                    self._join_ring(level, line)
-                in_line = 0
+                line.tail = tail
                 if task.queue != queue or task.priority != prio or task.name != name:
                     self._queued_run(queue, name, prio, run)
                     queue, name, prio, run = task.queue, task.name, task.priority, 0
-                    level, line = self._line(lane(queue, name), prio, task.tenant)
-                else:
-                    line = (level.lines.get(task.tenant)
-                            or self._line(lane(queue, name), prio, task.tenant)[1])
-                tenant, entries = task.tenant, line.entries
+                    level = self._level(lane(queue, name), prio)
+                # a line with tasks is in the ring or waits on a limit: only a new one joins
+                line = level.lines.get(task.tenant) or self._new_line(level, task.tenant)
+                # the line's own string: one object per tenant, not one per task
+                tenant = task.tenant = line.tenant
+                tail = line.tail
             task.status = QUEUED
             task.updated_ms = clock
             task.ready_at_ms = None
             task.seq = seq
+            task.line = line
             queued[task.id] = None
-            entries.append((seq, task.id))
+            if tail is None:
+                line.head = task
+            else:
+                tail.nxt = task
+                task.prv = tail
+            tail = task
             seq += 1
             run += 1
-            in_line += 1
         self._queued_run(queue, name, prio, run)
-        self._grew(level, line, in_line)
+        line.tail = tail
         self.next_seq = seq
 
     def _queued_run(self, queue: str, name: str, prio: int, n: int) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from raftq.state.fair import Line
 
 
 class Status(StrEnum):
@@ -69,7 +72,8 @@ WALL_SLEW_RATIO = 10
 class Task:
     """One task as the state machine holds it."""
 
-    __slots__ = (
+    # Field order of the plain (snapshot) form; the digest depends on it.
+    FIELDS = (
         "id",
         "name",
         "queue",
@@ -95,9 +99,9 @@ class Task:
         "tenant",
         "flow_keys",
     )
-
-    # Field order of the plain (snapshot) form; the digest depends on it.
-    FIELDS = __slots__
+    # Where a queued task waits (raftq.state.fair): its tenant's line and its neighbours
+    # there. Derived, like every index: not in the plain form.
+    __slots__ = (*FIELDS, "line", "nxt", "prv")
 
     def __init__(
         self,
@@ -139,6 +143,9 @@ class Task:
         self.tenant = ""  # whose task it is: fair turns in its queue (raftq.state.fair)
         # [rate_key, concurrency_key, unique_key] when any is set (raftq.state.flow)
         self.flow_keys: list[str] | None = None
+        self.line: Line | None = None
+        self.nxt: Task | None = None
+        self.prv: Task | None = None
 
     def to_plain(self) -> list[Any]:
         row = list(_get_fields(self))
@@ -151,6 +158,7 @@ class Task:
         for field, value in zip(cls.FIELDS, row, strict=True):
             setattr(task, field, value)
         task.status = Status(str(task.status))
+        task.line = task.nxt = task.prv = None
         return task
 
 

@@ -44,10 +44,15 @@ def _specs(rows: Any) -> list[TaskSpec]:
                 # all in [0, 2**53): negative ones and 2**53 itself take the long way
                 and (prio | delay | eta | attempts | timeout | backoff | ttl) >> 53 == 0
             ):
-                append(TaskSpec(id, name, queue, prio, payload, delay, eta, attempts,
-                                timeout, backoff, ttl) if n == 11 else
-                       TaskSpec(id, name, queue, prio, payload, delay, eta, attempts,
-                                timeout, backoff, ttl, *row[11:]))
+                if n == 11:
+                    append(TaskSpec(id, name, queue, prio, payload, delay, eta, attempts,
+                                    timeout, backoff, ttl))
+                elif n == 14:
+                    append(TaskSpec(id, name, queue, prio, payload, delay, eta, attempts,
+                                    timeout, backoff, ttl, row[11], row[12], row[13]))
+                else:
+                    append(TaskSpec(id, name, queue, prio, payload, delay, eta, attempts,
+                                    timeout, backoff, ttl, *row[11:]))
                 continue
         append(spec_from_plain(row))
     return out

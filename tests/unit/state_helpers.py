@@ -233,21 +233,27 @@ def check_turns(state: State) -> None:
         in_ring = 0
         for tenant, line in level.lines.items():
             assert line.tenant == tenant
-            entries = [(seq, task_id) for seq, task_id in line.entries
-                       if (t := state.tasks.get(task_id)) is not None
-                       and t.status is Status.QUEUED and t.seq == seq]
-            assert line.live == len(entries) > 0, "a line's count of its tasks is wrong"
-            assert list(line.entries) == sorted(line.entries), "a line out of seq order"
-            for _seq, task_id in entries:
-                task = state.tasks[task_id]
+            assert line.level is level
+            linked, node = [], line.head
+            while node is not None:  # exactly the queued tasks, linked both ways
+                assert node.line is line, "a task in a line it does not name"
+                assert node.prv is (linked[-1] if linked else None), "a broken prv link"
+                linked.append(node)
+                node = node.nxt
+            assert linked, "an empty line is left behind"
+            assert line.tail is linked[-1], "a line's tail is not its last task"
+            seqs = [task.seq for task in linked]
+            assert seqs == sorted(seqs), "a line out of seq order"
+            for task in linked:
+                assert state.tasks.get(task.id) is task and task.status is Status.QUEUED
                 assert (lane(task.queue, task.name), task.priority, task.tenant) == (
                     queue, prio, tenant)  # a level's queue is its lane
-                assert task_id not in live and task_id not in state.held
-                live[task_id] = (queue, prio, tenant)
-            valid = [t for t, ln in level.ring if ln is line and ln.ticket == t]
-            assert len(valid) == (1 if line.ticket else 0)
-            assert bool(line.ticket) != bool(line.gate), "a line neither in the ring nor gated"
-            in_ring += bool(line.ticket)
+                assert task.id not in live and task.id not in state.held
+                live[task.id] = (queue, prio, tenant)
+            entries = sum(1 for ln in level.ring if ln is line)
+            assert entries == line.stale + line.in_ring, "a line's count of stale entries"
+            assert line.in_ring != bool(line.gate), "a line neither in the ring nor gated"
+            in_ring += line.in_ring
             if line.gate:
                 assert ("l", queue, prio, tenant) in state.waiters.get(line.gate, ())
         assert level.active == in_ring
@@ -256,9 +262,11 @@ def check_turns(state: State) -> None:
         assert levels and all(state.levels.get((queue, p)) is lv for p, lv in levels.items())
     for task_id, key in state.held.items():
         task = state.tasks[task_id]
-        assert task.status is Status.QUEUED
+        assert task.status is Status.QUEUED and task.line is None
         assert ("t", task_id, task.seq, "") in state.waiters[key]
     assert sorted([*live, *state.held]) == sorted(state.by_status[Status.QUEUED])
+    assert all(task.line is None for task in state.tasks.values()
+               if task.id not in live), "a task left in a line"
     for key, (cap, running) in state.concurrency.items():
         leased = [state.tasks[i] for i in state.by_status[Status.LEASED]]
         assert running == sum(1 for t in leased if key in state._keys_of(t, True)), cap

@@ -444,7 +444,7 @@ class StateMachine(RuleBasedStateMachine):
         got = {}
         for key, level in self.state.levels.items():
             ring = level.turn_order()
-            used = level.used if level.ring and level.ring[0][1] is (ring or [None])[0] else 0
+            used = level.used if level.ring and level.ring[0] is (ring or [None])[0] else 0
             got[key] = ([ln.tenant for ln in ring], used if ring else 0,
                         {t: ln.gate for t, ln in level.lines.items() if ln.gate})
         want = {key: (lv.ring, lv.used if lv.ring else 0, lv.gated)
