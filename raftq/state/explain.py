@@ -2,8 +2,10 @@
 
 ``explain`` names what holds a task, most decisive first: its status (scheduled
 until T, waiting for parents, running, finished), then for a queued task a
-paused queue, a limit it waits on (a rate key with no room until T, a
-concurrency key at its max, its tenant's line waiting on a tenant limit),
+paused queue, the limits that hold it back (a rate key with no room until T, a
+concurrency key at its max: the one a claim set it aside for, or its tenant's
+line for, and every other key of the task without room now on the replicated
+clock, as a claim reaching it would find, whether or not one has yet),
 tasks ahead of it at a higher priority in its queue, its tenant's turn (the
 tenants ahead in the ring and its own tasks ahead in its line), and whether
 a live worker runs its name from its queue (``raftq.state.workers.no_runner``).
@@ -84,10 +86,16 @@ def explain(state: Any, task: Task) -> list[dict[str, Any]]:
     held = state.held.get(task.id)
     level = state.levels.get((lane(task.queue, task.name), task.priority))
     line = level.lines.get(task.tenant) if level is not None else None
+    named = ""
     if held is not None:
         out.append(_limit_reason(state, held, False))
+        named = held
     elif line is not None and line.gate:
         out.append(_limit_reason(state, line.gate, True))
+        named = line.gate
+    for key in state._keys_of(task):  # exhausted now: a claim reaching it would stop
+        if key != named and state.room(key) <= 0:
+            out.append(_limit_reason(state, key, False))
     higher = sum(n for (q, p), n in state.ready_counts.items()
                  if q == task.queue and p > task.priority)
     if higher:

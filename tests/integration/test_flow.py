@@ -116,6 +116,14 @@ def test_explain_names_a_rate_limit_without_room(client: Client) -> None:
     kit_less = client.explain(handles[1].id)
     assert kit_less["limits"][0]["key"] == "flow-explain"
     assert "no_worker" in [r["code"] for r in kit_less["reasons"]]
+    assert "rate_limit" not in [r["code"] for r in kit_less["reasons"]]  # room for one
+    # one start uses the room; the claim stops at its max before the second task, so
+    # only the replicated clock says it waits: explain names the key all the same
+    [first] = client.claim("flow-explain-probe", ["flow-explain"], 1)
+    assert first["id"] == handles[0].id
+    why = wait_for(lambda: [r for r in client.explain(handles[1].id)["reasons"]
+                            if r["code"] == "rate_limit"], what="the rate limit named")
+    assert why[0]["limit"]["key"] == "flow-explain" and why[0]["limit"]["room"] == 0
 
 
 @pytest.mark.heavy
