@@ -48,10 +48,18 @@ def call(url: str, method: str, key: str, body: Any = None,
 class Fixtures:
     """Makes, with the admin key, what an allowed call needs to succeed."""
 
-    def __init__(self, url: str, admin: str) -> None:
+    def __init__(self, url: str, admin: str, urls: list[str] | None = None) -> None:
         self.url = url
         self.admin = admin
+        self.urls = urls or [url]
         self.n = 0
+
+    def everywhere(self, path: str) -> None:
+        """Wait until every node reads ``path``: made through one node, read through any
+        (a read that has no ``?consistency=leader``)."""
+        for url in self.urls:
+            wait_for(lambda u=url: call(u + path, "GET", self.admin)[0] == 200,
+                     what=f"{path} on every node")
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:
         status, answer = call(self.url + path, method, self.admin, body)
@@ -130,6 +138,7 @@ class Fixtures:
             key, limit = self.unique("key"), {"rate": 10} if "limits" in p else {"max": 2}
             if m != "PUT":
                 self.ok("PUT", p.replace("{key}", key), limit)
+                self.everywhere(p.replace("{key}", key))
             return p.replace("{key}", key), limit if m == "PUT" else None
         if p == "/v1/queues/{name}":
             return p.replace("{name}", self.unique("q")), {"paused": False} if m == "PUT" else None
@@ -196,7 +205,7 @@ def test_every_route_answers_every_caller_as_the_route_table_says(
     for url in urls:
         wait_for(lambda u=url: call(u + "/v1/queues", "GET", keys["worker"])[0] == 200,
                  what="the new keys on every node")
-    fixtures = Fixtures(urls[0], cluster.admin_key)
+    fixtures = Fixtures(urls[0], cluster.admin_key, urls)
     wrong: list[str] = []
     checked = 0
     for r, route in enumerate(ROUTES):
