@@ -55,6 +55,8 @@ from raftq.state.model import EXPIRING, TERMINAL, Status, Task
 
 # The largest workflow one command may create (the edge says so with a 400 first).
 MAX_WORKFLOW_TASKS = 10_000
+# What ``workflow_status`` answers.
+WORKFLOW_STATUSES = ("running", "succeeded", "failed", "cancelled")
 
 
 class Workflows(Indexes):

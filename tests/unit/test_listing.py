@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from state_helpers import Harness, spec
 
+from raftq.state import commands as c
 from raftq.state import listing
 from raftq.state.model import Status
 
@@ -97,3 +98,45 @@ def test_filters_by_tenant_alone_and_with_status_and_queue() -> None:
         ["t0"], None)
     assert listing.page(h.state, tenant="nobody") == ([], None)
     assert h.state.tasks["t6"].tenant == "acme"  # the filter reads the task's own tenant
+
+
+def with_workflows(n: int, per_ms: int = 3) -> Harness:
+    """Workflows w0..w{n-1} of two tasks each (a then b), ``per_ms`` made in each
+    millisecond."""
+    h = Harness()
+    for i in range(n):
+        if i and i % per_ms == 0:
+            h.tick(1)
+        h.run(c.Linked([spec(f"w{i}-a"), spec(f"w{i}-b")], [c.Deps([]), c.Deps([f"w{i}-a"])],
+                       f"w{i}", ["a", "b"]))
+    return h
+
+
+def test_workflows_newest_first_a_page_at_a_time() -> None:
+    h = with_workflows(10)
+    pages, cursor = [], None
+    while True:
+        ids, cursor = listing.workflow_page(h.state, limit=4, cursor=cursor)
+        pages.append(ids)
+        if cursor is None:
+            break
+    assert pages == [["w9", "w8", "w7", "w6"], ["w5", "w4", "w3", "w2"], ["w1", "w0"]]
+
+
+def test_workflows_by_status() -> None:
+    h = with_workflows(5)
+    h.run(c.CancelWorkflow("w1"))
+    token = h.claim_one()  # w0-a, the oldest ready task
+    h.fail("w0-a", token, retry=False)  # dead: w0 fails (w0-b is cancelled with it)
+    assert listing.workflow_page(h.state, status="running") == (["w4", "w3", "w2"], None)
+    assert listing.workflow_page(h.state, status="cancelled") == (["w1"], None)
+    assert listing.workflow_page(h.state, status="failed") == (["w0"], None)
+    assert listing.workflow_page(h.state, status="succeeded") == ([], None)
+
+
+def test_a_workflow_page_whose_last_workflow_is_gone_goes_on() -> None:
+    h = with_workflows(9, per_ms=9)  # all in one millisecond
+    first, cursor = listing.workflow_page(h.state, limit=3)
+    assert first == ["w8", "w7", "w6"] and cursor is not None
+    del h.state.flows["w6"]  # as when its last task is dropped
+    assert listing.workflow_page(h.state, limit=3, cursor=cursor)[0] == ["w5", "w4", "w3"]
