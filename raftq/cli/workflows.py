@@ -1,18 +1,20 @@
-"""``raftq workflow``: a workflow's tasks as a tree, and cancelling it."""
+"""``raftq workflow``: workflows listed, one's tasks as a tree, and cancelling one."""
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import click
 
+from raftq.cli import show
 from raftq.cli.common import NODES, OUTPUT, emit, fail, make_client
 from raftq.errors import RaftqError
 
 
 @click.group()
 def workflow() -> None:
-    """Workflows: show one as a tree, cancel one."""
+    """Workflows: list them, show one as a tree, cancel one."""
 
 
 def tree_lines(view: dict[str, Any]) -> list[str]:
@@ -42,6 +44,34 @@ def tree_lines(view: dict[str, Any]) -> list[str]:
     for root in roots:
         show(root, 0)
     return lines
+
+
+@workflow.command("list")
+@click.option("--status", "status_", default=None,
+              help="Only workflows with this status: running, succeeded, failed, cancelled.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True,
+              help="Workflows per page.")
+@click.option("--cursor", default=None,
+              help="Start after the page that printed this cursor (see the end of the list).")
+@NODES
+@OUTPUT
+def workflow_list(status_: str | None, limit: int, cursor: str | None, nodes: str | None,
+                  output: str) -> None:
+    """Workflows, newest first, a page at a time."""
+    try:
+        page = make_client(nodes).workflows(status=status_, limit=limit, cursor=cursor)
+    except RaftqError as exc:
+        fail(f"--{exc.field}: {exc.message}" if exc.field in ("status", "cursor")
+             else exc.message)
+    flows = page["workflows"]
+    rows = [[w["id"], w["status"], w["tasks"], w["open"], show.short_ago(w["created_ms"])]
+            for w in flows]
+    emit(flows, output, ["ID", "STATUS", "TASKS", "OPEN", "CREATED"], rows)
+    if page["next_cursor"]:
+        click.echo(f"more: raftq workflow list --cursor {shlex.quote(page['next_cursor'])} "
+                   "(with the same filters)", err=True)
+    elif output == "table" and not flows:
+        click.echo("(no workflows)", err=True)
 
 
 @workflow.command("show")

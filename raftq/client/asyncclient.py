@@ -25,6 +25,7 @@ from raftq.client.following import AsyncEventCalls
 from raftq.client.schedules import AsyncScheduleCalls
 from raftq.client.transport import Pool, tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
+from raftq.client.workflows import AsyncWorkflowCalls
 
 log = logging.getLogger("raftq.client")
 
@@ -49,7 +50,7 @@ class AsyncTaskHandle:
         return f"AsyncTaskHandle({self.id!r})"
 
 
-class AsyncClient(AsyncScheduleCalls, AsyncEventCalls, AsyncFlowCalls):
+class AsyncClient(AsyncScheduleCalls, AsyncEventCalls, AsyncFlowCalls, AsyncWorkflowCalls):
     """Async client for a raftq cluster; arguments as for ``raftq.Client``
     (``prefer_leader`` too).
 

@@ -32,6 +32,7 @@ from raftq.client.schedules import ScheduleCalls
 from raftq.client.syncwire import Pool
 from raftq.client.transport import tls_context
 from raftq.client.types import PurgeResult, Queues, TaskInfo, TaskList, TaskPage, WorkerList
+from raftq.client.workflows import WorkflowCalls
 
 __all__ = ["AsyncClient", "AsyncTaskHandle", "Client", "TaskHandle"]
 
@@ -77,7 +78,7 @@ class TaskHandle:
         return f"TaskHandle({self.id!r})"
 
 
-class Client(ScheduleCalls, EventCalls, FlowCalls):
+class Client(ScheduleCalls, EventCalls, FlowCalls, WorkflowCalls):
     """Sync client for a raftq cluster.
 
     ``nodes``: node URLs (a list or a comma-separated string); default

@@ -54,6 +54,23 @@ class TaskPage(TypedDict):
     next_cursor: str | None
 
 
+class WorkflowSummary(TypedDict):
+    """One workflow in a list: ``tasks`` it has, ``open`` of them not ended."""
+
+    id: str
+    status: str  # running, succeeded, failed or cancelled
+    created_ms: int
+    tasks: int
+    open: int
+
+
+class WorkflowPage(TypedDict):
+    """One page of ``GET /v1/workflows``, newest first; pass ``next_cursor`` for the next."""
+
+    workflows: list[WorkflowSummary]
+    next_cursor: str | None
+
+
 class _WorkerSeen(TypedDict):
     worker_id: str
     host: str

@@ -37,6 +37,7 @@ from raftq.state.model import (
 )
 from raftq.state.progress import MAX_MESSAGE
 from raftq.state.schedules import CATCHUPS, OVERLAPS
+from raftq.state.workflows import WORKFLOW_STATUSES
 
 DAY_MS = 86_400_000
 MAX_ID_LEN = 200
@@ -163,9 +164,10 @@ CONSISTENCY = Param("consistency", Str(enum=("local", "leader")),
                     "leader: commit a barrier first, so the read sees every acknowledged write")
 LIMIT = Param("limit", Int(1, 1000))
 WAIT = Param("wait_ms", Int(0, MAX_WAIT_MS), "wait up to this long for the task to finish")
+CURSOR = Param("cursor", Str(max_len=400), "the next_cursor of the page before")
 LIST_QUERY = (Param("status", Str(enum=tuple(Status))), Param("queue", NAME),
-              Param("name", NAME), Param("tenant", KEY), LIMIT,
-              Param("cursor", Str(max_len=400)), CONSISTENCY)
+              Param("name", NAME), Param("tenant", KEY), LIMIT, CURSOR, CONSISTENCY)
+WORKFLOWS_QUERY = (Param("status", Str(enum=WORKFLOW_STATUSES)), LIMIT, CURSOR, CONSISTENCY)
 EVENTS_QUERY = (Param("since", Int(), "start after this log index (absent: from now)"),
                 Param("queue", Str()), Param("name", Str()), Param("task", Str()),
                 Param("follow", Bool(), "false: end once the backlog is out"))
@@ -213,6 +215,11 @@ WORKERS = wrapped("workers", Anything("array"))
 WORKFLOW_VIEW = wrapped("workflow", Obj({"id": Str(max_len=10_000), "status": Str(max_len=100),
                                          "tasks": Anything("array")},
                                         frozenset({"id", "status", "tasks"}), open=True))
+WORKFLOW_PAGE = Obj({"workflows": Arr(Obj({
+    "id": Str(max_len=10_000), "status": Str(enum=WORKFLOW_STATUSES), "created_ms": _INT,
+    "tasks": _INT, "open": _INT}, frozenset({"id", "status", "created_ms", "tasks", "open"}),
+    open=True), 0, 1000), "next_cursor": OneOf([Str(max_len=400), Anything("null")])},
+    frozenset({"workflows", "next_cursor"}), open=True)
 ONE_SCHEDULE = wrapped("schedule", ANY_OBJECT)
 SCHEDULES = wrapped("schedules", Anything("array"))
 SCHEDULE_PUT = Obj({"schedule": ANY_OBJECT, "created": Bool(), "changed": Bool()},

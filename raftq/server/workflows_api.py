@@ -6,8 +6,9 @@
 children (a cycle or a repeated key is a 400 naming the keys), and proposes
 one ``Linked`` entry: every task is created, or none. ``GET`` shows the
 workflow (``?wait_ms`` waits for it to end), ``DELETE`` cancels what has not
-started. The dependency fields of a single task spec (``POST /v1/tasks`` and
-batches) are split off here too (``split_deps``). The rules are the state's
+started; ``GET /v1/workflows`` lists them newest first, a page at a time. The
+dependency fields of a single task spec (``POST /v1/tasks`` and batches) are
+split off here too (``split_deps``). The rules are the state's
 (``raftq.state.workflows``).
 """
 
@@ -18,8 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from raftq.errors import Conflict, InvalidRequest, NotFound
 from raftq.server import validate as v
+from raftq.server.contract import WORKFLOWS_QUERY
 from raftq.server.http import Request, Response, json_response
+from raftq.server.schema import query
 from raftq.server.views import unpack
+from raftq.state import listing
 from raftq.state.commands import CancelWorkflow, Command, Deps, Linked, Submit, TaskSpec
 from raftq.state.graph import ON_PARENT_FAILURE, RUN_WHEN
 from raftq.state.workflows import MAX_WORKFLOW_TASKS
@@ -199,6 +203,22 @@ class WorkflowsApi:
             tasks.append(row)
         return {"id": wid, "status": state.workflow_status(wid), "created_ms": flow.created_ms,
                 "tasks": tasks}
+
+    async def list_workflows(self, request: Request) -> Response:
+        """Workflows newest first, a page at a time: ``next_cursor`` asks for the next."""
+        q = query(WORKFLOWS_QUERY, request.query)
+        await self.api.maybe_barrier(request)
+        state = self.api.replica.state
+        try:
+            ids, next_cursor = listing.workflow_page(
+                state, status=q.get("status"), limit=q.get("limit", 100), cursor=q.get("cursor"))
+        except listing.BadCursor:
+            raise InvalidRequest("cursor must be the next_cursor of an earlier page",
+                                 field="cursor") from None
+        rows = [{"id": wid, "status": state.workflow_status(wid),
+                 "created_ms": state.flows[wid].created_ms, "tasks": len(state.flows[wid].ids),
+                 "open": state.flows[wid].open} for wid in ids]
+        return json_response({"workflows": rows, "next_cursor": next_cursor})
 
     async def show(self, request: Request) -> Response:
         api, wid = self.api, request.match_info["id"]

@@ -1,5 +1,5 @@
 """What the console's pages call, against a real node: tasks searched by tenant, a task
-in its retry backoff retried now."""
+in its retry backoff retried now, workflows listed."""
 
 from __future__ import annotations
 
@@ -108,3 +108,46 @@ def test_a_task_in_a_long_backoff_is_retried_now(node: LocalCluster) -> None:
     assert out.returncode == 0 and out.stdout.strip() == "rn-1: queued", out.stderr
     out = raftq(node, "retry-now", "rn-delayed")
     assert out.returncode == 1 and "not waiting for a retry" in out.stderr, out.stderr
+
+
+def test_workflows_are_listed_newest_first_by_status_a_page_at_a_time(
+        node: LocalCluster) -> None:
+    url = node.http_urls[0]
+    client = Client(node.http_urls)
+    for i in range(5):
+        status, _ = http(url + "/v1/workflows", "POST", {"id": f"wl-{i}", "tasks": [
+            {"key": "a", "name": "step", "queue": "wl"},
+            {"key": "b", "name": "step", "queue": "wl", "depends_on": ["a"]}]})
+        assert status == 201
+    assert http(url + "/v1/workflows/wl-1", "DELETE")[0] == 200
+    page = client.workflows(limit=2)
+    mine = [w for w in page["workflows"] if w["id"].startswith("wl-")]
+    assert [w["id"] for w in mine] == ["wl-4", "wl-3"] and page["next_cursor"]
+    assert mine[0] == {"id": "wl-4", "status": "running", "created_ms": mine[0]["created_ms"],
+                       "tasks": 2, "open": 2}
+    seen = [w["id"] for w in mine]
+    cursor = page["next_cursor"]
+    while cursor:
+        page = client.workflows(limit=2, cursor=cursor)
+        seen += [w["id"] for w in page["workflows"]]
+        cursor = page["next_cursor"]
+    assert seen == ["wl-4", "wl-3", "wl-2", "wl-1", "wl-0"]
+    status, cancelled = http(url + "/v1/workflows?status=cancelled&consistency=leader")
+    assert status == 200 and [w["id"] for w in cancelled["workflows"]] == ["wl-1"]
+    assert cancelled["workflows"][0]["open"] == 0
+    assert [w["id"] for w in client.workflows("running")["workflows"]] == [
+        "wl-4", "wl-3", "wl-2", "wl-0"]
+
+    for query, field in (("status=done", "status"), ("limit=0", "limit"),
+                         ("cursor=nope", "cursor"), ("tenant=x", "tenant")):
+        status, answer = http(url + "/v1/workflows?" + query)
+        assert status == 400 and answer["error"]["field"] == field, (query, answer)
+
+    out = raftq(node, "workflow", "list", "--status", "running", "--limit", "3")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["ID", "STATUS", "TASKS", "OPEN", "CREATED"]
+    assert [line.split()[0] for line in lines[1:]] == ["wl-4", "wl-3", "wl-2"]
+    assert "raftq workflow list --cursor" in out.stderr
+    out = raftq(node, "workflow", "list", "--status", "done")
+    assert out.returncode == 1 and out.stderr.startswith("error: --status: "), out.stderr

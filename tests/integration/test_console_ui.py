@@ -155,6 +155,19 @@ def test_an_operator_finds_opens_and_acts(browser: Any, ui_cluster: LocalCluster
     assert page.locator("#retry-now").is_hidden()
     assert client.get("ui-retry-1")["attempts"] == 1
 
+    # The list of workflows opens one's graph.
+    status, _ = http(urls[0] + "/v1/workflows", "POST", {"id": "ui-wf", "tasks": [
+        {"key": "fetch", "name": "ui.step", "queue": "ui-wf"},
+        {"key": "store", "name": "ui.step", "queue": "ui-wf", "depends_on": ["fetch"]}]})
+    assert status == 201
+    ui.go("/ui/workflows?status=running")
+    page.wait_for_selector("#workflows tr:has-text('ui-wf'):has-text('running')")
+    ui.shot("workflows")
+    page.click("#workflows a:has-text('ui-wf')")
+    page.wait_for_selector("#flow td:has-text('store')")
+    assert "/ui/workflow?id=ui-wf" in page.url
+    ui.shot("workflow")
+
     # Requeue one dead letter.
     dead_letter(client, "ui-dead-1", "ui-dead")
     ui.go("/ui/task?id=ui-dead-1")

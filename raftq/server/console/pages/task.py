@@ -59,7 +59,7 @@ function render() {
     e.error.traceback ? `<details><summary>traceback</summary><pre>${esc(e.error.traceback)}</pre></details>` : ""]),
     t.attempts ? "no failed attempt" : "not run yet");
   const graph = [];
-  if (t.workflow_id) graph.push(["workflow", `<a href="/ui/workflows?id=${enc(t.workflow_id)}">${esc(t.workflow_id)}</a>`]);
+  if (t.workflow_id) graph.push(["workflow", `<a href="/ui/workflow?id=${enc(t.workflow_id)}">${esc(t.workflow_id)}</a>`]);
   if (t.depends_on && t.depends_on.length) graph.push(["parents", t.depends_on.map(taskLink).join(", ")]);
   if (t.children && t.children.length) graph.push(["children", t.children.map(taskLink).join(", ")]);
   if (t.run_when) graph.push(["runs when", esc(t.run_when)]);

@@ -1,15 +1,15 @@
-"""Workflows: one workflow's tasks with their statuses, as a tree of dependencies."""
+"""One workflow: its tasks with their statuses, as a tree of dependencies."""
 
 from raftq.server.console.pages import Page
 
 BODY = """
-<h1>Workflows</h1>
+<h1>Workflow</h1>
 <section class="card">
 <form class="filters" id="find"><input id="wid" placeholder="workflow id" size="36">
 <button class="primary" type="submit">Show</button>
 <button id="cancel-wf" type="button" class="danger" data-can="DELETE /v1/workflows/{id}" hidden>Cancel the workflow</button></form>
-<p id="summary" class="muted">A workflow's id is in its tasks' pages and in what
-<code>POST /v1/workflows</code> answered.</p>
+<p id="summary" class="muted">A workflow's id is in the <a href="/ui/workflows">list of
+workflows</a>, its tasks' pages and what <code>POST /v1/workflows</code> answered.</p>
 <table id="flow"></table></section>
 """
 
@@ -37,7 +37,7 @@ async function load() {
 
 RQ.page = async () => {
   $("#wid").value = wid;
-  $("#find").onsubmit = e => { e.preventDefault(); wid = $("#wid").value.trim(); history.replaceState(null, "", "/ui/workflows?id=" + enc(wid)); load(); };
+  $("#find").onsubmit = e => { e.preventDefault(); wid = $("#wid").value.trim(); history.replaceState(null, "", "/ui/workflow?id=" + enc(wid)); load(); };
   const c = $("#cancel-wf");
   if (c) c.onclick = async () => {
     if (!(await confirmAction(`Cancel every task of workflow ${wid} that has not started?`, "Cancel workflow"))) return;
@@ -50,4 +50,4 @@ RQ.page = async () => {
 };
 """
 
-PAGE = Page(slug="workflows", title="Workflows", body=BODY, script=SCRIPT, order=60)
+PAGE = Page(slug="workflow", title="Workflow", body=BODY, script=SCRIPT, order=0)
