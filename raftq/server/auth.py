@@ -47,7 +47,8 @@ class RouteSpec:
     summary: str = ""
     # What it takes and answers (raftq.server.contract): checked before the handler
     # runs (a body only when ``check_body``; the submissions' task specs are checked
-    # by raftq.server.validate's fast path with the same declarations) and
+    # by raftq.server.validate's fast path with the same declarations, a heartbeat by
+    # its handler, which builds the command from the checked body) and
     # described by GET /openapi.json.
     body: Schema | None = None
     query: tuple[Param, ...] | None = None  # None: no parameters are looked at
@@ -122,8 +123,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("DELETE", "/v1/workers/{id}", "worker_api.leave", WORK,
               "A worker stopping cleanly", reply=c.ANY_OBJECT),
     RouteSpec("POST", "/v1/workers/{id}/heartbeat", "worker_api.heartbeat", WORK,
-              "A worker's announcement and heartbeat (see docs/workers.md)",
-              reply=c.ANY_OBJECT),
+              "A worker's announcement and heartbeat (see docs/workers.md)", c.HEARTBEAT,
+              reply=c.ANY_OBJECT, check_body=False),
     RouteSpec("POST", "/v1/workers/{id}/pause", "worker_api.pause", ADMIN,
               "Pause a worker", reply=c.ANY_OBJECT),
     RouteSpec("POST", "/v1/workers/{id}/resume", "worker_api.resume", ADMIN,
@@ -131,7 +132,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v1/workers/{id}/drain", "worker_api.drain", ADMIN,
               "Drain a worker (finish, then exit)", reply=c.ANY_OBJECT),
     RouteSpec("POST", "/v1/workers/{id}/concurrency", "worker_api.concurrency", ADMIN,
-              "Resize a worker's pool", reply=c.ANY_OBJECT),
+              "Resize a worker's pool", c.POOL_SIZE, reply=c.ANY_OBJECT),
     RouteSpec("POST", "/v1/workflows", "workflows.create", PRODUCE, "Submit a workflow",
               c.WORKFLOW, reply=c.WORKFLOW_VIEW, status=201, check_body=False),
     RouteSpec("GET", "/v1/workflows", "workflows.list_workflows", READ,

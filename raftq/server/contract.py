@@ -37,6 +37,7 @@ from raftq.state.model import (
 )
 from raftq.state.progress import MAX_MESSAGE
 from raftq.state.schedules import CATCHUPS, OVERLAPS
+from raftq.state.workers import MAX_CONCURRENCY
 from raftq.state.workflows import WORKFLOW_STATUSES
 
 DAY_MS = 86_400_000
@@ -124,6 +125,27 @@ CLAIM = Obj({"worker_id": ID, "queues": QUEUES, "max": Int(1, MAX_CLAIM),
             frozenset({"worker_id"}),
             defaults={"queues": ["default"], "max": 1, "lease_ms": DEFAULT_LEASE_MS,
                       "wait_ms": 0, "host": "", "pid": 0})
+# A worker's announcement and heartbeat (raftq.server.workers_api builds its command
+# from what this answers), and the pool size an operator asks a worker for.
+WORKER_MODES = ("running", "paused", "draining")
+TASK_DEF = Obj({"name": NAME, "queue": NAME, "priority": PRIORITY, "max_attempts": MAX_ATTEMPTS,
+                "timeout_ms": TIMEOUT_MS, "retry_backoff_ms": RETRY_BACKOFF_MS},
+               frozenset({"name"}), defaults={"queue": DEFAULT_QUEUE, "priority": "normal"},
+               description="a task the worker runs, with its decorator's defaults (absent: "
+                           "not set there)")
+HEARTBEAT = Obj({
+    "host": Str(min_len=0, max_len=1000, description="kept to 200 characters"), "pid": Int(),
+    "queues": QUEUES, "tasks": Arr(TASK_DEF, 0, 1000),
+    "heartbeat_ms": Int(100, DAY_MS, description="the worker's beat: lost after 3 missed"),
+    "concurrency": Int(1, MAX_CONCURRENCY),
+    "pool": Str(max_len=20, pattern=re.compile(r"^[a-z]{1,20}$"),
+                pattern_says="lower-case letters"),
+    "mode": Str(enum=WORKER_MODES), "cpu_pct": Num(0, 1e6), "rss_kb": Int(),
+    "acted": Int(description="the newest control version the worker has acted on"),
+}, defaults={"host": "", "pid": 0, "queues": ["default"], "tasks": [], "heartbeat_ms": 2_000,
+             "concurrency": 1, "pool": "thread", "mode": "running", "cpu_pct": 0, "rss_kb": 0,
+             "acted": 0})
+POOL_SIZE = Obj({"concurrency": Int(1, MAX_CONCURRENCY)}, frozenset({"concurrency"}))
 EXTEND = Obj({"worker_id": ID, "leases": Arr(LEASE, 0, MAX_CLAIM),
               "lease_ms": Int(100, DAY_MS)}, frozenset({"worker_id", "leases"}),
              defaults={"lease_ms": DEFAULT_LEASE_MS})

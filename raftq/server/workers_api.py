@@ -17,27 +17,21 @@ applied the first announcement of its name gets the built-in defaults.)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from raftq.errors import InvalidRequest
 from raftq.server import validate as v
+from raftq.server.contract import HEARTBEAT
 from raftq.server.http import Request, Response, json_response
 from raftq.state.commands import Leave, TaskDef, WorkerBeat, WorkerControl
 from raftq.state.model import Task
-from raftq.state.workers import MAX_CONCURRENCY, no_runner, task_defaults
+from raftq.state.workers import no_runner, task_defaults
 
 if TYPE_CHECKING:
     from raftq.server.api import Api
 
 MAX_NAMES = 1000
-BEAT_FIELDS = frozenset({"host", "pid", "queues", "tasks", "heartbeat_ms", "concurrency", "pool",
-                         "mode", "cpu_pct", "rss_kb", "acted"})
-DEF_FIELDS = frozenset({"name", "queue", "priority", "max_attempts", "timeout_ms",
-                        "retry_backoff_ms"})
-MODES = ("running", "paused", "draining")
-POOL_RE = re.compile(r"^[a-z]{1,20}$")
 
 
 def task_names(body: dict[str, Any], key: str = "names") -> list[str] | None:
@@ -52,40 +46,20 @@ def task_names(body: dict[str, Any], key: str = "names") -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
-def task_def(body: Any, where: str) -> TaskDef:
-    body = v.obj(body, DEF_FIELDS, where)
-
-    def optional(key: str, lo: int, hi: int) -> int | None:
-        return None if body.get(key) is None else v.integer(body, key, where, lo=lo, hi=hi)
-
-    return TaskDef(
-        v.string(body, "name", where, pattern=v.NAME_RE),
-        v.string(body, "queue", where, default="default", pattern=v.NAME_RE),
-        v.priority(body.get("priority"), f"{where}.priority"),
-        optional("max_attempts", 1, 1000), optional("timeout_ms", 1, 7 * v.DAY_MS),
-        optional("retry_backoff_ms", 0, v.DAY_MS))
+def task_def(d: dict[str, Any]) -> TaskDef:
+    """A task definition that ``contract.TASK_DEF`` checked."""
+    return TaskDef(d["name"], d["queue"], v.priority(d["priority"]), d.get("max_attempts"),
+                   d.get("timeout_ms"), d.get("retry_backoff_ms"))
 
 
 def worker_beat(body: Any, worker_id: str, forget_ms: int) -> WorkerBeat:
-    body = v.obj(body, BEAT_FIELDS)
-    tasks = body.get("tasks", [])
-    if not isinstance(tasks, list) or len(tasks) > MAX_NAMES:
-        raise InvalidRequest(f"tasks must be a list of at most {MAX_NAMES} task definitions",
-                             field="tasks")
-    cpu = body.get("cpu_pct", 0)
-    if isinstance(cpu, bool) or not isinstance(cpu, int | float) or not 0 <= cpu <= 1e6:
-        raise InvalidRequest("cpu_pct must be a number 0-1000000", field="cpu_pct")
-    mode = body.get("mode", "running")
-    if mode not in MODES:
-        raise InvalidRequest(f"mode must be one of {', '.join(MODES)}", field="mode")
-    pool = v.string(body, "pool", default="thread", pattern=POOL_RE, max_len=20)
+    """The command of a heartbeat body, checked by ``contract.HEARTBEAT`` (which
+    ``GET /openapi.json`` describes): a 400 names the field at fault."""
+    b = HEARTBEAT.check(body, "")
     return WorkerBeat(
-        worker_id, str(body.get("host", ""))[:200], v.integer(body, "pid", default=0),
-        v.string_list(body, "queues", ["default"]),
-        [task_def(t, f"tasks[{i}]") for i, t in enumerate(tasks)],
-        v.integer(body, "heartbeat_ms", default=2_000, lo=100, hi=v.DAY_MS), forget_ms,
-        v.integer(body, "concurrency", default=1, lo=1, hi=MAX_CONCURRENCY), pool, mode,
-        round(cpu * 10), v.integer(body, "rss_kb", default=0), v.integer(body, "acted", default=0))
+        worker_id, b["host"][:200], b["pid"], list(dict.fromkeys(b["queues"])),
+        [task_def(t) for t in b["tasks"]], b["heartbeat_ms"], forget_ms, b["concurrency"],
+        b["pool"], b["mode"], round(b["cpu_pct"] * 10), b["rss_kb"], b["acted"])
 
 
 class WorkersApi:
@@ -145,6 +119,5 @@ class WorkersApi:
         return await self._control(request, "drain")
 
     async def concurrency(self, request: Request) -> Response:
-        body = v.obj(self.api.body(request), {"concurrency"})
-        n = v.integer(body, "concurrency", lo=1, hi=MAX_CONCURRENCY)
-        return await self._control(request, "concurrency", n)
+        # The route checked the body with contract.POOL_SIZE.
+        return await self._control(request, "concurrency", self.api.body(request)["concurrency"])

@@ -36,6 +36,21 @@ def test_the_document_lists_every_route(make_cluster: Callable[..., LocalCluster
     status, answer = http(cluster.http_urls[0] + "/v1/claims", "POST",
                           {"worker_id": "w", "max": 1001})
     assert status == 400 and answer["error"]["field"] == "max"
+    # The workers' heartbeat and pool size are described by what checks them.
+    paths = doc["paths"]
+    beat, size = (paths[f"/v1/workers/{{id}}/{p}"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"] for p in ("heartbeat", "concurrency"))
+    assert beat["additionalProperties"] is False
+    assert beat["properties"]["concurrency"] == {"type": "integer", "minimum": 1,
+                                                 "maximum": 10_000, "default": 1}
+    assert beat["properties"]["mode"]["enum"] == ["running", "paused", "draining"]
+    assert beat["properties"]["tasks"]["items"]["required"] == ["name"]
+    assert size["required"] == ["concurrency"]
+    for path, body, field in (("heartbeat", {"concurrency": 10_001}, "concurrency"),
+                              ("heartbeat", {"tasks": [{"name": "a", "x": 1}]}, "tasks[0].x"),
+                              ("concurrency", {"concurrency": 0}, "concurrency")):
+        status, answer = http(f"{cluster.http_urls[0]}/v1/workers/w/{path}", "POST", body)
+        assert status == 400 and answer["error"]["field"] == field, (path, answer)
 
 
 def test_schemathesis_finds_no_server_error_and_no_answer_off_the_spec(
