@@ -280,7 +280,8 @@ class Indexes(Turns):
         queue, name, prio = first.queue, first.name, first.priority
         run = 0
         level = self._level(lane(queue, name), prio)
-        line = level.lines.get(first.tenant) or self._new_line(level, first.tenant)
+        lines = level.lines
+        line = lines.get(first.tenant) or self._new_line(level, first.tenant)
         tenant = first.tenant = line.tenant
         tail = line.tail  # linked in here, as Line.push does, and stored at each change
         if self.changes is not None:
@@ -288,15 +289,16 @@ class Indexes(Turns):
         for task in tasks:
             if task.status is not None:
                 raise AssertionError(f"illegal transition {task.status} -> queued for {task.id}")
-            if (task.tenant != tenant or task.queue != queue or task.priority != prio
-                    or task.name != name):
+            who = task.tenant
+            if who != tenant or task.queue != queue or task.priority != prio or task.name != name:
                 line.tail = tail
                 if task.queue != queue or task.priority != prio or task.name != name:
                     self._queued_run(queue, name, prio, run)
                     queue, name, prio, run = task.queue, task.name, task.priority, 0
                     level = self._level(lane(queue, name), prio)
+                    lines = level.lines
                 # a line with tasks is in the ring or waits on a limit: only a new one joins
-                line = level.lines.get(task.tenant) or self._new_line(level, task.tenant)
+                line = lines.get(who) or self._new_line(level, who)
                 # the line's own string: one object per tenant, not one per task
                 tenant = task.tenant = line.tenant
                 tail = line.tail

@@ -11,16 +11,21 @@ from raftq.state.plain import DecodeError, _int, _list, _str
 
 
 def spec_to_plain(t: TaskSpec) -> list[Any]:
-    row = [t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
-           t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms]
     if t.rate_key or t.concurrency_key or t.unique_key or t.unique_for_ms:
-        row += [t.expires_ms, t.expires_at_ms, t.tenant, t.rate_key, t.concurrency_key,
+        return [t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
+                t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms,
+                t.expires_ms, t.expires_at_ms, t.tenant, t.rate_key, t.concurrency_key,
                 t.unique_key, t.unique_for_ms]
-    elif t.tenant:
-        row += [t.expires_ms, t.expires_at_ms, t.tenant]
-    elif t.expires_ms or t.expires_at_ms:
-        row += [t.expires_ms, t.expires_at_ms]
-    return row
+    if t.tenant:
+        return [t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
+                t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms,
+                t.expires_ms, t.expires_at_ms, t.tenant]
+    if t.expires_ms or t.expires_at_ms:
+        return [t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
+                t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms,
+                t.expires_ms, t.expires_at_ms]
+    return [t.id, t.name, t.queue, t.priority, t.payload, t.delay_ms, t.eta_ms,
+            t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms]
 
 
 def _specs(rows: Any) -> list[TaskSpec]:
