@@ -25,6 +25,12 @@ Contract:
 - The ``fdatasync`` runs in one daemon thread; ``notify`` is called from that
   thread when it returns, and the owner then calls ``collect`` on its own
   thread. Nothing else here is touched by the thread.
+- The thread can be set aside (``on_loop``, a follower's choice): then
+  ``when_durable`` only queues its callback and asks for a ``wake``, and the
+  owner's next ``sync_soon`` syncs on its own thread, for everything
+  appended in that event-loop turn at once. No hand-off to a thread and back:
+  on a follower the acknowledgement that a commit waits for leaves one
+  ``fdatasync`` after the entries arrived.
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ class SyncTracker:
         self._future: Future[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._notify: Callable[[], object] | None = None
+        self._wake: Callable[[], object] | None = None
+        self.on_loop = False  # the thread set aside: sync_soon syncs on the owner's thread
         self._waiters: deque[tuple[int, int, Callable[[], None]]] = deque()
 
     # --------------------------------------------------------- bookkeeping
@@ -63,7 +71,13 @@ class SyncTracker:
 
     @property
     def background(self) -> bool:
-        return self._executor is not None
+        return self._executor is not None and not self.on_loop
+
+    @property
+    def deferred(self) -> bool:
+        """A cluster node with the thread set aside: syncs wait for the owner's
+        next ``sync_soon`` (which ``wake`` asks for)."""
+        return self._executor is not None and self.on_loop
 
     def changed(self) -> None:
         self.seq += 1
@@ -83,12 +97,19 @@ class SyncTracker:
 
     # ------------------------------------------------------------ the thread
 
-    def run_in_background(self, notify: Callable[[], object]) -> None:
+    def run_in_background(self, notify: Callable[[], object],
+                          wake: Callable[[], object] | None = None) -> None:
         """From now on ``start`` runs the fdatasync in a thread and calls
-        ``notify`` (from that thread) when it returns."""
+        ``notify`` (from that thread) when it returns; ``wake`` (on the owner's
+        thread) asks for a ``sync_soon`` while the thread is set aside."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="raftq-journal-sync")
         self._notify = notify
+        self._wake = wake
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake()
 
     def start(self, fdatasync: Callable[[int], None], fd: int, index: int) -> None:
         """Sync ``fd`` in the thread; it covers every change counted so far."""
@@ -196,11 +217,21 @@ class GroupCommit:
         self._sync.mark_durable(seq, index)
         self._release_waiters()
 
-    def sync_in_background(self, notify: Callable[[], object]) -> None:
+    def sync_in_background(self, notify: Callable[[], object],
+                           wake: Callable[[], object] | None = None) -> None:
         """Run the fdatasync in a thread from now on (durability "fsync" only);
-        ``notify`` is called from that thread when one returns."""
+        ``notify`` is called from that thread when one returns. ``wake`` is
+        called (on this thread) when a ``when_durable`` waits for the next
+        ``sync_soon`` because the thread is set aside (``sync_on_loop``)."""
         if self._durable:
-            self._sync.run_in_background(notify)
+            self._sync.run_in_background(notify, wake)
+
+    def sync_on_loop(self, on_loop: bool) -> None:
+        """Set the thread aside (True) or take it back (False). A follower
+        syncs on its loop, once per turn (``sync_soon``): its acknowledgement
+        leaves with no hand-off to a thread and back. A leader syncs in the
+        thread, serving clients meanwhile."""
+        self._sync.on_loop = on_loop
 
     def sync_soon(self) -> None:
         """Write what is buffered and start its sync in the thread, unless a sync
@@ -229,7 +260,12 @@ class GroupCommit:
     def when_durable(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once every change made so far is durable (now, if
         it is); it is dropped if the log is truncated meanwhile."""
-        if not self._sync.background:
+        if self._sync.deferred:
+            if self._sync.add_waiter(callback):
+                self._sync.wake()  # the next sync_soon covers it, with the turn's others
+            else:
+                callback()
+        elif not self._sync.background:
             self.sync()
             callback()
         elif self._sync.add_waiter(callback):

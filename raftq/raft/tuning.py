@@ -35,6 +35,9 @@ class RaftTuning:
     # arriving while the window is full wait and go together in the next
     # entry: throughput grows with load instead of the entry count.
     max_entries_in_flight: int = 2
+    # How long a leader holds a commit index that no new entry carried
+    # before sending it alone (raftq.raft.replica.Replica._replicate).
+    commit_push_s: float = 0.002
     # How long a peer's resolved address (and a failed resolution) is cached.
     dns_cache_s: float = 5.0
     dns_fail_cache_s: float = 1.0

@@ -111,6 +111,56 @@ def test_a_failed_background_fdatasync_acknowledges_nothing(tmp_path: Path) -> N
     journal._destroy()
 
 
+def test_a_follower_acknowledges_after_one_sync_on_its_own_thread_per_turn(
+        tmp_path: Path) -> None:
+    ops = FileOps()
+    calls: list[str] = []
+
+    class Counting(FileOps):
+        def fdatasync(self, fd: int) -> None:
+            calls.append("fdatasync")
+            ops.fdatasync(fd)
+
+    journal = RaftJournal(str(tmp_path / "raft.journal"), chunk_bytes=4096, ops=Counting())
+    woken: list[int] = []
+    journal.sync_in_background(lambda: calls.append("thread"), lambda: woken.append(1))
+    journal.sync_on_loop(True)
+    sent: list[int] = []
+    for i in (1, 2, 3):  # three AppendEntries read in one turn of the loop
+        journal.add(*entry(i))
+        journal.when_durable(lambda i=i: sent.append(i))
+    assert sent == [] and journal.dirty and woken  # held until the turn's sync
+    journal.sync_soon()  # the tick that ends the turn
+    assert sent == [1, 2, 3] and journal.durable_index == 3
+    assert calls == ["fdatasync"]  # one sync for the turn, and no hand-off to the thread
+    journal.when_durable(lambda: sent.append(4))  # nothing pending: at once
+    assert sent == [1, 2, 3, 4]
+    journal.sync_on_loop(False)  # leader again: the thread syncs
+    journal.add(*entry(4))
+    journal.when_durable(lambda: sent.append(5))
+    journal._sync._future.result(10)  # type: ignore[union-attr]
+    journal.sync_finished()
+    assert sent[-1] == 5 and calls[-2:] == ["fdatasync", "thread"]
+    journal._destroy()
+
+
+def test_a_follower_on_its_loop_drops_acknowledgements_a_truncation_made_stale(
+        tmp_path: Path) -> None:
+    journal = RaftJournal(str(tmp_path / "raft.journal"), chunk_bytes=4096)
+    journal.sync_in_background(lambda: None, lambda: None)
+    journal.sync_on_loop(True)
+    sent: list[str] = []
+    journal.add(*entry(1))
+    journal.add(*entry(2))
+    journal.when_durable(lambda: sent.append("stale"))
+    journal.deleteEntriesFrom(1)  # a new leader replaces entry 2
+    journal.add(*entry(2, term=2))
+    journal.when_durable(lambda: sent.append("fresh"))
+    journal.sync_soon()
+    assert sent == ["fresh"] and journal.durable_index == 2
+    journal._destroy()
+
+
 class FakeLeader:
     """The attributes of PySyncObj's SyncObj that the leader's count reads."""
 
