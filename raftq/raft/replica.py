@@ -15,15 +15,17 @@ Hazards handled here (see DESIGN.md): ``apply_entry`` never raises (a raising
 entry wedges PySyncObj); the snapshot serializer is msgpack, never pickle; the
 cluster password is mandatory because PySyncObj's peer protocol is pickle.
 
-The log is ``raftq.raft.journal``. With durability "fsync" in a cluster its
-fdatasync runs in a thread (group commit: the loop keeps appending and
-serving while a sync runs, and the next sync covers everything appended
-meanwhile); a follower's acknowledgement leaves once the entries it covers
-are durable, and the leader counts its own copy toward the commit index only
-up to what it has synced (``own_copy_counted_when_durable`` around each
-tick). A client is answered only after the commit. A full disk means 507 for
-client writes, and data that cannot be trusted stops the node through
-``on_fatal`` (see ``raftq.raft.storage``).
+The log is ``raftq.raft.journal``. With durability "fsync" in a cluster a
+busy leader's fdatasync runs in a thread (group commit: the loop keeps
+appending and serving while a sync runs, and the next sync covers everything
+appended meanwhile); a follower, and a leader with a lone proposal, sync on
+the loop once per turn (``_sync_on_loop``). A follower's acknowledgement
+leaves once the entries it covers are durable, and the leader counts its own
+copy toward the commit index only up to what it has synced
+(``own_copy_counted_when_durable`` around each tick). A client is answered
+only after the commit. A full disk means 507 for client writes, and data
+that cannot be trusted stops the node through ``on_fatal`` (see
+``raftq.raft.storage``).
 """
 
 from __future__ import annotations
@@ -197,7 +199,7 @@ class Replica:
         try:
             self.storage.keep_out_of_leadership(machine, self.tuning.raft_max_timeout_s)
             journal = self.storage.journal
-            journal.sync_on_loop(not machine._isLeader())  # a follower: no hand-off to the thread
+            journal.sync_on_loop(self._sync_on_loop(machine))
             journal.sync_soon()
             with own_copy_counted_when_durable(machine, journal):
                 machine.doTick(0.0)  # where the leader counts copies toward the commit
@@ -207,6 +209,17 @@ class Replica:
                 journal.sync_soon()  # entries added by the tick, while followers write theirs
         except Exception as exc:
             self._on_raft_error(exc)
+
+    def _sync_on_loop(self, machine: _Machine) -> bool:
+        """Whether the journal syncs on the loop rather than in its thread: on a
+        follower (its acknowledgement then leaves one fdatasync after the
+        entries came, with no hand-off to a thread and back), and on a leader
+        with one entry in flight and nothing waiting to be proposed (a lone
+        proposal: the loop has nothing else to do while the disk works, and
+        the hand-off would cost the call a thread's wake-up twice). A busy
+        leader syncs in the thread and serves clients meanwhile."""
+        return (not machine._isLeader()
+                or (self._entries_in_flight <= 1 and not self._pending))
 
     def _on_synced(self) -> None:
         """The journal's background fdatasync returned (called on the loop)."""
