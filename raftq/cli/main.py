@@ -10,6 +10,8 @@ remove-node, members); ``events``; ``ready`` (the container health check);
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from raftq.cli import (
@@ -27,7 +29,30 @@ from raftq.cli import (
 )
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group; ``raftq worker``, ``workers`` and ``bench`` are imported
+    when named (``raftq node`` starts without loading the benchmark and the
+    worker runtime: a restart is that much sooner ready)."""
+
+    LAZY = {
+        "worker": ("raftq.worker.cli", "worker_command"),
+        "workers": ("raftq.worker.cli", "workers_command"),
+        "bench": ("raftq.bench.command", "bench_command"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self.LAZY:
+            module, attr = self.LAZY[cmd_name]
+            command = getattr(importlib.import_module(module), attr)
+            self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="raftq")
 def main() -> None:
     """raftq: a task queue whose broker is its own Raft cluster."""
@@ -40,22 +65,4 @@ def _register() -> None:
             main.add_command(command)
 
 
-def _register_optional() -> None:
-    """Commands that live in their own modules."""
-    try:
-        from raftq.worker.cli import worker_command, workers_command
-    except ImportError:
-        pass
-    else:
-        main.add_command(worker_command, "worker")
-        main.add_command(workers_command, "workers")
-    try:
-        from raftq.bench.command import bench_command
-    except ImportError:
-        pass
-    else:
-        main.add_command(bench_command, "bench")
-
-
 _register()
-_register_optional()
