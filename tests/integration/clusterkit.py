@@ -83,3 +83,17 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
                 return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def settled(cluster: Any, timeout: float = 10.0) -> None:
+    """Wait until every running node of ``cluster`` (a LocalCluster) has applied
+    everything committed before the call. Reads from a follower may trail the
+    leader by a few milliseconds (docs/guarantees.md, "Reads"): a test that
+    writes on one node and reads on another settles in between."""
+    live = [i for i, node in enumerate(cluster.nodes) if node.alive]
+    views = [cluster.node_status(i) for i in live]
+    target = max((v["commit_index"] for v in views if v is not None), default=0)
+    for i in live:
+        wait_for(lambda i=i: (v := cluster.node_status(i)) is not None
+                 and v["applied_index"] >= target,
+                 timeout=timeout, what=f"{cluster.nodes[i].node_id} to apply index {target}")

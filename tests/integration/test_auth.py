@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from clusterkit import http, wait_for
+from clusterkit import http, settled, wait_for
 
 from raftq.local.cluster import LocalCluster
 from raftq.server.auth import OPEN, ROUTES, RouteSpec
@@ -214,6 +214,8 @@ def test_every_route_answers_every_caller_as_the_route_table_says(
             want = expected(route, role)
             path, body = fixtures.request(route) if want == "ok" else (
                 route.path.replace("{id}", "x").replace("{name}", "x"), None)
+            if want == "ok":
+                settled(cluster)  # made on urls[0], asked of any node
             url = urls[(r + c) % 3]  # every node checks keys
             status, answer = call(url + path, route.method, keys[caller], body)
             checked += 1
@@ -305,6 +307,7 @@ def test_a_forged_completion_is_refused_and_a_second_completion_is_409(
     token = lease["lease_token"]  # only the claim's answer carries it
 
     # An anonymous caller cannot read the task; a reader sees the lease but not its token.
+    settled(cluster)  # claimed on urls[1], read on urls[2]
     assert call(urls[2] + f"/v1/tasks/{task_id}", "GET", "")[0] == 401
     status, seen = call(urls[2] + f"/v1/tasks/{task_id}", "GET", keys["reader"])
     assert status == 200 and seen["task"]["lease"]["worker_id"] == "honest"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from clusterkit import http, wait_for
+from clusterkit import http, settled, wait_for
 
 from raftq import AsyncClient, Client
 from raftq.errors import EventsGone, RaftqError
@@ -131,6 +131,7 @@ def test_filters_and_non_follow_end_at_the_backlog(cluster: LocalCluster) -> Non
     by_name = list(client.events(since=0, name="f.a", follow=False))
     assert [(c["task_id"], c["status"]) for c in by_name] == [("fa", "queued")]
     client.cancel("fa")
+    settled(cluster)  # the async client and the CLI may read from a follower
     one = list(client.events(since=0, task="fa", follow=False))
     assert [c["type"] for c in one] == ["submitted", "cancelled"]
 

@@ -174,9 +174,11 @@ def test_full_restart_grown_cluster_and_a_removed_node_coming_back(
     expected = sorted(cluster.nodes[i].node_id for i in alive)
     for i in alive:
         assert members(cluster.nodes[i].url) == expected
-        view = cluster.node_status(i)
-        assert view is not None and sorted(view["peers_connected"]) == sorted(
-            n for n in expected if n != cluster.nodes[i].node_id)
+        peers = sorted(n for n in expected if n != cluster.nodes[i].node_id)
+        # Each node reconnects to the others (and drops the removed) as it applies the log.
+        wait_for(lambda i=i, peers=peers: (view := cluster.node_status(i)) is not None
+                 and sorted(view["peers_connected"]) == peers,
+                 what=f"{cluster.nodes[i].node_id} connected to exactly {peers}")
     digests = wait_for(lambda: (lambda d: d if len(set(d)) == 1 else None)(
         [http(cluster.nodes[i].url + "/v1/node?digest=1")[1]["digest"] for i in alive]),
         what="equal digests")
