@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 GC_YOUNG_PERIOD_S = 1.0
 GC_FULL_PERIOD_S = 3600.0
+GC_FREEZE_ABOVE = 500_000
 REMOVED_STOP_S = 1.0
 MEMBERSHIP_CHECK_S = 3.0
 
@@ -62,6 +63,7 @@ class Node:
             tuning=RaftTuning(
                 log_compaction_min_entries=config.log_compaction_min_entries,
                 log_compaction_min_time_s=config.log_compaction_min_time_ms / 1000,
+                log_compaction_min_bytes=config.log_compaction_min_bytes,
                 port=PortLimits(
                     max_frame_bytes=config.raft_max_frame_bytes,
                     handshake_timeout_s=config.raft_handshake_timeout_ms / 1000,
@@ -269,7 +271,10 @@ class Node:
         """Python's automatic full collections walk every object: with a million
         queued tasks that stops the node for about a second, long enough for
         Raft to hold an election. Young objects are collected every second
-        instead, and the old generation once an hour."""
+        instead, and the old generation once an hour. More young objects than
+        ``GC_FREEZE_ABOVE`` come from loading the state at start-up (a snapshot,
+        a replayed log): they are frozen (``gc.freeze``: never walked again)
+        instead of walked for most of a second."""
         gc.disable()
         last_full = time.monotonic()
         try:
@@ -278,7 +283,10 @@ class Node:
                     await asyncio.wait_for(self._stopping.wait(), GC_YOUNG_PERIOD_S)
                 except TimeoutError:
                     pass
-                gc.collect(1)
+                if gc.get_count()[0] > GC_FREEZE_ABOVE:
+                    gc.freeze()
+                else:
+                    gc.collect(1)
                 if time.monotonic() - last_full >= GC_FULL_PERIOD_S:
                     gc.collect()
                     last_full = time.monotonic()
@@ -291,6 +299,10 @@ class Node:
             loop.add_signal_handler(sig, self._stopping.set)
         raise_open_files_limit(self.config.http_max_connections
                                + self.config.raft_max_unverified)
+        # Off from the start, not from ``_collect_garbage``'s first turn: loading the
+        # snapshot and replaying the log (the first ticks) make millions of objects,
+        # and the automatic collections walking them more than doubled a restart.
+        gc.disable()
         self.replica.start(loop)
         self.api.status.peer_session = aiohttp.ClientSession()
         server = self.make_server()
