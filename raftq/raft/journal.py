@@ -116,6 +116,7 @@ class RaftJournal(GroupCommit):
             reserve=chunk_bytes if reserve_bytes is None else reserve_bytes,
             low_water=chunk_bytes if low_water_bytes is None else low_water_bytes)
         self._entries: list[Entry] = []
+        self.command_bytes = 0  # of the entries' commands: what compaction by size counts
         self._pending: list[bytes] = []  # msgpack records not yet written
         self._pending_bytes = 0
         self._truncate_from: int | None = None
@@ -184,6 +185,7 @@ class RaftJournal(GroupCommit):
         self._pending.append(record)
         self._pending_bytes += len(record)
         self._entries.append((command, idx, term))
+        self.command_bytes += len(command)
         self._sync.changed()
 
     def clear(self) -> None:
@@ -211,6 +213,7 @@ class RaftJournal(GroupCommit):
             self._pending.clear()
             self._pending_bytes = 0
         self._sync.truncated(self._entries[entryFrom][1])
+        self.command_bytes -= sum(len(e[0]) for e in self._entries[entryFrom:])
         del self._entries[entryFrom:]
 
     def deleteEntriesTo(self, entryTo: int) -> None:
@@ -336,6 +339,7 @@ class RaftJournal(GroupCommit):
         self._fd, self._end, self._scribbled = fd, len(blob), len(blob)
         self._space.replaced(len(blob), allocated)
         self._entries = list(entries)
+        self.command_bytes = sum(len(e[0]) for e in entries)
         self._pending.clear()
         self._pending_bytes = 0
         self._truncate_from = None
@@ -352,6 +356,7 @@ class RaftJournal(GroupCommit):
     def _load(self) -> None:
         data = self._ops.read_file(self.path)
         self._entries, self._end, torn_end = scan(self.path, data)
+        self.command_bytes = sum(len(e[0]) for e in self._entries)
         self._fd = self._ops.open(self.path, os.O_RDWR)
         self._space.allocated = len(data)
         self._scribbled = self._end

@@ -39,6 +39,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjException, replicated
 
 from raftq.errors import ConfigError, InsufficientStorage, NoLeader, Overloaded
+from raftq.raft.compaction import Compaction
 from raftq.raft.contact import leader_in_contact, raft_status
 from raftq.raft.durable import Durability
 from raftq.raft.loop import LoopPoller, build_on_loop
@@ -121,6 +122,9 @@ class Replica:
         self._tick_scheduled = False
         self._periodic: asyncio.Handle | None = None
         self.storage = NodeStorage(data_dir, durability)
+        self.compaction = Compaction(self.tuning.log_compaction_min_entries,
+                                     self.tuning.log_compaction_min_time_s,
+                                     self.tuning.log_compaction_min_bytes, time.monotonic())
         self._replicated_mark: tuple[int, int] = (0, 0)  # (log index, commit index) sent
         self._commit_push: asyncio.TimerHandle | None = None
         # Called once with the error that must stop the node (corrupt data, a
@@ -291,6 +295,9 @@ class Replica:
         try:
             self.storage.watch()
             self.peers.settle(self._machine)
+            if self._machine is not None and not self.storage.snapshots.busy:
+                self.compaction.force_if_due(self._machine, self.storage.journal,
+                                             self.storage.snapshots.last_bytes)
         except Exception as exc:  # handled like a tick's: the ticks must go on
             self._on_raft_error(exc)
         if self._loop is not None and self._machine is not None:

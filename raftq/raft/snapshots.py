@@ -46,7 +46,9 @@ class SnapshotWriter:
     def __init__(self, durability: Durability = "fsync") -> None:
         self.durability = durability
         self._pid: int | None = None
+        self._path = ""
         self._retry_at = 0.0
+        self.last_bytes = 0  # the size of the latest snapshot file (raftq.raft.compaction)
         # Why the last snapshot could not be written for lack of space, until
         # one is written again.
         self.storage_full: str | None = None
@@ -61,7 +63,7 @@ class SnapshotWriter:
         no longer exists; it ignores that failure because a status checker is
         configured.)
         """
-        final = tmp_filename.removesuffix(".tmp")
+        final = self._path = tmp_filename.removesuffix(".tmp")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_filename)  # never let PySyncObj move a stale file into place
         pid = os.fork()
@@ -79,6 +81,11 @@ class SnapshotWriter:
             log.exception("writing the snapshot %s failed", final)
         finally:
             os._exit(code)
+
+    @property
+    def busy(self) -> bool:
+        """A snapshot is being written, or waits for its retry after a failure."""
+        return self._pid is not None
 
     def status(self) -> int:
         pid = self._pid
@@ -98,6 +105,8 @@ class SnapshotWriter:
         if status == 0:
             self._pid = None
             self.storage_full = None
+            with contextlib.suppress(OSError):
+                self.last_bytes = os.path.getsize(self._path)
             return int(SERIALIZER_STATE.SUCCESS)
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_STORAGE_FULL:
             self.storage_full = "the last snapshot could not be written: the disk is full"

@@ -82,6 +82,8 @@ class NodeStorage:
         os.makedirs(self.data_dir, exist_ok=True)
         self._refuse_old_formats()
         has_snapshot = check_snapshot_file(self.snapshot_path)
+        if has_snapshot:
+            self.snapshots.last_bytes = os.path.getsize(self.snapshot_path)
         journal = RaftJournal(self.journal_path, durability=self.durability,
                               snapshot_path=self.snapshot_path)
         if not has_snapshot and len(journal) and journal[0][1] > 1:

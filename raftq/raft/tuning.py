@@ -9,10 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from pysyncobj import SyncObjConf
 
+from raftq.raft.compaction import DEFAULT_MIN_BYTES
 from raftq.raft.port import PortLimits
 
 if TYPE_CHECKING:
     from raftq.raft.storage import NodeStorage
+
+
+# PySyncObj's compaction thresholds, out of reach.
+NEVER_ENTRIES = 1 << 62
+NEVER_S = 1e12
 
 
 @dataclass(slots=True)
@@ -30,6 +36,7 @@ class RaftTuning:
     connection_retry_s: float = 0.5
     log_compaction_min_entries: int = 20_000
     log_compaction_min_time_s: float = 300.0
+    log_compaction_min_bytes: int = DEFAULT_MIN_BYTES  # see raftq.raft.compaction
     max_group: int = 512  # commands coalesced into one entry
     # Entries this node has proposed and not yet seen committed. Proposals
     # arriving while the window is full wait and go together in the next
@@ -66,9 +73,12 @@ def syncobj_conf(t: RaftTuning, secret: str, storage: NodeStorage, *,
         leaderFallbackTimeout=t.leader_fallback_timeout_s,
         connectionTimeout=t.connection_timeout_s,
         connectionRetryTime=t.connection_retry_s,
-        logCompactionMinEntries=t.log_compaction_min_entries,
-        logCompactionMinTime=t.log_compaction_min_time_s,
-        logCompactionSplit=True,
+        # raftq decides when to compact (raftq.raft.compaction: by entries and time
+        # in the node's own slot, as PySyncObj would, and by the log's size) and
+        # calls forceLogCompaction; PySyncObj's own rule never fires.
+        logCompactionMinEntries=NEVER_ENTRIES,
+        logCompactionMinTime=NEVER_S,
+        logCompactionSplit=False,
         commandsWaitLeader=False,
         # Membership follows the replicated state instead (raftq.raft.membership).
         dynamicMembershipChange=False,

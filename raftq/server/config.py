@@ -55,6 +55,7 @@ class NodeConfig:
     log_level: str = "INFO"
     log_compaction_min_entries: int = 20_000
     log_compaction_min_time_ms: int = 300_000
+    log_compaction_min_bytes: int = 64 << 20
     durability: Durability = "fsync"
     http_header_timeout_ms: int = 10_000
     http_body_timeout_ms: int = 30_000
@@ -111,7 +112,8 @@ class NodeConfig:
 _KNOWN = {
     "node_id", "raft_address", "http_address", "data_dir", "secret", "secret_file", "peers",
     "tick_ms", "proposal_timeout_ms", "max_inflight", "max_payload_bytes", "result_ttl_ms",
-    "log_level", "log_compaction_min_entries", "log_compaction_min_time_ms", "durability",
+    "log_level", "log_compaction_min_entries", "log_compaction_min_time_ms",
+    "log_compaction_min_bytes", "durability",
     "http_header_timeout_ms", "http_body_timeout_ms", "http_idle_timeout_ms",
     "http_max_connections", "raft_max_frame_bytes", "raft_handshake_timeout_ms",
     "raft_idle_timeout_ms", "raft_max_unverified",
@@ -264,6 +266,7 @@ def load(path: str | os.PathLike[str]) -> NodeConfig:
         log_level=str(raw.get("log_level", "INFO")),
         log_compaction_min_entries=_int(raw, "log_compaction_min_entries", 20_000, where),
         log_compaction_min_time_ms=_int(raw, "log_compaction_min_time_ms", 300_000, where),
+        log_compaction_min_bytes=_int(raw, "log_compaction_min_bytes", 64 << 20, where),
         durability=durability,
         http_header_timeout_ms=_int(raw, "http_header_timeout_ms", 10_000, where),
         http_body_timeout_ms=_int(raw, "http_body_timeout_ms", 30_000, where),

@@ -475,3 +475,30 @@ def test_syncobj_runs_on_the_journal(tmp_path: Path) -> None:
             node.doTick(0.01)
         assert node.value == expected
         node._destroy()
+
+
+def test_the_commands_bytes_follow_every_change(tmp_path: Path) -> None:
+    """What compaction by size counts (raftq.raft.compaction): the bytes of the
+    commands the log holds, through adds, truncations, compactions and a reopening."""
+    path = tmp_path / "raft.journal"
+
+    def held(j: RaftJournal) -> int:
+        return sum(len(e[0]) for e in j[:])
+
+    journal = open_journal(path)
+    for i in range(1, 21):
+        journal.add(b"x" * i, i, 1)
+    journal.sync()
+    assert journal.command_bytes == held(journal) == 210
+    journal.add(b"y" * 100, 21, 1)
+    journal.deleteEntriesFrom(20)  # unwritten
+    journal.deleteEntriesFrom(15)  # written
+    assert journal.command_bytes == held(journal) == 120
+    journal.deleteEntriesTo(10)
+    assert journal.command_bytes == held(journal) == 11 + 12 + 13 + 14 + 15
+    journal.sync()
+    journal._destroy()
+    again = open_journal(path)
+    assert again.command_bytes == held(again) == 65
+    again.clear()
+    assert again.command_bytes == 0

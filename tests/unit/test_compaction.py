@@ -1,0 +1,116 @@
+"""When a node compacts its Raft log (raftq.raft.compaction): PySyncObj's rule by
+entries and time in the node's own slot, and raftq's by the log's size, staggered
+between the nodes and deferred by a leader while a follower lags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raftq.raft.compaction import LAG_CAP, LAG_ENTRIES, Compaction, followers_lag
+
+MB = 1 << 20
+
+
+def rule() -> Compaction:
+    return Compaction(min_entries=20_000, min_time_s=300.0, min_bytes=64 * MB, last_s=0.0)
+
+
+def due(c: Compaction, now_s: float = 10.0, entries: int = 100, log_bytes: int = 0,
+        snapshot_bytes: int = 0, rank: int = 0, nodes: int = 3, lagging: bool = False) -> bool:
+    return c.due(now_s, entries=entries, log_bytes=log_bytes, snapshot_bytes=snapshot_bytes,
+                 rank=rank, nodes=nodes, lagging=lagging)
+
+
+def test_a_big_log_of_few_entries_is_compacted_at_once_outside_the_slot() -> None:
+    c = rule()
+    assert not c.in_slot(250.0, 0, 3)
+    assert not due(c, now_s=250.0, entries=2_000, log_bytes=64 * MB)
+    assert due(c, now_s=250.0, entries=2_000, log_bytes=64 * MB + 1)
+
+
+def test_the_size_limit_grows_with_the_snapshot_and_is_staggered_by_rank() -> None:
+    c = rule()
+    assert c.size_limit(0, 0, 3) == 64 * MB
+    assert c.size_limit(400 * MB, 0, 3) == 200 * MB  # half the last snapshot
+    limits = [c.size_limit(0, rank, 3) for rank in range(3)]
+    assert limits == sorted(set(limits))  # every node its own point, so never all at once
+    assert not due(c, log_bytes=70 * MB, rank=1) and due(c, log_bytes=70 * MB, rank=0)
+
+
+def test_a_lagging_follower_defers_a_compaction_by_size_up_to_the_cap() -> None:
+    c = rule()
+    assert not due(c, log_bytes=100 * MB, lagging=True)
+    assert due(c, log_bytes=LAG_CAP * 64 * MB + 1, lagging=True)
+    assert due(c, log_bytes=100 * MB, lagging=False)
+
+
+def test_entries_and_time_count_only_in_the_nodes_own_slot() -> None:
+    c = rule()
+    # rank 1 of 3: its slot is [100, 130) s of every 300 s period
+    assert c.in_slot(100.0, 1, 3) and c.in_slot(429.0, 1, 3)
+    assert not c.in_slot(131.0, 1, 3) and not c.in_slot(99.0, 1, 3)
+    assert not due(c, now_s=110.0, entries=20_000, rank=1)  # not over the count yet
+    assert due(c, now_s=110.0, entries=20_001, rank=1)
+    assert not due(c, now_s=140.0, entries=20_001, rank=1)  # outside its slot
+    assert due(c, now_s=400.0 + 10, entries=5, rank=1)  # 300 s since the last one
+    c.last_s = 390.0
+    assert not due(c, now_s=410.0, entries=5, rank=1)
+
+
+class FakeNode:
+    def __init__(self, name: str) -> None:
+        self.id = name
+
+
+class FakeMachine:
+    """The SyncObj attributes the rule reads."""
+
+    def __init__(self, leader: bool, match: dict[str, int], connected: list[str],
+                 commit: int) -> None:
+        self.nodes = {n: FakeNode(n) for n in ["a", "b", "c"]}
+        self.leader = leader
+        self._SyncObj__selfNode = self.nodes["a"]
+        self._SyncObj__otherNodes = {self.nodes["b"], self.nodes["c"]}
+        self._SyncObj__connectedNodes = {self.nodes[n] for n in connected}
+        self._SyncObj__raftMatchIndex = {self.nodes[n]: i for n, i in match.items()}
+        self._SyncObj__raftCommitIndex = commit
+        self.forced = 0
+
+    def _isLeader(self) -> bool:  # noqa: N802
+        return self.leader
+
+    def forceLogCompaction(self) -> None:  # noqa: N802
+        self.forced += 1
+
+
+class FakeJournal:
+    def __init__(self, entries: int, command_bytes: int) -> None:
+        self.entries, self.command_bytes = entries, command_bytes
+
+    def __len__(self) -> int:
+        return self.entries
+
+
+def test_a_leader_sees_followers_that_are_behind_or_gone() -> None:
+    commit = 1_000
+    fine = FakeMachine(True, {"b": commit, "c": commit - LAG_ENTRIES}, ["b", "c"], commit)
+    assert not followers_lag(fine)
+    behind = FakeMachine(True, {"b": commit, "c": commit - LAG_ENTRIES - 1}, ["b", "c"],
+                         commit)
+    assert followers_lag(behind)
+    gone = FakeMachine(True, {"b": commit, "c": commit}, ["b"], commit)
+    assert followers_lag(gone)
+    follower = FakeMachine(False, {}, [], commit)  # a follower drops only its own entries
+    assert not followers_lag(follower)
+
+
+def test_force_if_due_asks_pysyncobj_once_due() -> None:
+    c = Compaction(min_entries=20_000, min_time_s=1e9, min_bytes=MB, last_s=0.0)
+    machine: Any = FakeMachine(True, {"b": 10, "c": 10}, ["b", "c"], 10)
+    c.force_if_due(machine, FakeJournal(10, MB), 0)
+    assert machine.forced == 0
+    c.force_if_due(machine, FakeJournal(10, MB + 1), 0)
+    assert machine.forced == 1 and c.last_s > 0
+    lagging: Any = FakeMachine(True, {"b": 10, "c": 10}, ["b"], 10)
+    c.force_if_due(lagging, FakeJournal(10, 2 * MB), 0)
+    assert lagging.forced == 0
