@@ -20,8 +20,9 @@ compaction is due:
 - by size, at once: the log's commands hold more than ``size_limit`` bytes, which is
   ``min_bytes`` or half the last snapshot's size, whichever is more (a big state
   is not rewritten for a small log: the snapshots written stay proportional to
-  what is appended), times ``1 + rank / nodes`` (the nodes of a cluster, whose
-  logs grow alike, reach it one after the other). A leader waits while a
+  what is appended), times ``1 + rank / 2n`` for the node of rank ``rank`` of
+  ``n`` (the nodes of a cluster, whose logs grow alike, reach it one after the
+  other). A leader waits while a
   follower lags (``followers_lag``: a node restarting after kill -9 catches up
   from the log, not from a snapshot sent over), up to ``LAG_CAP`` times the limit.
 """
@@ -55,7 +56,7 @@ class Compaction:
 
     def size_limit(self, snapshot_bytes: int, rank: int, nodes: int) -> int:
         base = max(self.min_bytes, snapshot_bytes // 2)
-        return base + base * rank // max(nodes, 1)
+        return base + base * rank // (2 * max(nodes, 1))
 
     def in_slot(self, now_s: float, rank: int, nodes: int) -> bool:
         """PySyncObj's split: each node compacts in its own part of each period."""

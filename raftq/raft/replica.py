@@ -350,7 +350,8 @@ class Replica:
         return self.storage.snapshots.status()
 
     def _deserialize(self, filename: str) -> tuple[Any, Any, Any]:
-        state, last, before_last, cluster = read_snapshot(filename)
+        state, last, before_last, cluster = read_snapshot(
+            filename, self.storage.take_verified(filename))
         self.storage.journal.align_to_snapshot(before_last, last)
         self.state = state
         self._follow_members()

@@ -117,9 +117,14 @@ class SnapshotWriter:
         return int(SERIALIZER_STATE.SERIALIZING)
 
 
-def read_snapshot(filename: str) -> tuple[State, Any, Any, set[TCPNode]]:
-    """The state, the last and before-last (index, term) and the cluster of a snapshot."""
-    data = msgpack.unpackb(read_snapshot_file(filename), raw=False, strict_map_key=False)
+def read_snapshot(filename: str, payload: bytes | None = None
+                  ) -> tuple[State, Any, Any, set[TCPNode]]:
+    """The state, the last and before-last (index, term) and the cluster of a snapshot
+    (``payload``: its verified payload, if it was read already)."""
+    if payload is None:
+        payload = read_snapshot_file(filename)
+    data = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+    del payload
     last, before_last = data["raft"]
     cluster = {TCPNode(a) for a in data["cluster"]}
     return snapshot.from_plain(data["state"]), tuple(last), tuple(before_last), cluster

@@ -39,8 +39,8 @@ from raftq.raft.durable import (
     FileOps,
     SnapshotGuard,
     StorageFullError,
-    check_snapshot_file,
     fsync_file_and_dir,
+    read_snapshot_file,
 )
 from raftq.raft.journal import RaftJournal
 from raftq.raft.membership import MEMBERS_FILE
@@ -72,6 +72,7 @@ class NodeStorage:
         self._leading_full_since: float | None = None
         self.rejoin_path = os.path.join(data_dir, REJOIN_FILE)
         self.votes_after = 0  # the log index to reach before granting a vote
+        self._verified: tuple[tuple[int, int, int], bytes] | None = None
 
     @property
     def journal(self) -> RaftJournal:
@@ -81,8 +82,11 @@ class NodeStorage:
     def open(self) -> RaftJournal:
         os.makedirs(self.data_dir, exist_ok=True)
         self._refuse_old_formats()
-        has_snapshot = check_snapshot_file(self.snapshot_path)
+        has_snapshot = os.path.exists(self.snapshot_path)
         if has_snapshot:
+            # Verified once: PySyncObj's load (``take_verified``) uses these bytes.
+            self._verified = (_identity(self.snapshot_path),
+                              read_snapshot_file(self.snapshot_path))
             self.snapshots.last_bytes = os.path.getsize(self.snapshot_path)
         journal = RaftJournal(self.journal_path, durability=self.durability,
                               snapshot_path=self.snapshot_path)
@@ -95,6 +99,13 @@ class NodeStorage:
         self._journal = journal
         self.votes_after = _read_index(self.rejoin_path)
         return journal
+
+    def take_verified(self, path: str) -> bytes | None:
+        """The payload ``open`` verified, if ``path`` is still that file (once)."""
+        verified, self._verified = self._verified, None
+        if verified is not None and verified[0] == _identity(path):
+            return verified[1]
+        return None
 
     def _refuse_old_formats(self) -> None:
         """Say plainly when the files are from before raftq's own formats."""
@@ -226,3 +237,8 @@ def _read_index(path: str) -> int:
     if not text.isdigit():
         raise CorruptDataError(path, f"expected a log index, found {text[:40]!r}")
     return int(text)
+
+
+def _identity(path: str) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
