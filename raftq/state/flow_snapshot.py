@@ -94,10 +94,15 @@ def turns_from_plain(state: State, flow: dict[str, Any] | None, queued: list[Tas
     stored = [row for row in (flow["levels"] if flow else []) if LANE_SEP in row[0]]
     for queue, prio, _, _, _ in stored:
         state._line(queue, prio, "")  # the levels in their order; an unused line goes below
-    for task in queued:
-        if task.id not in state.held:
-            level, line = state._line(lane(task.queue, task.name), task.priority, task.tenant)
-            line.push(task)
+    held, last, line = state.held, None, None
+    for task in queued:  # in runs of tasks of one line (a bulk load is one run)
+        if held and task.id in held:
+            continue
+        key = (task.queue, task.name, task.priority, task.tenant)
+        if key != last or line is None:
+            last, line = key, state._line(lane(task.queue, task.name), task.priority,
+                                          task.tenant)[1]
+        line.push(task)
     for level in list(state.levels.values()):
         for tenant in [t for t, line in level.lines.items() if line.head is None]:
             del level.lines[tenant]

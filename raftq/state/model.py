@@ -6,7 +6,7 @@ arguments as opaque msgpack bytes so the state never decodes user data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from enum import StrEnum
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -151,6 +151,22 @@ class Task:
         row = list(_get_fields(self))
         row[_STATUS] = str(self.status)
         return row
+
+    @classmethod
+    def restore(cls, rows: Iterable[Sequence[Any]]) -> Iterator[Task]:
+        """Tasks from rows of their fields in ``FIELDS`` order, the status a ``Status``:
+        the fast way, for a snapshot's million tasks (one unpacking per task; a
+        test checks the order against ``FIELDS``)."""
+        new = cls.__new__
+        for row in rows:
+            t = new(cls)
+            (t.id, t.name, t.queue, t.priority, t.payload, t.status, t.attempts,
+             t.max_attempts, t.timeout_ms, t.retry_backoff_ms, t.result_ttl_ms, t.created_ms,
+             t.updated_ms, t.ready_at_ms, t.seq, t.lease_token, t.lease_worker,
+             t.lease_expires_ms, t.result, t.errors, t.finished_ms, t.expires_at_ms, t.tenant,
+             t.flow_keys) = row
+            t.line = t.nxt = t.prv = None
+            yield t
 
     @classmethod
     def from_plain(cls, row: list[Any]) -> Task:

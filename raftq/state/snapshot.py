@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from operator import attrgetter
 from typing import Any
 
 import msgpack
@@ -28,13 +29,16 @@ from raftq.state.machine import State
 from raftq.state.model import EXPIRING, Presence, Status, Task
 from raftq.state.schedules import Schedule
 from raftq.state.sharing import reshared
+from raftq.state.task_table import tasks_from_plain, tasks_to_plain
 
-FORMAT = 4
+FORMAT = 5
 # 1 had no tick count or wall offset (both 0 then); 1 and 2 had no schedules and no
 # task expiry (a task row one field shorter); 1-3 no flow control (no tenant or
-# flow keys in a task row)
-FORMATS = (1, 2, 3, 4)
+# flow keys in a task row); 1-4 held the tasks as rows, 5 as columns
+# (raftq.state.task_table)
+FORMATS = (1, 2, 3, 4, 5)
 _PAD = {1: [None, "", None], 2: [None, "", None], 3: ["", None], 4: []}
+_QUEUED = Status.QUEUED
 
 
 def to_plain(state: State) -> dict[str, Any]:
@@ -46,7 +50,7 @@ def to_plain(state: State) -> dict[str, Any]:
         "horizon_ms": state.horizon_ms,
         "next_seq": state.next_seq,
         "next_token": state.next_token,
-        "tasks": [t.to_plain() for t in state.tasks.values()],
+        "tasks": tasks_to_plain(state.tasks.values()),
         "by_status": {str(s): list(ids) for s, ids in state.by_status.items()},
         "dedupe": [[k, v] for k, v in state.dedupe.items()],
         "workers": [[w, info] for w, info in state.workers.items()],
@@ -78,12 +82,15 @@ def from_plain(plain: dict[str, Any]) -> State:
     state.horizon_ms = plain.get("horizon_ms", state.clock_ms)  # written since format 2
     state.next_seq = plain["next_seq"]
     state.next_token = plain["next_token"]
-    pad = _PAD[plain["format"]]
-    for row in plain["tasks"]:
-        task = Task.from_plain([*row, *pad] if pad else row)
-        state.tasks[task.id] = task
+    if plain["format"] >= 5:
+        state.tasks = tasks_from_plain(plain["tasks"], state.shared)
+    else:
+        pad = _PAD[plain["format"]]
+        for row in plain["tasks"]:
+            task = Task.from_plain([*row, *pad] if pad else row)
+            state.tasks[task.id] = task
     for status, ids in plain["by_status"].items():
-        state.by_status[Status(status)] = dict.fromkeys(ids)
+        state.by_status[Status(status)] = _own_ids(state.tasks, ids)
     state.dedupe = OrderedDict((k, reshared(v, state.tasks)) for k, v in plain["dedupe"])
     state.workers = {w: info for w, info in plain["workers"]}
     state.worker_leases = {w: dict.fromkeys(ids) for w, ids in plain["worker_leases"]}
@@ -112,20 +119,32 @@ def from_plain(plain: dict[str, Any]) -> State:
     return state
 
 
+def _own_ids(tasks: dict[str, Task], ids: list[str]) -> dict[str, None]:
+    """``ids`` as an ordered set of the task table's own id strings (one string per
+    id in memory, not two); an id the table lacks is kept as it is."""
+    try:
+        return dict.fromkeys([task.id for task in map(tasks.__getitem__, ids)])
+    except KeyError:
+        return dict.fromkeys(t.id if (t := tasks.get(i)) is not None else i for i in ids)
+
+
 def _rebuild_indexes(state: State, flow: dict[str, Any] | None) -> None:
     flow_snapshot.settings_from_plain(state, flow)
-    queued = sorted(
-        (t for t in state.tasks.values() if t.status is Status.QUEUED), key=lambda t: t.seq
-    )
-    for task in queued:
-        key = (task.queue, task.priority)
-        state.ready_counts[key] = state.ready_counts.get(key, 0) + 1
-        name_key = (task.queue, task.name)
-        state.name_ready[name_key] = state.name_ready.get(name_key, 0) + 1
+    tasks = state.tasks.values()
+    queued = [t for t in tasks if t.status is _QUEUED]
+    queued.sort(key=attrgetter("seq"))
+    queues, status_of = list(map(attrgetter("queue"), queued)), attrgetter("status")
+    state.ready_counts = dict(Counter(zip(queues, map(attrgetter("priority"), queued),
+                                          strict=True)))
+    state.name_ready = dict(Counter(zip(queues, map(attrgetter("name"), queued), strict=True)))
     flow_snapshot.turns_from_plain(state, flow, queued)
-    for task in state.tasks.values():
-        key2 = (task.queue, str(task.status))
-        state.counts[key2] = state.counts.get(key2, 0) + 1
+    by_queue = Counter(zip(map(attrgetter("queue"), tasks), map(status_of, tasks), strict=True))
+    state.counts = {(queue, str(status)): n for (queue, status), n in by_queue.items()}
+    for task in tasks:
+        if task.status is _QUEUED:
+            if task.expires_at_ms is not None:
+                state.deadline_heap.append((task.expires_at_ms, task.id))
+            continue
         if task.status is Status.SCHEDULED and task.ready_at_ms is not None:
             state.delayed.append((task.ready_at_ms, task.seq, task.id))
         elif task.status is Status.LEASED:

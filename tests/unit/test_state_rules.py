@@ -14,13 +14,13 @@ def test_submitting_an_existing_id_returns_it_and_creates_nothing() -> None:
     h = Harness()
     h.submit(spec("a", name="first"))
     h.claim_one()
-    before = snapshot.to_plain(h.state)["tasks"]
+    before = [t.to_plain() for t in h.state.tasks.values()]
     out = h.submit(spec("a", name="second", priority=255), spec("b"))
     assert out == [
         {"id": "a", "created": False, "status": "leased"},
         {"id": "b", "created": True, "status": "queued"},
     ]
-    assert snapshot.to_plain(h.state)["tasks"][0] == before[0]
+    assert h.state.tasks["a"].to_plain() == before[0]
     # a batch naming the same id twice creates it once
     out = h.submit(spec("c"), spec("c"))
     assert [r["created"] for r in out] == [True, False]

@@ -223,7 +223,8 @@ def test_a_snapshot_of_format_2_loads_without_schedules_or_expiry() -> None:
     h.submit(spec("a"))
     plain = snapshot.to_plain(h.state)
     plain["format"] = 2
-    plain["tasks"] = [row[:-3] for row in plain["tasks"]]  # no expiry, tenant, flow keys
+    # rows, without expiry, tenant and flow keys
+    plain["tasks"] = [t.to_plain()[:-3] for t in h.state.tasks.values()]
     del plain["schedules"], plain["schedule_generation"], plain["flow"]
     state = snapshot.from_plain(plain)
     assert state.tasks["a"].expires_at_ms is None and state.schedules == {}
