@@ -15,8 +15,10 @@ at once, a fork every few milliseconds.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
+import signal
 import time
 from typing import Any
 
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE_S = 10.0
 # The writer child's exit status when the disk is full.
 EXIT_STORAGE_FULL = 3
+PR_SET_PDEATHSIG = 1  # prctl(2)
+MAX_FD = 1 << 20  # closerange is one close_range(2) call on Linux, whatever the bound
 
 
 class SnapshotWriter:
@@ -66,12 +70,14 @@ class SnapshotWriter:
         final = self._path = tmp_filename.removesuffix(".tmp")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_filename)  # never let PySyncObj move a stale file into place
+        parent = os.getpid()
         pid = os.fork()
         if pid:
             self._pid = pid
             return
         code = 1
         try:
+            bound_to_the_node(parent)
             write_snapshot(final, state, raft_data, self.durability)
             code = 0
         except StorageFullError as exc:
@@ -115,6 +121,25 @@ class SnapshotWriter:
         self._pid = -1
         self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_S
         return int(SERIALIZER_STATE.SERIALIZING)
+
+
+def bound_to_the_node(parent: int) -> None:
+    """In the writer child: hold none of the node's descriptors, and die with it.
+
+    A child that outlived a node killed with -9 kept its listening sockets (the
+    restarted node could not bind its ports: "already in use") and its peer
+    connections open, and went on to rename a snapshot into place under the new
+    node, racing the new node's own writer for ``<snapshot>.new``. So it closes
+    every inherited descriptor but the standard ones, and asks the kernel for
+    SIGKILL when its parent dies (``PR_SET_PDEATHSIG``, Linux; elsewhere only the
+    descriptors are closed). A torn ``.new`` is never read: the next writer
+    truncates it.
+    """
+    os.closerange(3, MAX_FD)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request was made
+        os._exit(1)
 
 
 def read_snapshot(filename: str, payload: bytes | None = None
