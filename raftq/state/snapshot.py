@@ -28,8 +28,14 @@ from raftq.state.keys import HASH, REVOKED_MS
 from raftq.state.machine import State
 from raftq.state.model import EXPIRING, Presence, Status, Task
 from raftq.state.schedules import Schedule
-from raftq.state.sharing import reshared
-from raftq.state.task_table import tasks_from_plain, tasks_to_plain
+from raftq.state.sharing import QUEUED_IDS, reshared
+from raftq.state.task_table import (
+    ids_from_plain,
+    ids_to_plain,
+    positions,
+    tasks_from_plain,
+    tasks_to_plain,
+)
 
 FORMAT = 5
 # 1 had no tick count or wall offset (both 0 then); 1 and 2 had no schedules and no
@@ -42,6 +48,7 @@ _QUEUED = Status.QUEUED
 
 
 def to_plain(state: State) -> dict[str, Any]:
+    at = positions(state.tasks)
     return {
         "format": FORMAT,
         "clock_ms": state.clock_ms,
@@ -51,8 +58,8 @@ def to_plain(state: State) -> dict[str, Any]:
         "next_seq": state.next_seq,
         "next_token": state.next_token,
         "tasks": tasks_to_plain(state.tasks.values()),
-        "by_status": {str(s): list(ids) for s, ids in state.by_status.items()},
-        "dedupe": [[k, v] for k, v in state.dedupe.items()],
+        "by_status": {str(s): ids_to_plain(ids, at) for s, ids in state.by_status.items()},
+        "dedupe": [[k, queued_ids_to_plain(v, at)] for k, v in state.dedupe.items()],
         "workers": [[w, info] for w, info in state.workers.items()],
         "worker_leases": [[w, list(ids)] for w, ids in state.worker_leases.items()],
         "keys": [[name, record] for name, record in state.keys.items()],
@@ -89,9 +96,16 @@ def from_plain(plain: dict[str, Any]) -> State:
         for row in plain["tasks"]:
             task = Task.from_plain([*row, *pad] if pad else row)
             state.tasks[task.id] = task
-    for status, ids in plain["by_status"].items():
-        state.by_status[Status(status)] = _own_ids(state.tasks, ids)
-    state.dedupe = OrderedDict((k, reshared(v, state.tasks)) for k, v in plain["dedupe"])
+    if plain["format"] >= 5:
+        table = list(state.tasks)
+        for status, items in plain["by_status"].items():
+            state.by_status[Status(status)] = dict.fromkeys(ids_from_plain(items, table))
+        state.dedupe = OrderedDict((k, queued_ids_from_plain(v, table))
+                                   for k, v in plain["dedupe"])
+    else:
+        for status, ids in plain["by_status"].items():
+            state.by_status[Status(status)] = _own_ids(state.tasks, ids)
+        state.dedupe = OrderedDict((k, reshared(v, state.tasks)) for k, v in plain["dedupe"])
     state.workers = {w: info for w, info in plain["workers"]}
     state.worker_leases = {w: dict.fromkeys(ids) for w, ids in plain["worker_leases"]}
     # Snapshots made before keys and the audit log have neither.
@@ -117,6 +131,19 @@ def from_plain(plain: dict[str, Any]) -> State:
     state.progress = {i: report for i, report in plain.get("progress", [])}
     _rebuild_indexes(state, plain.get("flow"))
     return state
+
+
+def queued_ids_to_plain(kept: Any, at: dict[str, int]) -> Any:
+    """A dedupe entry; a bulk submit's ids (``raftq.state.sharing``) by table positions."""
+    if type(kept) is dict and len(kept) == 1 and QUEUED_IDS in kept:
+        return {QUEUED_IDS: ids_to_plain(kept[QUEUED_IDS], at)}
+    return kept
+
+
+def queued_ids_from_plain(kept: Any, table: list[str]) -> Any:
+    if type(kept) is dict and len(kept) == 1 and QUEUED_IDS in kept:
+        return {QUEUED_IDS: ids_from_plain(kept[QUEUED_IDS], table)}
+    return kept
 
 
 def _own_ids(tasks: dict[str, Task], ids: list[str]) -> dict[str, None]:

@@ -16,6 +16,12 @@ is written once per task, so that no two tasks share a list; an empty errors
 list loads as the shared empty tuple a new task starts with. The encoding is a
 function of the tasks alone, in the table's order, so the digest stays the same
 on every replica.
+
+Lists of task ids elsewhere in the snapshot (the status index, a bulk submit's
+answer in the dedupe table) mostly name runs of consecutive tasks of the table:
+``ids_to_plain`` writes them as ``[start, count]`` pairs of table positions, an
+id the table lacks as itself, and ``ids_from_plain`` slices the table's own id
+strings back (no string decoded, hashed or held twice).
 """
 
 from __future__ import annotations
@@ -81,3 +87,45 @@ def tasks_from_plain(columns: list[list[Any]], shared: Shared) -> dict[str, Task
         expanded.append(values if counts is None
                         else chain.from_iterable(map(repeat, values, counts)))
     return {task.id: task for task in Task.restore(zip(*expanded, strict=True))}
+
+
+def positions(tasks: Iterable[str]) -> dict[str, int]:
+    """Each task id's position in the table (for ``ids_to_plain``)."""
+    return {task_id: i for i, task_id in enumerate(tasks)}
+
+
+def ids_to_plain(ids: Iterable[str], at: dict[str, int]) -> list[Any]:
+    """``ids`` as runs of table positions, ``start, count`` flat, an id not in the table
+    as the string itself."""
+    out: list[Any] = []
+    start = end = -1
+    for task_id in ids:
+        i = at.get(task_id, -1)
+        if i >= 0 and i == end:
+            end += 1
+            continue
+        if end > start:
+            out += (start, end - start)
+        if i < 0:
+            out.append(task_id)
+            start = end = -1
+        else:
+            start, end = i, i + 1
+    if end > start:
+        out += (start, end - start)
+    return out
+
+
+def ids_from_plain(items: list[Any], table: list[str]) -> list[str]:
+    """The ids ``ids_to_plain`` wrote, as the table's own strings."""
+    out: list[str] = []
+    i, n = 0, len(items)
+    while i < n:
+        item = items[i]
+        if type(item) is str:
+            out.append(item)
+            i += 1
+        else:
+            out += table[item:item + items[i + 1]]
+            i += 2
+    return out

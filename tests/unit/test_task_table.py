@@ -10,7 +10,13 @@ from state_helpers import ERROR, Harness, check_consistency, spec
 from raftq.state import snapshot
 from raftq.state.model import Status, Task
 from raftq.state.sharing import Shared
-from raftq.state.task_table import tasks_from_plain, tasks_to_plain
+from raftq.state.task_table import (
+    ids_from_plain,
+    ids_to_plain,
+    positions,
+    tasks_from_plain,
+    tasks_to_plain,
+)
 
 
 def _harness() -> Harness:
@@ -79,7 +85,34 @@ def test_a_format_4_snapshot_of_rows_loads_to_the_same_state() -> None:
     assert plain["format"] == 5
     plain["format"] = 4
     plain["tasks"] = [t.to_plain() for t in h.state.tasks.values()]
+    plain["by_status"] = {str(s): list(ids) for s, ids in h.state.by_status.items()}
+    plain["dedupe"] = [[k, v] for k, v in h.state.dedupe.items()]
     old = snapshot.from_plain(msgpack.unpackb(msgpack.packb(plain, use_bin_type=True),
                                               raw=False, strict_map_key=False))
     assert snapshot.digest(old) == snapshot.digest(h.state)
     check_consistency(old)
+
+
+def test_id_lists_are_written_as_runs_of_table_positions() -> None:
+    table = [f"t{i}" for i in range(10)]
+    at = positions(table)
+    ids = ["t2", "t3", "t4", "gone", "t0", "t9", "t8", "other"]
+    plain = ids_to_plain(ids, at)
+    assert plain == [2, 3, "gone", 0, 1, 9, 1, 8, 1, "other"]
+    back = ids_from_plain(plain, table)
+    assert back == ids
+    assert all(b is table[at[b]] for b in back if b in at)  # the table's own strings
+    assert ids_to_plain(table, at) == [0, 10] and ids_to_plain([], at) == []
+
+
+def test_a_bulk_load_restores_its_index_and_dedupe_from_a_few_positions() -> None:
+    h = Harness()
+    h.submit(*(spec(f"q{i}") for i in range(300)))
+    plain = snapshot.to_plain(h.state)
+    assert plain["by_status"]["queued"] == [0, 300]
+    (kept,) = [v for _, v in plain["dedupe"] if isinstance(v, dict)]
+    assert kept == {"queued_ids": [0, 300]}
+    restored = snapshot.from_plain(plain)
+    assert snapshot.digest(restored) == snapshot.digest(h.state)
+    ids = list(restored.by_status[Status.QUEUED])
+    assert all(i is restored.tasks[i].id for i in ids)
