@@ -218,6 +218,13 @@ class RaftJournal(GroupCommit):
 
     def deleteEntriesTo(self, entryTo: int) -> None:
         self._check_usable()
+        if entryTo >= len(self._entries) > 0:
+            # A compaction covering entries the log no longer holds (they were cut
+            # while the snapshot was written, and come again from the leader): keep
+            # the last one, since PySyncObj cannot run on an empty log.
+            log.warning("%s: compaction up to position %d of a log of %d entries; "
+                        "keeping the last", self.path, entryTo, len(self._entries))
+            entryTo = len(self._entries) - 1
         self._rewrite(self._entries[entryTo:])
 
     def align_to_snapshot(self, before_last: Entry, last: Entry) -> None:

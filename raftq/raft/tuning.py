@@ -37,6 +37,15 @@ class RaftTuning:
     log_compaction_min_entries: int = 20_000
     log_compaction_min_time_s: float = 300.0
     log_compaction_min_bytes: int = DEFAULT_MIN_BYTES  # see raftq.raft.compaction
+    # Entries per AppendEntries message, in bytes (at most a quarter of the frame limit).
+    # PySyncObj's 64 KiB default sent every bigger entry (a batch submit of a few
+    # hundred tasks) in pieces ("transmission"): its last piece is marked by
+    # comparing with the command's length, not the pickle's, so some entries
+    # arrived cut short (an UnpicklingError on the follower, resent forever), and
+    # a follower given a transmission from an older point deletes the entries it
+    # holds after it, applied ones included, which ``skip_known_entries`` cannot
+    # prevent for pieces. Messages of whole entries are handled like any other.
+    append_entries_batch_bytes: int = 4 << 20
     max_group: int = 512  # commands coalesced into one entry
     # Entries this node has proposed and not yet seen committed. Proposals
     # arriving while the window is full wait and go together in the next
@@ -68,6 +77,10 @@ def syncobj_conf(t: RaftTuning, secret: str, storage: NodeStorage, *,
         deserializer=deserializer,
         appendEntriesUseBatch=True,  # sends driven by _replicate
         appendEntriesPeriod=t.append_entries_period_s,
+        # A message holds entries up to this size plus one more entry (PySyncObj's
+        # __getEntries), so twice this fits in a frame.
+        appendEntriesBatchSizeBytes=min(t.append_entries_batch_bytes,
+                                        t.port.max_frame_bytes // 4),
         raftMinTimeout=t.raft_min_timeout_s,
         raftMaxTimeout=t.raft_max_timeout_s,
         leaderFallbackTimeout=t.leader_fallback_timeout_s,

@@ -114,3 +114,24 @@ def test_force_if_due_asks_pysyncobj_once_due() -> None:
     lagging: Any = FakeMachine(True, {"b": 10, "c": 10}, ["b"], 10)
     c.force_if_due(lagging, FakeJournal(10, 2 * MB), 0)
     assert lagging.forced == 0
+
+
+def test_pysyncobj_sends_batch_submits_whole_and_never_compacts_by_itself(
+        tmp_path: Any) -> None:
+    """Entries of a few hundred tasks go as entries, not in pieces (raftq.raft.tuning),
+    in messages that fit a frame; PySyncObj's own compaction rule never fires."""
+    from raftq.raft.port import PortLimits
+    from raftq.raft.storage import NodeStorage
+    from raftq.raft.tuning import NEVER_ENTRIES, RaftTuning, syncobj_conf
+
+    def conf(tuning: RaftTuning) -> Any:
+        return syncobj_conf(tuning, "secret", NodeStorage(str(tmp_path)),
+                            serializer=lambda *_: None, serialize_checker=lambda: 0,
+                            deserializer=lambda _: None)
+
+    c = conf(RaftTuning())
+    assert c.appendEntriesBatchSizeBytes >= 1 << 20  # a 500-task batch is ~150 KB
+    assert 2 * c.appendEntriesBatchSizeBytes <= PortLimits().max_frame_bytes
+    small = conf(RaftTuning(port=PortLimits(max_frame_bytes=1 << 20)))
+    assert small.appendEntriesBatchSizeBytes == 1 << 18
+    assert c.logCompactionMinEntries == NEVER_ENTRIES and not c.logCompactionSplit

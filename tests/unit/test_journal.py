@@ -502,3 +502,17 @@ def test_the_commands_bytes_follow_every_change(tmp_path: Path) -> None:
     assert again.command_bytes == held(again) == 65
     again.clear()
     assert again.command_bytes == 0
+
+
+def test_a_compaction_past_the_end_keeps_the_last_entry(tmp_path: Path) -> None:
+    """PySyncObj compacts up to the entry a snapshot began at; if the log was cut
+    below it meanwhile, an empty log would wedge it (IndexError on every tick)."""
+    journal = open_journal(tmp_path / "raft.journal")
+    for i in range(1, 6):
+        journal.add(*entry(i))
+    journal.deleteEntriesTo(9)
+    assert journal[:] == [entry(5)]
+    journal.add(*entry(6))
+    journal.sync()
+    journal._destroy()
+    assert open_journal(tmp_path / "raft.journal")[:] == [entry(5), entry(6)]
