@@ -22,9 +22,13 @@ compaction is due:
   is not rewritten for a small log: the snapshots written stay proportional to
   what is appended), times ``1 + rank / 2n`` for the node of rank ``rank`` of
   ``n`` (the nodes of a cluster, whose logs grow alike, reach it one after the
-  other). A leader waits while a
-  follower lags (``followers_lag``: a node restarting after kill -9 catches up
-  from the log, not from a snapshot sent over), up to ``LAG_CAP`` times the limit.
+  other).
+
+A leader's compaction keeps the entries its followers have not acknowledged yet
+(``kept_from``, up to ``LAG_CAP`` times ``min_bytes`` of them): PySyncObj drops
+every entry the snapshot covers, and a follower that lacks one (restarting
+after kill -9, or slow under load) is then sent the whole snapshot instead,
+slowly, started over on every disconnection.
 """
 
 from __future__ import annotations
@@ -35,12 +39,10 @@ from typing import Any
 
 # Bytes of commands in the log past which a compaction is due (times the node's stagger).
 DEFAULT_MIN_BYTES = 64 << 20
-# A leader defers a compaction by size while a follower lags, up to this many times
-# the size limit.
+# A leader's compaction keeps up to this many times ``min_bytes`` of entries for
+# followers that have not acknowledged them.
 LAG_CAP = 4
-# A follower lags when its match index is more than this many entries behind the
-# leader's commit index (or it is not connected).
-LAG_ENTRIES = 100
+NO_FLOOR = 1 << 62  # kept_from: nothing kept beyond what the snapshot covers
 # PySyncObj's share of its slot (``logCompactionSplit``): the first 30 %.
 _SLOT_SHARE = 0.3
 
@@ -66,9 +68,8 @@ class Compaction:
         return start <= now_s < start + _SLOT_SHARE * share
 
     def due(self, now_s: float, *, entries: int, log_bytes: int, snapshot_bytes: int,
-            rank: int, nodes: int, lagging: bool = False) -> bool:
-        limit = self.size_limit(snapshot_bytes, rank, nodes)
-        if log_bytes > limit and (not lagging or log_bytes > LAG_CAP * limit):
+            rank: int, nodes: int) -> bool:
+        if log_bytes > self.size_limit(snapshot_bytes, rank, nodes):
             return True
         if entries <= self.min_entries and now_s - self.last_s <= self.min_time_s:
             return False
@@ -81,20 +82,26 @@ class Compaction:
         me = machine._SyncObj__selfNode
         ids = sorted(n.id for n in machine._SyncObj__otherNodes | {me})
         if self.due(now, entries=len(journal), log_bytes=journal.command_bytes,
-                    snapshot_bytes=snapshot_bytes, rank=ids.index(me.id), nodes=len(ids),
-                    lagging=followers_lag(machine)):
+                    snapshot_bytes=snapshot_bytes, rank=ids.index(me.id), nodes=len(ids)):
             self.last_s = now
             machine.forceLogCompaction()
 
 
-def followers_lag(machine: Any) -> bool:
-    """This node leads and a follower is not connected or is behind its commit index:
-    a compaction now might drop entries it still needs, and PySyncObj would then send
-    it the whole snapshot instead (slowly, and started over on every disconnection)."""
-    if not machine._isLeader():
-        return False
-    connected = machine._SyncObj__connectedNodes
+def kept_from(machine: Any, journal: Any, cap_bytes: int) -> int:
+    """The lowest log index a compaction on ``machine`` (a SyncObj, ``journal`` its log)
+    keeps: on a leader, the first entry a follower has not acknowledged, as long as
+    the entries from there hold at most ``cap_bytes``; ``NO_FLOOR`` otherwise."""
+    if machine is None or not machine._isLeader() or not len(journal):
+        return NO_FLOOR
     match: dict[Any, int] = machine._SyncObj__raftMatchIndex
-    floor = machine._SyncObj__raftCommitIndex - LAG_ENTRIES
-    return any(node not in connected or match.get(node, 0) < floor
-               for node in machine._SyncObj__otherNodes)
+    floor = min((match.get(node, 0) for node in machine._SyncObj__otherNodes),
+                default=NO_FLOOR - 1) + 1
+    held = 0
+    for position in range(len(journal) - 1, -1, -1):
+        command, index, _ = journal[position]
+        if index < floor:
+            break
+        held += len(command)
+        if held > cap_bytes:
+            return int(index) + 1
+    return floor

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any, overload
 
 from raftq.raft.durable import (
@@ -117,6 +118,8 @@ class RaftJournal(GroupCommit):
             low_water=chunk_bytes if low_water_bytes is None else low_water_bytes)
         self._entries: list[Entry] = []
         self.command_bytes = 0  # of the entries' commands: what compaction by size counts
+        # The lowest index a compaction keeps (raftq.raft.compaction.kept_from).
+        self.keep_from: Callable[[], int] | None = None
         self._pending: list[bytes] = []  # msgpack records not yet written
         self._pending_bytes = 0
         self._truncate_from: int | None = None
@@ -218,10 +221,11 @@ class RaftJournal(GroupCommit):
 
     def deleteEntriesTo(self, entryTo: int) -> None:
         self._check_usable()
+        if self.keep_from is not None and self._entries:
+            entryTo = min(entryTo, max(self.keep_from() - self._entries[0][1], 0))
         if entryTo >= len(self._entries) > 0:
-            # A compaction covering entries the log no longer holds (they were cut
-            # while the snapshot was written, and come again from the leader): keep
-            # the last one, since PySyncObj cannot run on an empty log.
+            # The snapshot covers entries cut since it began (they come again from the
+            # leader): keep the last one; PySyncObj cannot run on an empty log.
             log.warning("%s: compaction up to position %d of a log of %d entries; "
                         "keeping the last", self.path, entryTo, len(self._entries))
             entryTo = len(self._entries) - 1

@@ -1,12 +1,12 @@
 """When a node compacts its Raft log (raftq.raft.compaction): PySyncObj's rule by
 entries and time in the node's own slot, and raftq's by the log's size, staggered
-between the nodes and deferred by a leader while a follower lags."""
+between the nodes; a leader's compaction keeps what its followers still need."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from raftq.raft.compaction import LAG_CAP, LAG_ENTRIES, Compaction, followers_lag
+from raftq.raft.compaction import NO_FLOOR, Compaction, kept_from
 
 MB = 1 << 20
 
@@ -16,9 +16,9 @@ def rule() -> Compaction:
 
 
 def due(c: Compaction, now_s: float = 10.0, entries: int = 100, log_bytes: int = 0,
-        snapshot_bytes: int = 0, rank: int = 0, nodes: int = 3, lagging: bool = False) -> bool:
+        snapshot_bytes: int = 0, rank: int = 0, nodes: int = 3) -> bool:
     return c.due(now_s, entries=entries, log_bytes=log_bytes, snapshot_bytes=snapshot_bytes,
-                 rank=rank, nodes=nodes, lagging=lagging)
+                 rank=rank, nodes=nodes)
 
 
 def test_a_big_log_of_few_entries_is_compacted_at_once_outside_the_slot() -> None:
@@ -35,13 +35,6 @@ def test_the_size_limit_grows_with_the_snapshot_and_is_staggered_by_rank() -> No
     limits = [c.size_limit(0, rank, 3) for rank in range(3)]
     assert limits == sorted(set(limits))  # every node its own point, so never all at once
     assert not due(c, log_bytes=70 * MB, rank=1) and due(c, log_bytes=70 * MB, rank=0)
-
-
-def test_a_lagging_follower_defers_a_compaction_by_size_up_to_the_cap() -> None:
-    c = rule()
-    assert not due(c, log_bytes=100 * MB, lagging=True)
-    assert due(c, log_bytes=LAG_CAP * 64 * MB + 1, lagging=True)
-    assert due(c, log_bytes=100 * MB, lagging=False)
 
 
 def test_entries_and_time_count_only_in_the_nodes_own_slot() -> None:
@@ -91,17 +84,15 @@ class FakeJournal:
         return self.entries
 
 
-def test_a_leader_sees_followers_that_are_behind_or_gone() -> None:
-    commit = 1_000
-    fine = FakeMachine(True, {"b": commit, "c": commit - LAG_ENTRIES}, ["b", "c"], commit)
-    assert not followers_lag(fine)
-    behind = FakeMachine(True, {"b": commit, "c": commit - LAG_ENTRIES - 1}, ["b", "c"],
-                         commit)
-    assert followers_lag(behind)
-    gone = FakeMachine(True, {"b": commit, "c": commit}, ["b"], commit)
-    assert followers_lag(gone)
-    follower = FakeMachine(False, {}, [], commit)  # a follower drops only its own entries
-    assert not followers_lag(follower)
+def test_a_leader_keeps_what_its_followers_have_not_acknowledged() -> None:
+    entries = [(b"x" * 10, i, 1) for i in range(100, 121)]  # 100..120, 10 bytes each
+    leader = FakeMachine(True, {"b": 120, "c": 109}, ["b", "c"], 120)
+    assert kept_from(leader, entries, cap_bytes=1_000) == 110  # c has up to 109
+    assert kept_from(leader, entries, cap_bytes=50) == 116  # at most 5 entries kept
+    gone = FakeMachine(True, {"b": 120}, ["b"], 120)  # c never acknowledged anything
+    assert kept_from(gone, entries, cap_bytes=1_000) == 1
+    follower = FakeMachine(False, {}, [], 120)
+    assert kept_from(follower, entries, cap_bytes=1_000) == NO_FLOOR
 
 
 def test_force_if_due_asks_pysyncobj_once_due() -> None:
@@ -111,9 +102,6 @@ def test_force_if_due_asks_pysyncobj_once_due() -> None:
     assert machine.forced == 0
     c.force_if_due(machine, FakeJournal(10, MB + 1), 0)
     assert machine.forced == 1 and c.last_s > 0
-    lagging: Any = FakeMachine(True, {"b": 10, "c": 10}, ["b"], 10)
-    c.force_if_due(lagging, FakeJournal(10, 2 * MB), 0)
-    assert lagging.forced == 0
 
 
 def test_pysyncobj_sends_batch_submits_whole_and_never_compacts_by_itself(

@@ -516,3 +516,16 @@ def test_a_compaction_past_the_end_keeps_the_last_entry(tmp_path: Path) -> None:
     journal.sync()
     journal._destroy()
     assert open_journal(tmp_path / "raft.journal")[:] == [entry(5), entry(6)]
+
+
+def test_a_compaction_keeps_the_entries_from_keep_from(tmp_path: Path) -> None:
+    """A leader's log keeps what a follower has not acknowledged (raftq.raft.compaction)."""
+    journal = open_journal(tmp_path / "raft.journal")
+    for i in range(1, 11):
+        journal.add(*entry(i))
+    journal.keep_from = lambda: 4
+    journal.deleteEntriesTo(7)  # PySyncObj's snapshot covers up to entry 8
+    assert journal[0] == entry(4)
+    journal.keep_from = lambda: 1 << 62  # a follower: no floor
+    journal.deleteEntriesTo(3)
+    assert journal[0] == entry(7)
