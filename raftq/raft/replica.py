@@ -39,7 +39,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjException, replicated
 
 from raftq.errors import ConfigError, InsufficientStorage, NoLeader, Overloaded
-from raftq.raft.compaction import LAG_CAP, Compaction, kept_from
+from raftq.raft.compaction import Compaction
 from raftq.raft.contact import leader_in_contact, raft_status
 from raftq.raft.durable import Durability
 from raftq.raft.loop import LoopPoller, build_on_loop
@@ -174,8 +174,7 @@ class Replica:
         except BaseException:
             storage.close()
             raise
-        journal.keep_from = lambda: kept_from(self._machine, journal,
-                                              LAG_CAP * self.compaction.min_bytes)
+        journal.keep_from = lambda: self.compaction.kept(self._machine, journal)[0]
         self._periodic = loop.call_soon(self._periodic_tick)
 
     def stop(self) -> None:

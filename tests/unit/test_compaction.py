@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from raftq.raft.compaction import NO_FLOOR, Compaction, kept_from
+from raftq.raft.compaction import NO_FLOOR, Compaction
 
 MB = 1 << 20
 
@@ -76,31 +76,45 @@ class FakeMachine:
         self.forced += 1
 
 
-class FakeJournal:
-    def __init__(self, entries: int, command_bytes: int) -> None:
-        self.entries, self.command_bytes = entries, command_bytes
+class FakeList(list[Any]):
+    """A log of entries, with the journal's count of their bytes."""
 
-    def __len__(self) -> int:
-        return self.entries
+    @property
+    def command_bytes(self) -> int:
+        return sum(len(e[0]) for e in self)
 
 
 def test_a_leader_keeps_what_its_followers_have_not_acknowledged() -> None:
     entries = [(b"x" * 10, i, 1) for i in range(100, 121)]  # 100..120, 10 bytes each
+    wide = Compaction(min_entries=20_000, min_time_s=300.0, min_bytes=250)  # keeps 1,000
     leader = FakeMachine(True, {"b": 120, "c": 109}, ["b", "c"], 120)
-    assert kept_from(leader, entries, cap_bytes=1_000) == 110  # c has up to 109
-    assert kept_from(leader, entries, cap_bytes=50) == 116  # at most 5 entries kept
+    assert wide.kept(leader, entries) == (110, 110)  # c has up to 109
+    narrow = Compaction(min_entries=20_000, min_time_s=300.0, min_bytes=13)  # keeps 52
+    assert narrow.kept(leader, entries) == (116, 50)  # at most 5 entries
     gone = FakeMachine(True, {"b": 120}, ["b"], 120)  # c never acknowledged anything
-    assert kept_from(gone, entries, cap_bytes=1_000) == 1
+    assert wide.kept(gone, entries) == (1, 210)  # everything
     follower = FakeMachine(False, {}, [], 120)
-    assert kept_from(follower, entries, cap_bytes=1_000) == NO_FLOOR
+    assert wide.kept(follower, entries) == (NO_FLOOR, 0)
+
+
+def test_what_a_leader_keeps_for_a_follower_does_not_count_toward_the_size() -> None:
+    """Else a follower that is down would make the leader snapshot back to back."""
+    c = Compaction(min_entries=20_000, min_time_s=1e9, min_bytes=100)  # keeps 400
+    entries = [(b"x" * 10, i, 1) for i in range(1, 31)]  # 300 bytes
+    down: Any = FakeMachine(True, {"b": 30, "c": 0}, ["b"], 30)
+    c.force_if_due(down, FakeList(entries), 0)
+    assert down.forced == 0  # all 300 bytes wait for c
+    more = [(b"x" * 10, i, 1) for i in range(1, 61)]  # 600 bytes, 400 of them kept
+    c.force_if_due(down, FakeList(more), 0)
+    assert down.forced == 1
 
 
 def test_force_if_due_asks_pysyncobj_once_due() -> None:
     c = Compaction(min_entries=20_000, min_time_s=1e9, min_bytes=MB, last_s=0.0)
     machine: Any = FakeMachine(True, {"b": 10, "c": 10}, ["b", "c"], 10)
-    c.force_if_due(machine, FakeJournal(10, MB), 0)
+    c.force_if_due(machine, FakeList([(b"x" * MB, 10, 1)]), 0)
     assert machine.forced == 0
-    c.force_if_due(machine, FakeJournal(10, MB + 1), 0)
+    c.force_if_due(machine, FakeList([(b"x" * (MB + 1), 10, 1)]), 0)
     assert machine.forced == 1 and c.last_s > 0
 
 
