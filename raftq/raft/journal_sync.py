@@ -25,10 +25,10 @@ Contract:
 - The ``fdatasync`` runs in one daemon thread; ``notify`` is called from that
   thread when it returns, and the owner then calls ``collect`` on its own
   thread. Nothing else here is touched by the thread.
-- The thread can be set aside (``on_loop``, a follower's choice): then
-  ``when_durable`` only queues its callback and asks for a ``wake``, and the
-  owner's next ``sync_soon`` syncs on its own thread, for everything
-  appended in that event-loop turn at once. No hand-off to a thread and back:
+- The thread can be set aside (``on_loop``: a follower, or a leader with a
+  lone proposal): then ``when_durable`` only queues its callback and asks
+  for a ``wake``, and the owner's next ``sync_soon`` syncs on its own
+  thread, for everything appended in that event-loop turn at once. No hand-off to a thread and back:
   on a follower the acknowledgement that a commit waits for leaves one
   ``fdatasync`` after the entries arrived.
 """
@@ -229,8 +229,9 @@ class GroupCommit:
     def sync_on_loop(self, on_loop: bool) -> None:
         """Set the thread aside (True) or take it back (False). A follower
         syncs on its loop, once per turn (``sync_soon``): its acknowledgement
-        leaves with no hand-off to a thread and back. A leader syncs in the
-        thread, serving clients meanwhile."""
+        leaves with no hand-off to a thread and back; so does a leader with a
+        lone proposal. A busy leader syncs in the thread, serving clients
+        meanwhile (``raftq.raft.replica.Replica._sync_on_loop``)."""
         self._sync.on_loop = on_loop
 
     def sync_soon(self) -> None:
