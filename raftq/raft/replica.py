@@ -6,10 +6,8 @@ log order on every node, on the same thread as the HTTP handlers, so handlers
 read the state without locking.
 
 Proposals made in the same event-loop turn are coalesced into one Raft entry
-(group commit): one ``Group`` command whose result is the list of the members'
-results. Each proposal has its own timeout and the number in flight is bounded;
-a proposal that times out has an *unknown* outcome (Raft may still commit it),
-which the request ids and the state's dedupe table make safe to retry.
+(group commit, ``raftq.raft.proposals``); when the leader sends AppendEntries
+is ``raftq.raft.pacing``'s.
 
 Hazards handled here (see DESIGN.md): ``apply_entry`` never raises (a raising
 entry wedges PySyncObj); the snapshot serializer is msgpack, never pickle; the
@@ -36,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjException, replicated
+from pysyncobj import SyncObj, SyncObjException, replicated
 
 from raftq.errors import ConfigError, InsufficientStorage, NoLeader, Overloaded
 from raftq.raft.compaction import Compaction
@@ -44,18 +42,19 @@ from raftq.raft.contact import leader_in_contact, raft_status
 from raftq.raft.durable import Durability
 from raftq.raft.loop import LoopPoller, build_on_loop
 from raftq.raft.membership import PeerSet, hand_over, peer_silence, touches_membership
-from raftq.raft.outcomes import Entry, expire, failure
+from raftq.raft.pacing import AppendPacer
 from raftq.raft.plug import (
     journal_for_syncobj,
     own_copy_counted_when_durable,
     syncing_transport,
 )
 from raftq.raft.port import GuardedTransport, PortStats
+from raftq.raft.proposals import Proposals
 from raftq.raft.snapshots import read_snapshot
 from raftq.raft.storage import NodeStorage
 from raftq.raft.tuning import RaftTuning, syncobj_conf
 from raftq.state.commands import Command, Group
-from raftq.state.encoding import DecodeError, decode, encode
+from raftq.state.encoding import DecodeError, decode
 from raftq.state.machine import State
 
 log = logging.getLogger(__name__)
@@ -114,10 +113,8 @@ class Replica:
         self._secret = secret
         self._machine: _Machine | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: list[tuple[Command, asyncio.Future[Any]]] = []
-        self._flush_scheduled = False
-        self._entries_in_flight = 0
-        self._inflight = 0
+        self.proposals = Proposals(self.tuning, proposal_timeout_s, self._send_entry,
+                                   self._after_send)
         self._changed = asyncio.Event()
         self._tick_scheduled = False
         self._periodic: asyncio.Handle | None = None
@@ -125,13 +122,11 @@ class Replica:
         self.compaction = Compaction(self.tuning.log_compaction_min_entries,
                                      self.tuning.log_compaction_min_time_s,
                                      self.tuning.log_compaction_min_bytes, time.monotonic())
-        self._replicated_mark: tuple[int, int] = (0, 0)  # (log index, commit index) sent
-        self._commit_push: asyncio.TimerHandle | None = None
+        self.pacer = AppendPacer(self.tuning.commit_push_s, lambda: self._machine)
         # Called once with the error that must stop the node (corrupt data, a
         # failed fdatasync); without it the error is raised out of the tick.
         self.on_fatal: Callable[[BaseException], None] | None = None
         self.fatal: BaseException | None = None
-        self.on_commit_latency: Callable[[float], None] | None = None
         # Called with each entry this node applies, in log order, and its result.
         self.on_applied: Callable[[Command | Group, Any], None] | None = None
         # Called with each entry's log index and the status changes its apply
@@ -139,14 +134,12 @@ class Replica:
         # at (the changes before it are not known here).
         self.on_changes: Callable[[int, list[Any], State], None] | None = None
         self.on_restored: Callable[[int], None] | None = None
-        # Called with the commands about to be proposed, just before they go
-        # into entries; it may add more with ``add_to_next_entry``.
-        self.before_flush: Callable[[list[Command]], None] | None = None
 
     # ------------------------------------------------------------- lifecycle
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self.proposals.loop = loop
         self._changed = asyncio.Event()
         storage = self.storage
         journal = storage.open()  # CorruptDataError: the node must not start
@@ -181,9 +174,7 @@ class Replica:
         if self._periodic is not None:
             self._periodic.cancel()
             self._periodic = None
-        if self._commit_push is not None:
-            self._commit_push.cancel()
-            self._commit_push = None
+        self.pacer.cancel()
         if self._machine is not None:
             self._machine.destroy()  # closes the journal (a last sync if it can)
             self._machine = None
@@ -210,7 +201,8 @@ class Replica:
                 machine.doTick(0.0)  # where the leader counts copies toward the commit
             self.storage.check()
             if machine._isLeader():
-                self._replicate(machine)
+                assert self._loop is not None
+                self.pacer.after_tick(machine, self._loop)  # raftq.raft.pacing
                 journal.sync_soon()  # entries added by the tick, while followers write theirs
         except Exception as exc:
             self._on_raft_error(exc)
@@ -223,8 +215,7 @@ class Replica:
         proposal: the loop has nothing else to do while the disk works, and
         the hand-off would cost the call a thread's wake-up twice). A busy
         leader syncs in the thread and serves clients meanwhile."""
-        return (not machine._isLeader()
-                or (self._entries_in_flight <= 1 and not self._pending))
+        return not machine._isLeader() or self.proposals.lone
 
     def _on_synced(self) -> None:
         """The journal's background fdatasync returned (called on the loop)."""
@@ -250,45 +241,6 @@ class Replica:
             if self.on_fatal is None:
                 raise exc
             self.on_fatal(exc)
-
-    def _replicate(self, machine: _Machine) -> None:
-        """Send AppendEntries once per tick when the log moved, and soon after
-        when only the commit index did.
-
-        Left to itself (``appendEntriesUseBatch=False``) PySyncObj sends every
-        follower a message for each command it appends and again after each
-        apply, and pokes a pipe for each proposal: several small messages per
-        entry, each a pickle, a compression, an encryption and a loopback
-        send, and each answered. Batching on (heartbeats every
-        ``append_entries_period_s``) plus this one send per tick carries the
-        same news in one message.
-
-        A commit index alone waits ``commit_push_s`` (the client has its answer
-        already; only the followers' apply waits): new entries meanwhile carry
-        it, so under a steady stream of proposals, even one at a time, each
-        entry costs one message and one answer per follower instead of two.
-        """
-        log_index = machine._SyncObj__getCurrentLogIndex()
-        commit = machine._SyncObj__raftCommitIndex
-        if log_index != self._replicated_mark[0]:
-            self._send_append_entries(machine, log_index, commit)
-        elif commit != self._replicated_mark[1] and self._commit_push is None:
-            assert self._loop is not None
-            self._commit_push = self._loop.call_later(self.tuning.commit_push_s,
-                                                      self._push_commit)
-
-    def _push_commit(self) -> None:
-        self._commit_push = None
-        machine = self._machine
-        if machine is None or not machine._isLeader():
-            return
-        commit = machine._SyncObj__raftCommitIndex
-        if commit != self._replicated_mark[1]:
-            self._send_append_entries(machine, machine._SyncObj__getCurrentLogIndex(), commit)
-
-    def _send_append_entries(self, machine: _Machine, log_index: int, commit: int) -> None:
-        self._replicated_mark = (log_index, commit)
-        machine._SyncObj__sendAppendEntries()
 
     def _periodic_tick(self) -> None:
         """Heartbeats, election timeouts and reconnects need time to pass."""
@@ -382,114 +334,44 @@ class Replica:
         leader, why = leader_in_contact(machine, self.tuning.raft_max_timeout_s)
         if leader is None:
             raise NoLeader(f"this node has no leader right now ({why}); retry shortly")
-        if self._inflight >= self.max_inflight:
-            raise Overloaded(f"{self._inflight} proposals in flight on this node; retry shortly")
-        fut, timer = self._pend(cmd, timeout_s)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
-        try:
-            return await fut
-        finally:
-            timer.cancel()
-            self._inflight -= 1
+        inflight = self.proposals.inflight
+        if inflight >= self.max_inflight:
+            raise Overloaded(f"{inflight} proposals in flight on this node; retry shortly")
+        return await self.proposals.propose(cmd, timeout_s)
 
     def add_to_next_entry(self, cmd: Command) -> asyncio.Future[Any]:
-        """Put ``cmd`` in the entry being formed; for ``before_flush`` hooks.
+        """Put ``cmd`` in the entry being formed; for ``before_flush`` hooks."""
+        return self.proposals.add_to_next_entry(cmd)
 
-        The returned future has ``propose``'s timeout and outcomes.
-        """
-        fut, timer = self._pend(cmd, None)
+    @property
+    def before_flush(self) -> Callable[[list[Command]], None] | None:
+        """Called with the commands about to be proposed, just before they go
+        into entries; it may add more with ``add_to_next_entry``."""
+        return self.proposals.before_flush
 
-        def done(_: asyncio.Future[Any]) -> None:
-            timer.cancel()
-            self._inflight -= 1
+    @before_flush.setter
+    def before_flush(self, hook: Callable[[list[Command]], None] | None) -> None:
+        self.proposals.before_flush = hook
 
-        fut.add_done_callback(done)
-        return fut
+    @property
+    def on_commit_latency(self) -> Callable[[float], None] | None:
+        return self.proposals.on_commit_latency
 
-    def _pend(self, cmd: Command, timeout_s: float | None
-              ) -> tuple[asyncio.Future[Any], asyncio.TimerHandle]:
-        """Queue ``cmd`` for the next entry; its future fails with OutcomeUnknown
-        after the timeout. The caller cancels the timer and counts the
-        proposal out of ``_inflight`` once the future is done."""
-        assert self._loop is not None
-        fut: asyncio.Future[Any] = self._loop.create_future()
-        self._inflight += 1
-        self._pending.append((cmd, fut))
-        # A timer rather than asyncio.wait_for(shield(...)): the answer then
-        # reaches the handler in one event-loop step instead of four, and a
-        # late answer finds the future done and is dropped.
-        return fut, self._loop.call_later(timeout_s or self.proposal_timeout_s, expire, fut)
+    @on_commit_latency.setter
+    def on_commit_latency(self, hook: Callable[[float], None] | None) -> None:
+        self.proposals.on_commit_latency = hook
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        step = self.tuning.max_group
-        sent = False
-        if (self.before_flush is not None and self._pending
-                and self._entries_in_flight < self.tuning.max_entries_in_flight):
-            self.before_flush([c for c, _ in self._pending])
-        while self._pending and self._entries_in_flight < self.tuning.max_entries_in_flight:
-            batch, self._pending = self._pending[:step], self._pending[step:]
-            self._send(batch)
-            sent = True
-        if sent:  # hand the entries to Raft now rather than one loop step later
-            self._tick()
-            if not self.partner_addrs:
-                # Alone, the tick appended the entries after counting copies:
-                # a second one commits them now, not at the periodic tick.
-                self._tick()
-
-    def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+    def _send_entry(self, data: bytes, on_result: Callable[[Any, int], None]) -> None:
         machine = self._machine
-        loop = self._loop
-        assert machine is not None and loop is not None
-        futures = [f for _, f in batch]
-        data = encode(batch[0][0]) if len(batch) == 1 else encode(Group([c for c, _ in batch]))
-        started = time.perf_counter()
-        entry = Entry(futures, started)
-        self._entries_in_flight += 1
-        # PySyncObj may never call back (a resync drops pending callbacks):
-        # the window slot is freed after the proposal timeout regardless.
-        entry.timer = loop.call_later(self.proposal_timeout_s, self._entry_done, entry)
+        assert machine is not None
+        machine.apply_entry(data, callback=on_result)
 
-        def on_result(result: Any, error: int) -> None:  # called inside a tick
-            self._resolve(entry, result, error)
-
-        try:
-            machine.apply_entry(data, callback=on_result)
-        except Exception:  # defensive: never leave futures hanging
-            log.exception("proposal failed to enqueue")
-            self._resolve(entry, None, FAIL_REASON.REQUEST_DENIED)
-
-    def _entry_done(self, entry: Entry) -> None:
-        if entry.done:
-            return
-        entry.done = True
-        if entry.timer is not None:
-            entry.timer.cancel()
-        self._entries_in_flight -= 1
-        if self._pending and not self._flush_scheduled:
-            self._flush_scheduled = True
-            assert self._loop is not None
-            self._loop.call_soon(self._flush)
-
-    def _resolve(self, entry: Entry, result: Any, error: int) -> None:
-        self._entry_done(entry)
-        if error == FAIL_REASON.SUCCESS and self.on_commit_latency is not None:
-            self.on_commit_latency(time.perf_counter() - entry.started)
-        futures = entry.futures
-        for i, fut in enumerate(futures):
-            if fut.done():
-                continue
-            if error != FAIL_REASON.SUCCESS:
-                fut.set_exception(failure(error))
-            elif len(futures) == 1:
-                fut.set_result(result)
-            elif isinstance(result, list) and len(result) == len(futures):
-                fut.set_result(result[i])
-            else:  # the group itself was rejected (e.g. an internal error)
-                fut.set_result(result)
+    def _after_send(self) -> None:
+        self._tick()
+        if not self.partner_addrs:
+            # Alone, the tick appended the entries after counting copies:
+            # a second one commits them now, not at the periodic tick.
+            self._tick()
 
     # ---------------------------------------------------------------- status
 
