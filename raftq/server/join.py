@@ -37,6 +37,10 @@ class Start:
     epoch: int  # of the membership it starts with (0: none recorded yet)
     seed: list[Member] | None  # the membership to record if none is (a new cluster)
     source: str
+    # The members' HTTP URLs by id, as the node starts: what it asks while its
+    # state has no membership yet (it replays its log only once a leader says
+    # how far is committed, and a node with no snapshot starts with none).
+    http_urls: dict[str, str]
 
 
 def starting_membership(config: NodeConfig) -> Start:
@@ -44,16 +48,19 @@ def starting_membership(config: NodeConfig) -> Start:
     if saved is not None:
         return Start(saved.raft_addresses(config.raft_address), saved.joined_epoch,
                      saved.epoch, None,
-                     f"the membership saved in {config.data_dir} (epoch {saved.epoch})")
+                     f"the membership saved in {config.data_dir} (epoch {saved.epoch})",
+                     {i: url for i, _, url in saved.members})
     if config.join:
         joined = join(config, config.join)
         membership.save(config.data_dir, joined, config.durability)
         return Start(joined.raft_addresses(config.raft_address), joined.joined_epoch,
                      joined.epoch, None,
-                     f"the cluster at {config.join} (epoch {joined.epoch})")
+                     f"the cluster at {config.join} (epoch {joined.epoch})",
+                     {i: url for i, _, url in joined.members})
     seed = [Member(p.id, p.raft_address, config.http_url if p.id == config.node_id
                    else f"{config.scheme}://{p.http_address}") for p in config.all_nodes()]
-    return Start([p.raft_address for p in config.peers], 0, 0, seed, "the configured peers")
+    return Start([p.raft_address for p in config.peers], 0, 0, seed, "the configured peers",
+                 {m.id: m.http_url for m in seed})
 
 
 def join(config: NodeConfig, url: str, timeout_s: float = 5.0) -> membership.Membership:

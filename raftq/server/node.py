@@ -112,17 +112,23 @@ class Node:
                 await asyncio.wait_for(self._stopping.wait(), MEMBERSHIP_CHECK_S)
             except TimeoutError:
                 pass
+            if self._stopping.is_set() or self.replica.raft_status()["leader"] is not None:
+                continue
             state = self.replica.state
-            if (self._stopping.is_set() or not state.members
-                    or self.replica.raft_status()["leader"] is not None):
+            if state.members:
+                known = {i: record[HTTP_URL] for i, record in state.members.items()}
+                known_epoch = state.member_epoch
+            elif self.start.epoch:  # not replayed yet: the membership it started with
+                known, known_epoch = self.start.http_urls, self.start.epoch
+            else:  # a new cluster, not seeded yet
                 continue
             me = (self.config.node_id, self.config.raft_address)
-            for member_id, record in list(state.members.items()):
+            for member_id, http_url in list(known.items()):
                 if member_id == me[0]:
                     continue
-                view = await self.api.status.fetch_peer(record[HTTP_URL], "/v1/cluster/members")
+                view = await self.api.status.fetch_peer(http_url, "/v1/cluster/members")
                 epoch = view.get("epoch") if view else None
-                if not isinstance(epoch, int) or epoch <= state.member_epoch:
+                if not isinstance(epoch, int) or epoch <= known_epoch:
                     continue
                 rows = view.get("members") if view else None
                 if isinstance(rows, list) and not any(
