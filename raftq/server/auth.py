@@ -221,6 +221,10 @@ class Auth:
         self.node_hash = hash_key(node_token(config.secret))
         self.bootstrap_names = [name for name, _, _ in config.bootstrap_keys]
         self.caught_up = False  # since this process started
+        # The leader's commit index when this node first asked: applied, it has
+        # caught up (a fixed mark: under load the leader's index moves on with
+        # every entry, and a follower is always a moment behind it).
+        self._catch_up_mark = 0
 
     def guard(self, roles: frozenset[str], handler: Handler) -> Handler:
         """``handler``, run only for a key whose role is in ``roles``; it finds the
@@ -273,8 +277,10 @@ class Auth:
             raise NoLeader(f"this node has no leader right now ({s['no_leader_reason']}), "
                            "so it cannot check this API key; retry")
         if not self.caught_up:
+            if not self._catch_up_mark:
+                self._catch_up_mark = s["leader_commit_index"]
             keys = self.replica.state.keys
-            self.caught_up = (s["applied_index"] >= s["leader_commit_index"]
+            self.caught_up = (0 < self._catch_up_mark <= s["applied_index"]
                               and all(name in keys for name in self.bootstrap_names))
             if not self.caught_up:
                 raise Unavailable("this node is catching up with the cluster and cannot "
