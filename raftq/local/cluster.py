@@ -161,8 +161,9 @@ class LocalCluster:
         return None
 
     def wait_ready(self, timeout: float = 20.0, indexes: list[int] | None = None) -> int:
-        """Wait until one leader is known to every live node, and each accepts the
-        admin key; return the leader's index."""
+        """Wait until one leader is known to every live node, each accepts the
+        admin key and knows the membership (a new cluster's first leader records
+        it); return the leader's index."""
         deadline = time.monotonic() + timeout
         wanted = indexes if indexes is not None else [
             i for i, n in enumerate(self.nodes) if n.alive
@@ -174,7 +175,7 @@ class LocalCluster:
                         f"{self.nodes[i].node_id} exited; see {self.nodes[i].log_path}"
                     )
             views = [self.node_status(i, timeout=0.5) for i in wanted]
-            if all(v is not None for v in views):
+            if all(v is not None and v.get("member_epoch", 1) >= 1 for v in views):
                 leaders = {v["leader"] for v in views if v is not None}
                 if len(leaders) == 1 and None not in leaders:
                     (leader,) = leaders

@@ -173,7 +173,9 @@ def test_full_restart_grown_cluster_and_a_removed_node_coming_back(
     leader = cluster.wait_ready(timeout=30, indexes=alive)
     expected = sorted(cluster.nodes[i].node_id for i in alive)
     for i in alive:
-        assert members(cluster.nodes[i].url) == expected
+        # (a follower replays its log once the leader says how far is committed)
+        wait_for(lambda i=i: members(cluster.nodes[i].url) == expected,
+                 what=f"{cluster.nodes[i].node_id} replayed the membership")
         peers = sorted(n for n in expected if n != cluster.nodes[i].node_id)
         # Each node reconnects to the others (and drops the removed) as it applies the log.
         wait_for(lambda i=i, peers=peers: (view := cluster.node_status(i)) is not None
