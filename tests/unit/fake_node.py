@@ -69,11 +69,17 @@ class FakeNode:
         self.server.server_close()
 
 
+_held_sockets: list[Any] = []
+
+
 def dead_url() -> str:
-    """A loopback URL nothing listens on."""
+    """A loopback URL nothing listens on. Its port stays bound (not listening) for
+    the rest of the session: a freed port in the ephemeral range may become a
+    client's own source port, and a connect from it to itself succeeds (a TCP
+    self-connect), so the "dead" node would answer."""
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _held_sockets.append(s)
+    return f"http://127.0.0.1:{s.getsockname()[1]}"
