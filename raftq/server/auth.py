@@ -47,7 +47,7 @@ class RouteSpec:
     summary: str = ""
     # What it takes and answers (raftq.server.contract): checked before the handler
     # runs (a body only when ``check_body``; the submissions' task specs are checked
-    # by raftq.server.validate's fast path with the same declarations, a heartbeat by
+    # by raftq.server.task_specs' fast path with the same declarations, a heartbeat by
     # its handler, which builds the command from the checked body) and
     # described by GET /openapi.json.
     body: Schema | None = None

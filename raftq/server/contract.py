@@ -3,7 +3,7 @@
 The route table (``raftq.server.auth.ROUTES``) names, for each route, the
 schemas here of its query parameters, its body and its answers. Requests are
 checked with them before the handler runs (``Api.routes``), except the task
-specs of submissions, which ``raftq.server.validate`` checks on its fast path
+specs of submissions, which ``raftq.server.task_specs`` checks on its fast path
 with the bounds and field names of ``TASK`` below; and ``GET /openapi.json``
 is generated from the same objects (``raftq.server.openapi``).
 """
@@ -56,7 +56,7 @@ TOKEN = Int(lo=1, description="the lease token of the claim (fencing)")
 PRIORITY = OneOf([Str(enum=tuple(PRIORITY_NAMES)), Int(0, 255)],
                  says=f"one of {', '.join(PRIORITY_NAMES)} or an integer 0-255")
 
-# A task spec: what POST /v1/tasks takes (validate.task_spec checks it with these).
+# A task spec: what POST /v1/tasks takes (task_specs.task_spec checks it with these).
 DELAY_MS = Int(0, 365 * DAY_MS, description="ready this long after it is applied")
 MAX_ATTEMPTS = Int(1, 1000)
 TIMEOUT_MS = Int(1, 7 * DAY_MS)
