@@ -18,22 +18,21 @@ import secrets
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from raftq.chaos.checker import DrainState, Verdict, check
-from raftq.chaos.cluster import Cluster, wait_for
+from raftq.chaos.cluster import Cluster
 from raftq.chaos.disks import Disks
 from raftq.chaos.history import HistoryWriter, now_ms, read_history
-from raftq.chaos.http import call
 from raftq.chaos.nemesis import Context, Nemesis, Scenario
 from raftq.chaos.net import Faults, NetnsNetwork, Network, ProxyNetwork, netns_available
 from raftq.chaos.probes import TimerProbe
-from raftq.chaos.timecheck import check_time, summary_lines
+from raftq.chaos.readback import ReadBack
+from raftq.chaos.summary import summarize
+from raftq.chaos.timecheck import check_time
 from raftq.chaos.wfcheck import check_workflows
-from raftq.chaos.wfcheck import summary_lines as workflow_lines
 from raftq.chaos.workload import StatusSampler, Submitter, WorkerPool, submit
 
 # Relative to where the harness is run: chaos/runs in a checkout (git-ignored).
@@ -60,8 +59,6 @@ class Settings:
 
 
 DEFAULT_NODE_SETTINGS: dict[str, Any] = {"tick_ms": 200}
-READ_BACK_LIMIT_S = 180.0
-"""After this long reading tasks back, the rest count as unreadable."""
 
 
 def make_network(mode: str, node_ids: list[str], seed: int) -> Network:
@@ -95,6 +92,7 @@ class Run:
         if scenario.members:
             self.cluster.node_ids = node_ids[:scenario.members]
             self.cluster.spares = node_ids[scenario.members:]
+        self.reads = ReadBack(self.cluster, self.run_dir, self.log)
         self.workers = WorkerPool(self.cluster, self.run_dir, lease_ms=settings.lease_ms,
                                   seed=settings.seed, max_tasks=settings.max_tasks,
                                   work_ms=settings.work_ms)
@@ -195,7 +193,7 @@ class Run:
         t_final_heal = now_ms()
         self.history.record({"type": "fault", "phase": "heal", "fault": "final",
                              "targets": [], "t": t_final_heal})
-        backlog = self._backlog()
+        backlog = self.reads.backlog()
         self.log(f"healed; draining {backlog} unfinished tasks")
         probe()
         for sub in submitters:
@@ -207,12 +205,12 @@ class Run:
             timers.finish()
         for thread in ctx.threads:
             thread.join(timeout=90)
-        t_all_terminal = self._wait_terminal(timeout=2 * s.lease_ms / 1000 + 60)
+        t_all_terminal = self.reads.wait_terminal(timeout=2 * s.lease_ms / 1000 + 60)
         self.workers.stop_all()
-        ids = self._attempted_ids()
-        tasks, unreadable = self._read_back(ids)
-        converged, digests = self._digests()
-        clock_lag_ms = self._clock_lag()
+        ids = self.reads.attempted_ids()
+        tasks, unreadable = self.reads.read_back(ids)
+        converged, digests = self.reads.digests()
+        clock_lag_ms = self.reads.clock_lag()
         sampler.stopping.set()
         sampler.join(timeout=5)
 
@@ -235,14 +233,6 @@ class Run:
                        "offsets": timing.offsets, "clock_lag_ms": clock_lag_ms}
         return self._report(verdict, nemesis, drain)
 
-    def _clock_lag(self) -> float | None:
-        """How far the replicated clock is behind this machine's at the end: the
-        checker reads lease expiries as times of this machine, so a lag makes it
-        lenient by as much."""
-        clocks = [st.raw["clock_ms"] for st in self.cluster.statuses(timeout=2).values()
-                  if st is not None and isinstance(st.raw.get("clock_ms"), int)]
-        return round(now_ms() - max(clocks)) if clocks else None
-
     def _make_whole(self) -> None:
         """Undo whatever is still broken: network, paused or dead nodes and workers."""
         self.net.apply(Faults())
@@ -259,86 +249,6 @@ class Run:
             self.workers.spawn()
         for _ in range(self.scenario.real_workers - real):
             self.workers.spawn(real=True)
-
-    def _leader_url(self) -> str:
-        leader = self.cluster.wait_leader(timeout=10)
-        return self.cluster.url(leader or self.cluster.node_ids[0])
-
-    def _backlog(self) -> int | None:
-        """Tasks queued, scheduled or leased, by the leader's count; ``None`` if unknown."""
-        reply = call(self._leader_url(), "GET", "/v1/queues", timeout=2)
-        if reply.status != 200 or not isinstance(reply.body, dict):
-            return None
-        return sum(int(q.get("queued", 0)) + int(q.get("scheduled", 0)) + int(q.get("leased", 0))
-                   for q in reply.body.get("queues", {}).values())
-
-    def _wait_terminal(self, timeout: float) -> float | None:
-        """When the leader's queues first showed nothing queued, scheduled or leased."""
-        if wait_for(lambda: self._backlog() == 0, timeout, interval=0.25):
-            return now_ms()
-        self.log("queues never drained")
-        return None
-
-    def _attempted_ids(self) -> list[str]:
-        ops = read_history(sorted(self.run_dir.glob("history-*.jsonl")))
-        ids: set[str] = set()
-        for op in ops:
-            if op["type"] == "submit":
-                ids.update(op["task_ids"])
-        return sorted(ids)
-
-    def _read_back(self, ids: list[str]) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
-        """Every task, read linearizably; unknown submissions that never landed are dropped."""
-        tasks: dict[str, dict[str, Any] | None] = {}
-        unreadable: list[str] = []
-        urls = self.cluster.urls
-        # A wedged cluster answers nothing: bound the whole read, not just each call.
-        deadline = time.monotonic() + READ_BACK_LIMIT_S
-
-        def read(i_tid: tuple[int, str]) -> tuple[str, int | None, Any]:
-            i, tid = i_tid
-            if time.monotonic() > deadline:
-                return tid, None, None
-            reply = None
-            for attempt in range(6):
-                reply = call(urls[(i + attempt) % len(urls)], "GET",
-                             f"/v1/tasks/{tid}?consistency=leader", timeout=5)
-                if reply.status in (200, 404):
-                    break
-                time.sleep(0.2 * (attempt + 1))
-            assert reply is not None
-            body = reply.body.get("task") if isinstance(reply.body, dict) else None
-            return tid, reply.status, body
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for tid, status, body in pool.map(read, enumerate(ids)):
-                if status == 200:
-                    tasks[tid] = body
-                elif status == 404:
-                    tasks[tid] = None
-                else:
-                    unreadable.append(tid)
-        return tasks, unreadable
-
-    def _digests(self, timeout: float = 30.0) -> tuple[bool, dict[str, str]]:
-        """Poll every node's digest until all agree at one applied index (or two differ)."""
-        by_index: dict[int, dict[str, str]] = {}
-        deadline = time.monotonic() + timeout
-        n = len(self.cluster.node_ids)
-        while time.monotonic() < deadline:
-            for node, st in self.cluster.statuses(digest=True, timeout=2).items():
-                if st is not None and st.raw.get("digest") is not None:
-                    by_index.setdefault(int(st.applied_index or 0), {})[node] = str(
-                        st.raw["digest"])
-            for index, digests in by_index.items():
-                if len(set(digests.values())) > 1:
-                    self.log(f"digests differ at applied index {index}: {digests}")
-                    return False, digests
-                if len(digests) == n:
-                    return True, digests
-            time.sleep(0.1)
-        self.log("replicas never reported digests at a common applied index")
-        return False, {}
 
     def _report(self, verdict: Verdict, nemesis: Nemesis, drain: DrainState) -> dict[str, Any]:
         s = self.settings
@@ -367,39 +277,3 @@ class Run:
             for sub in ("data", "logs"):
                 shutil.rmtree(self.run_dir / sub, ignore_errors=True)
         return report
-
-
-def summarize(report: dict[str, Any]) -> str:
-    v = report["verdict"]
-    faults = sum(1 for e in report["timeline"] if e["phase"] == "start")
-    lines = [
-        f"== {report['scenario']} (seed {report['seed']}, {report['duration_s']:.0f} s, "
-        f"{report['nodes']} nodes, {report['network']}): {'PASS' if v['ok'] else 'FAIL'}",
-        f"   faults {faults}; tasks acknowledged {v['acknowledged']} "
-        f"(attempted {v['attempted']}), succeeded {v['completed']}, dead {v['dead']}",
-        f"   lost {v['lost']}, unexpected {v['unexpected']}, duplicated while lease valid "
-        f"{v['duplicated_while_valid']}, after expiry {v['duplicated_after_expiry']}, "
-        f"stale accepted {v['stale_accepted']} (stale rejected {v['stale_rejected']}, "
-        f"redelivered {v['redelivered']})",
-        f"   max failover {v['max_failover_ms']} ms, max boot {v['max_boot_ms']} ms, "
-        f"max recovery after heal {v['max_recovery_ms']} ms, drain {v['drain_ms']} ms "
-        f"(limit {v['drain_limit_ms']:.0f}), leaders/term ok "
-        f"{not v['multiple_leaders']}, digests equal {v['digests_converged']}",
-    ]
-    if v["real_worker_executions"]:
-        lines.append(f"   raftq worker: {v['real_worker_executions']} runs, "
-                     f"{v['real_worker_reexecuted']} tasks run more than once by it")
-    lines += summary_lines(report.get("timing", {}))
-    lines += workflow_lines(report.get("workflows", {}))
-    if v.get("expectations"):
-        lines.append("   checked: " + "; ".join(
-            f"{what} {c['held']}/{c['held'] + c['failed']}"
-            for what, c in v["expectations"].items()))
-    lines += [f"   FAIL: {f}" for f in v["failures"]]
-    if report.get("must_fail"):
-        lines.append("   (a control scenario: it must FAIL, showing that the checker catches "
-                     "the fault)")
-    if not v["ok"]:
-        lines.append(f"   logs kept in {report['run_dir']}")
-    return "\n".join(lines)
-
