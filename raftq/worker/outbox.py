@@ -26,7 +26,7 @@ from typing import Any
 from raftq import errors
 from raftq.client.asyncclient import AsyncClient
 from raftq.client.calls import Json
-from raftq.worker.pools import Job, Outcome
+from raftq.worker.jobs import Job, Outcome
 
 log = logging.getLogger("raftq.worker")
 
