@@ -102,9 +102,9 @@ class Run:
         self.abort = threading.Event()
         """Set (by a signal) to end the fault phase early; the run still heals and judges."""
         self.timing: dict[str, Any] = {}
+        """Delays, leases and isolated nodes timed, and the clock's lag (``timecheck``)."""
         self.workflows: dict[str, Any] = {}
         """The ``workflows`` scenario's counts (``wfcheck``)."""
-        """Delays, leases and isolated nodes timed, and the clock's lag (``timecheck``)."""
 
     def log(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {self.scenario.name}: {message}", flush=True)
