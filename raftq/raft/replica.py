@@ -51,6 +51,7 @@ from raftq.raft.plug import (
 from raftq.raft.port import GuardedTransport, PortStats
 from raftq.raft.proposals import Proposals
 from raftq.raft.snapshots import read_snapshot
+from raftq.raft.stall import StallGuard
 from raftq.raft.storage import NodeStorage
 from raftq.raft.tuning import RaftTuning, syncobj_conf
 from raftq.state.commands import Command, Group
@@ -123,15 +124,15 @@ class Replica:
                                      self.tuning.log_compaction_min_time_s,
                                      self.tuning.log_compaction_min_bytes, time.monotonic())
         self.pacer = AppendPacer(self.tuning.commit_push_s, lambda: self._machine)
-        # Called once with the error that must stop the node (corrupt data, a
-        # failed fdatasync); without it the error is raised out of the tick.
+        self.stall = StallGuard(self.tuning.raft_min_timeout_s / 2)
+        # Called once with the error that must stop the node (corrupt data, a failed
+        # fdatasync); without it the error is raised out of the tick.
         self.on_fatal: Callable[[BaseException], None] | None = None
         self.fatal: BaseException | None = None
         # Called with each entry this node applies, in log order, and its result.
         self.on_applied: Callable[[Command | Group, Any], None] | None = None
-        # Called with each entry's log index and the status changes its apply
-        # made (``State.changes``); and with the index a restored snapshot ends
-        # at (the changes before it are not known here).
+        # Called with each entry's log index and the status changes its apply made
+        # (``State.changes``); and with the index a restored snapshot ends at.
         self.on_changes: Callable[[int, list[Any], State], None] | None = None
         self.on_restored: Callable[[int], None] | None = None
 
@@ -193,6 +194,7 @@ class Replica:
         if machine is None:
             return
         try:
+            self.stall.before_tick(machine)  # raftq.raft.stall
             self.storage.keep_out_of_leadership(machine, self.tuning.raft_max_timeout_s)
             journal = self.storage.journal
             journal.sync_on_loop(self._sync_on_loop(machine))
@@ -206,6 +208,8 @@ class Replica:
                 journal.sync_soon()  # entries added by the tick, while followers write theirs
         except Exception as exc:
             self._on_raft_error(exc)
+        finally:
+            self.stall.after_tick(machine)
 
     def _sync_on_loop(self, machine: _Machine) -> bool:
         """Whether the journal syncs on the loop rather than in its thread: on a

@@ -113,6 +113,37 @@ def test_leader_kill_new_leader_within_3s_and_nothing_lost(cluster: LocalCluster
         assert set(acked) <= ids
 
 
+def test_a_follower_that_stood_still_does_not_cost_the_cluster_its_leader(
+        cluster: LocalCluster) -> None:
+    # A stopped follower (like one swapped out, or loading a large snapshot)
+    # finds its election deadline passed when it runs again; it must read the
+    # leader's heartbeats rather than call an election at a higher term, which
+    # made the leader step down (three terms per pause before raftq.raft.stall).
+    leader = cluster.wait_ready()
+    term = cluster.node_status(leader)["term"]  # type: ignore[index]
+    paused = follower(cluster)
+    pid = cluster.nodes[paused].process.pid  # type: ignore[union-attr]
+
+    def watch(seconds: float, write: bool) -> None:
+        """For ``seconds``: the leader keeps its term (and takes writes)."""
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            view = cluster.node_status(leader)
+            assert view is not None and view["role"] == "leader" and view["term"] == term, view
+            if write:
+                assert submit(cluster.http_urls[leader])["status"] == "queued"
+
+    for _ in range(2):
+        os.kill(pid, signal.SIGSTOP)
+        watch(2.0, write=True)  # longer than the longest election timeout (1.2 s)
+        os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: (view := cluster.node_status(paused)) is not None
+                 and view["leader"] is not None and view["term"] == term,
+                 what="the follower back under the same leader")
+        watch(1.5, write=False)  # an election timeout after it runs again
+    assert [cluster.node_status(i)["term"] for i in range(3)] == [term] * 3  # type: ignore[index]
+
+
 @pytest.mark.parametrize("durability", ["fsync", "none"])
 def test_full_cluster_crash_and_restart_keeps_every_acked_task(
     make_cluster: Callable[..., LocalCluster], durability: str,

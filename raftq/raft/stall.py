@@ -1,0 +1,55 @@
+"""A node that was not running does not call an election for it.
+
+PySyncObj starts an election when its election deadline has passed at a
+tick. A follower whose process stood still (stopped, swapped out, its loop
+blocked by a long apply, or loading a large snapshot: PySyncObj loads it in
+its first tick, then checks the deadline set when it was constructed) finds
+the deadline passed at its first tick after, before it has read the leader's
+heartbeats waiting in its socket. It then asks for votes at a higher term,
+which makes the leader step down: one paused follower cost a healthy cluster
+its leader (three terms per 3 s pause, measured) and a restart with a large
+state several elections. The time it was not running says nothing about the
+leader, so it waits a new election timeout from the moment it runs again,
+in which the heartbeats already sent arrive. A leader that is really gone
+is noticed one timeout later than it would have been.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+class StallGuard:
+    """``before_tick`` / ``after_tick`` around each of a node's Raft ticks.
+
+    ``stall_s``: a gap between ticks longer than this (the ticks run every
+    10 ms) counts as a stall; half the minimum election timeout, so that a
+    stall alone could not have used up a deadline."""
+
+    def __init__(self, stall_s: float) -> None:
+        self.stall_s = stall_s
+        self.stalls = 0  # stalls after which an election was put off
+        self._last_tick: float | None = None
+        self._loading = False
+
+    def before_tick(self, machine: Any) -> None:
+        now = time.monotonic()
+        stalled = self._last_tick is not None and now - self._last_tick > self.stall_s
+        self._loading = bool(machine._SyncObj__needLoadDumpFile)
+        if machine._isLeader() or not (stalled or self._loading):
+            return
+        if self._loading:  # the load runs inside this tick: no election in it
+            machine._SyncObj__raftElectionDeadline = float("inf")
+        elif machine._SyncObj__raftElectionDeadline < now + self.stall_s:
+            machine._SyncObj__raftElectionDeadline = (
+                now + machine._SyncObj__generateRaftTimeout())
+            self.stalls += 1
+
+    def after_tick(self, machine: Any) -> None:
+        now = time.monotonic()
+        if self._loading and machine._SyncObj__raftElectionDeadline == float("inf"):
+            machine._SyncObj__raftElectionDeadline = (
+                now + machine._SyncObj__generateRaftTimeout())
+        self._loading = False
+        self._last_tick = now

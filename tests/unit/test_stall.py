@@ -1,0 +1,73 @@
+"""raftq.raft.stall: a node that was not running calls no election for it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from raftq.raft.stall import StallGuard
+
+TIMEOUT_S = 1.0
+
+
+class Machine:
+    """The parts of a SyncObj the guard reads and sets."""
+
+    def __init__(self, leader: bool = False, loading: bool = False) -> None:
+        self.leader = leader
+        self._SyncObj__needLoadDumpFile = loading
+        self._SyncObj__raftElectionDeadline = time.monotonic() + TIMEOUT_S
+
+    def _isLeader(self) -> bool:  # noqa: N802 - SyncObj's name
+        return self.leader
+
+    def _SyncObj__generateRaftTimeout(self) -> float:  # noqa: N802
+        return TIMEOUT_S
+
+
+def tick(guard: StallGuard, machine: Any, work: Any = None) -> None:
+    guard.before_tick(machine)
+    if work is not None:
+        work(machine)
+    guard.after_tick(machine)
+
+
+def test_a_stall_puts_the_election_off_by_a_timeout_from_now() -> None:
+    guard, machine = StallGuard(0.05), Machine()
+    tick(guard, machine)
+    machine._SyncObj__raftElectionDeadline = time.monotonic() + 0.01  # about to expire
+    time.sleep(0.08)  # the process stood still longer than stall_s
+    seen: list[float] = []
+    tick(guard, machine, lambda m: seen.append(m._SyncObj__raftElectionDeadline))
+    assert seen[0] > time.monotonic() + TIMEOUT_S * 0.9 and guard.stalls == 1
+
+
+def test_without_a_stall_the_deadline_is_left_alone() -> None:
+    guard, machine = StallGuard(0.05), Machine()
+    tick(guard, machine)
+    deadline = machine._SyncObj__raftElectionDeadline = time.monotonic() - 0.001  # expired
+    tick(guard, machine)  # at once: the leader really was silent; elect
+    assert machine._SyncObj__raftElectionDeadline == deadline and guard.stalls == 0
+
+
+def test_a_leader_is_left_alone() -> None:
+    guard, machine = StallGuard(0.05), Machine(leader=True)
+    tick(guard, machine)
+    deadline = machine._SyncObj__raftElectionDeadline = time.monotonic() - 1
+    time.sleep(0.08)
+    tick(guard, machine)
+    assert machine._SyncObj__raftElectionDeadline == deadline
+
+
+def test_no_election_in_the_tick_that_loads_the_snapshot_and_one_timeout_after() -> None:
+    guard, machine = StallGuard(0.05), Machine(loading=True)
+    machine._SyncObj__raftElectionDeadline = time.monotonic() - 5  # set before a long load
+    during: list[float] = []
+
+    def load(m: Any) -> None:
+        during.append(m._SyncObj__raftElectionDeadline)
+        m._SyncObj__needLoadDumpFile = False
+
+    tick(guard, machine, load)
+    assert during == [float("inf")]
+    assert machine._SyncObj__raftElectionDeadline > time.monotonic() + TIMEOUT_S * 0.9
