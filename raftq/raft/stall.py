@@ -16,8 +16,14 @@ is noticed one timeout later than it would have been.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
+
+log = logging.getLogger(__name__)
+
+# At most one warning about stalls this often (the others are counted in it).
+WARN_EVERY_S = 10.0
 
 
 class StallGuard:
@@ -32,11 +38,16 @@ class StallGuard:
         self.stalls = 0  # stalls after which an election was put off
         self._last_tick: float | None = None
         self._loading = False
+        self._warned_at = -WARN_EVERY_S
+        self._unwarned = 0
 
     def before_tick(self, machine: Any) -> None:
         now = time.monotonic()
         stalled = self._last_tick is not None and now - self._last_tick > self.stall_s
         self._loading = bool(machine._SyncObj__needLoadDumpFile)
+        if stalled:
+            assert self._last_tick is not None
+            self._warn(now, now - self._last_tick, machine._isLeader())
         if machine._isLeader() or not (stalled or self._loading):
             return
         if self._loading:  # the load runs inside this tick: no election in it
@@ -53,3 +64,18 @@ class StallGuard:
                 now + machine._SyncObj__generateRaftTimeout())
         self._loading = False
         self._last_tick = now
+
+    def _warn(self, now: float, gap_s: float, leader: bool) -> None:
+        """A stall is worth an operator's eye: a leader's lets the followers elect
+        another; a follower's, if frequent, means the machine is short of CPU or
+        memory."""
+        if now - self._warned_at < WARN_EVERY_S:
+            self._unwarned += 1
+            return
+        more = f" ({self._unwarned} more since the last warning)" if self._unwarned else ""
+        log.warning("raft: this node stood still for %.2f s (stopped, swapping, or its loop "
+                    "busy)%s; %s", gap_s, more,
+                    "its followers may have elected another leader meanwhile" if leader else
+                    "it calls no election for that time")
+        self._warned_at, self._unwarned = now, 0
+

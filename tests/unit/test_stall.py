@@ -71,3 +71,16 @@ def test_no_election_in_the_tick_that_loads_the_snapshot_and_one_timeout_after()
     tick(guard, machine, load)
     assert during == [float("inf")]
     assert machine._SyncObj__raftElectionDeadline > time.monotonic() + TIMEOUT_S * 0.9
+
+
+def test_stalls_are_logged_at_most_once_per_interval(caplog: Any) -> None:
+    guard, machine = StallGuard(0.02), Machine()
+    tick(guard, machine)
+    with caplog.at_level("WARNING", logger="raftq.raft.stall"):
+        for _ in range(2):
+            time.sleep(0.04)
+            tick(guard, machine)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "stood still for 0.0" in warnings[0]
+    assert "calls no election" in warnings[0]
+    assert guard._unwarned == 1
