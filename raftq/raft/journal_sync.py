@@ -30,12 +30,18 @@ Contract:
   for a ``wake``, and the owner's next ``sync_soon`` syncs on its own
   thread, for everything appended in that event-loop turn at once. No hand-off to a thread and back:
   on a follower the acknowledgement that a commit waits for leaves one
-  ``fdatasync`` after the entries arrived.
+  ``fdatasync`` after the entries arrived. Only while the disk is fast: once
+  an ``fdatasync`` (on the loop or in the thread) took ``SLOW_SYNC_S`` or
+  more, the syncs go to the thread until one is fast again, so that a disk
+  busy with something else (a snapshot being written, another program)
+  does not hold the loop: a leader's loop held past the election timeout
+  sends no heartbeats, and its followers elect another.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +49,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from raftq.raft.durable import FileOps
 
 log = logging.getLogger(__name__)
+
+# An fdatasync this slow sends the syncs to the thread (see the module docstring).
+SLOW_SYNC_S = 0.01
 
 
 class SyncTracker:
@@ -57,6 +66,7 @@ class SyncTracker:
         self._notify: Callable[[], object] | None = None
         self._wake: Callable[[], object] | None = None
         self.on_loop = False  # the thread set aside: sync_soon syncs on the owner's thread
+        self.last_sync_s = 0.0  # how long the latest fdatasync took, here or in the thread
         self._waiters: deque[tuple[int, int, Callable[[], None]]] = deque()
 
     # --------------------------------------------------------- bookkeeping
@@ -115,8 +125,15 @@ class SyncTracker:
         """Sync ``fd`` in the thread; it covers every change counted so far."""
         assert self._executor is not None and self._in_flight is None
         self._in_flight = (self.seq, index)
-        self._future = self._executor.submit(fdatasync, fd)
+        self._future = self._executor.submit(self.timed, fdatasync, fd)
         self._future.add_done_callback(self._done)
+
+    def timed(self, fdatasync: Callable[[int], None], fd: int) -> None:
+        started = time.perf_counter()
+        try:
+            fdatasync(fd)
+        finally:
+            self.last_sync_s = time.perf_counter() - started
 
     def _done(self, _: Future[None]) -> None:
         if self._notify is not None:
@@ -210,7 +227,7 @@ class GroupCommit:
         seq, index = self._sync.seq, self._last_index()
         if self._write_frame() and self._durable:
             try:
-                self._ops.fdatasync(self._fd)
+                self._sync.timed(self._ops.fdatasync, self._fd)
             except OSError as exc:
                 self._failed = exc
                 raise
@@ -231,8 +248,9 @@ class GroupCommit:
         syncs on its loop, once per turn (``sync_soon``): its acknowledgement
         leaves with no hand-off to a thread and back; so does a leader with a
         lone proposal. A busy leader syncs in the thread, serving clients
-        meanwhile (``raftq.raft.replica.Replica._sync_on_loop``)."""
-        self._sync.on_loop = on_loop
+        meanwhile (``raftq.raft.replica.Replica._sync_on_loop``). Not while the
+        disk is slow (``SLOW_SYNC_S``)."""
+        self._sync.on_loop = on_loop and self._sync.last_sync_s < SLOW_SYNC_S
 
     def sync_soon(self) -> None:
         """Write what is buffered and start its sync in the thread, unless a sync

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from raftq.raft.durable import FileOps
 from raftq.raft.journal import RaftJournal
+from raftq.raft.journal_sync import SLOW_SYNC_S
 from raftq.raft.plug import own_copy_counted_when_durable
 
 
@@ -141,6 +143,43 @@ def test_a_follower_acknowledges_after_one_sync_on_its_own_thread_per_turn(
     journal._sync._future.result(10)  # type: ignore[union-attr]
     journal.sync_finished()
     assert sent[-1] == 5 and calls[-2:] == ["fdatasync", "thread"]
+    journal._destroy()
+
+
+def test_a_slow_disk_sends_the_syncs_to_the_thread_until_one_is_fast_again(
+        tmp_path: Path) -> None:
+    """A slow fdatasync on the loop would hold it (a leader's past the election
+    timeout: no heartbeats, its followers elect another)."""
+    delay = {"s": 0.0}
+    calls: list[str] = []
+
+    class Slow(FileOps):
+        def fdatasync(self, fd: int) -> None:
+            calls.append(threading.current_thread().name)
+            time.sleep(delay["s"])
+            super().fdatasync(fd)
+
+    journal = RaftJournal(str(tmp_path / "raft.journal"), chunk_bytes=4096, ops=Slow())
+    journal.sync_in_background(lambda: None, lambda: None)
+    here = threading.current_thread().name
+
+    def one_sync(i: int) -> str:
+        journal.sync_on_loop(True)
+        journal.add(*entry(i))
+        journal.sync_soon()
+        if journal._sync.in_flight:
+            journal._sync._future.result(10)  # type: ignore[union-attr]
+            journal.sync_finished()
+        return "loop" if calls[-1] == here else "thread"
+
+    assert one_sync(1) == "loop"
+    delay["s"] = SLOW_SYNC_S * 2  # the disk gets busy: this sync is slow, on the loop
+    assert one_sync(2) == "loop"
+    assert one_sync(3) == "thread"  # and while it stays slow, the thread syncs
+    delay["s"] = 0.0
+    assert one_sync(4) == "thread"  # this one, in the thread, is fast again
+    assert one_sync(5) == "loop"
+    assert journal.durable_index == 5
     journal._destroy()
 
 
