@@ -384,7 +384,8 @@ class Replica:
         return self.peers.addresses
 
     def raft_status(self) -> dict[str, Any]:
-        return raft_status(self._machine, self.partner_addrs, self.tuning.raft_max_timeout_s)
+        return raft_status(self._machine, self.partner_addrs, self.tuning.raft_max_timeout_s
+                           ) | {"elections_started": self.stall.elections_started}
 
     def transfer_leadership(self) -> bool:
         return hand_over(self._machine)

@@ -40,11 +40,14 @@ class StallGuard:
         self._loading = False
         self._warned_at = -WARN_EVERY_S
         self._unwarned = 0
+        self.elections_started = 0  # by this node (shown in /v1/node)
+        self._term = 0
 
     def before_tick(self, machine: Any) -> None:
         now = time.monotonic()
         stalled = self._last_tick is not None and now - self._last_tick > self.stall_s
         self._loading = bool(machine._SyncObj__needLoadDumpFile)
+        self._term = machine._SyncObj__raftCurrentTerm
         if stalled:
             assert self._last_tick is not None
             self._warn(now, now - self._last_tick, machine._isLeader())
@@ -59,6 +62,10 @@ class StallGuard:
 
     def after_tick(self, machine: Any) -> None:
         now = time.monotonic()
+        # Within a tick the term moves only when this node asks for votes (peer
+        # messages are handled outside ticks).
+        if machine._SyncObj__raftCurrentTerm > self._term:
+            self.elections_started += 1
         if self._loading and machine._SyncObj__raftElectionDeadline == float("inf"):
             machine._SyncObj__raftElectionDeadline = (
                 now + machine._SyncObj__generateRaftTimeout())

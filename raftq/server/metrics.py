@@ -38,6 +38,9 @@ class _Gauges(Collector):
         yield GaugeMetricFamily("raftq_workers", "Workers seen recently", value=snap["workers"])
         raft = snap["raft"]
         yield GaugeMetricFamily("raftq_raft_term", "Current Raft term", value=raft["term"])
+        yield CounterMetricFamily("raftq_raft_elections_started", "Elections this node "
+                                  "started (asked for votes at a new term) since it started",
+                                  value=raft["elections_started"])
         yield GaugeMetricFamily("raftq_raft_commit_index", "Raft commit index",
                                 value=raft["commit_index"])
         yield GaugeMetricFamily("raftq_raft_applied_index", "Raft applied index",

@@ -51,6 +51,7 @@ class StatusApi:
             "clock_offset_ms": self.clock_offset_ms(),
             "clock_ms": self.replica.state.clock_ms,
             "term": status["term"],
+            "elections_started": status["elections_started"],
             "commit_index": status["commit_index"],
             "applied_index": status["applied_index"],
             "leader_commit_index": status["leader_commit_index"],

@@ -17,6 +17,7 @@ class Machine:
         self.leader = leader
         self._SyncObj__needLoadDumpFile = loading
         self._SyncObj__raftElectionDeadline = time.monotonic() + TIMEOUT_S
+        self._SyncObj__raftCurrentTerm = 1
 
     def _isLeader(self) -> bool:  # noqa: N802 - SyncObj's name
         return self.leader
@@ -84,3 +85,16 @@ def test_stalls_are_logged_at_most_once_per_interval(caplog: Any) -> None:
     assert len(warnings) == 1 and "stood still for 0.0" in warnings[0]
     assert "calls no election" in warnings[0]
     assert guard._unwarned == 1
+
+
+def test_the_elections_this_node_starts_are_counted() -> None:
+    guard, machine = StallGuard(0.05), Machine()
+
+    def elect(m: Any) -> None:
+        m._SyncObj__raftCurrentTerm += 1
+
+    tick(guard, machine)
+    tick(guard, machine, elect)
+    machine._SyncObj__raftCurrentTerm = 5  # a peer's message, between ticks: not ours
+    tick(guard, machine)
+    assert guard.elections_started == 1
