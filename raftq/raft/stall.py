@@ -35,30 +35,30 @@ class StallGuard:
 
     def __init__(self, stall_s: float) -> None:
         self.stall_s = stall_s
-        self.stalls = 0  # stalls after which an election was put off
-        self._last_tick: float | None = None
+        self.elections_started = 0  # by this node (shown in /v1/node)
+        self._last_tick: float | None = None  # none yet: the first is no stall
+        self._term = 0
         self._loading = False
         self._warned_at = -WARN_EVERY_S
         self._unwarned = 0
-        self.elections_started = 0  # by this node (shown in /v1/node)
-        self._term = 0
 
     def before_tick(self, machine: Any) -> None:
         now = time.monotonic()
-        stalled = self._last_tick is not None and now - self._last_tick > self.stall_s
+        gap_s = 0.0 if self._last_tick is None else now - self._last_tick
+        leader = machine._isLeader()
         self._loading = bool(machine._SyncObj__needLoadDumpFile)
         self._term = machine._SyncObj__raftCurrentTerm
-        if stalled:
-            assert self._last_tick is not None
-            self._warn(now, now - self._last_tick, machine._isLeader())
-        if machine._isLeader() or not (stalled or self._loading):
+        if gap_s > self.stall_s:
+            self._warn(now, gap_s, leader)
+        elif not self._loading:
+            return
+        if leader:
             return
         if self._loading:  # the load runs inside this tick: no election in it
             machine._SyncObj__raftElectionDeadline = float("inf")
         elif machine._SyncObj__raftElectionDeadline < now + self.stall_s:
             machine._SyncObj__raftElectionDeadline = (
                 now + machine._SyncObj__generateRaftTimeout())
-            self.stalls += 1
 
     def after_tick(self, machine: Any) -> None:
         now = time.monotonic()

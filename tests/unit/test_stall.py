@@ -40,7 +40,7 @@ def test_a_stall_puts_the_election_off_by_a_timeout_from_now() -> None:
     time.sleep(0.08)  # the process stood still longer than stall_s
     seen: list[float] = []
     tick(guard, machine, lambda m: seen.append(m._SyncObj__raftElectionDeadline))
-    assert seen[0] > time.monotonic() + TIMEOUT_S * 0.9 and guard.stalls == 1
+    assert seen[0] > time.monotonic() + TIMEOUT_S * 0.9
 
 
 def test_without_a_stall_the_deadline_is_left_alone() -> None:
@@ -48,7 +48,7 @@ def test_without_a_stall_the_deadline_is_left_alone() -> None:
     tick(guard, machine)
     deadline = machine._SyncObj__raftElectionDeadline = time.monotonic() - 0.001  # expired
     tick(guard, machine)  # at once: the leader really was silent; elect
-    assert machine._SyncObj__raftElectionDeadline == deadline and guard.stalls == 0
+    assert machine._SyncObj__raftElectionDeadline == deadline
 
 
 def test_a_leader_is_left_alone() -> None:
