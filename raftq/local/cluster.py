@@ -175,7 +175,7 @@ class LocalCluster:
                         f"{self.nodes[i].node_id} exited; see {self.nodes[i].log_path}"
                     )
             views = [self.node_status(i, timeout=0.5) for i in wanted]
-            if all(v is not None and v.get("member_epoch", 1) >= 1 for v in views):
+            if all(v is not None and v["member_epoch"] >= 1 for v in views):
                 leaders = {v["leader"] for v in views if v is not None}
                 if len(leaders) == 1 and None not in leaders:
                     (leader,) = leaders

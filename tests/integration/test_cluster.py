@@ -136,7 +136,8 @@ def test_a_follower_that_stood_still_does_not_cost_the_cluster_its_leader(
         while time.monotonic() < until:  # writes go on meanwhile
             assert submit(cluster.http_urls[leader])["status"] == "queued"
         os.kill(pid, signal.SIGCONT)
-        wait_for(lambda: view(paused)["leader"] is not None, what="the follower back")
+        wait_for(lambda: (status := cluster.node_status(paused)) is not None
+                 and status["leader"] is not None, what="the follower back")
         until = time.monotonic() + 1.5  # an election timeout after it runs again
         while time.monotonic() < until:
             assert view(paused)["elections_started"] == 0
